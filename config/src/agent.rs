@@ -1,0 +1,152 @@
+//! `seriald` configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits, DEFAULT_PORT};
+use toml::Spanned;
+
+use crate::load::Ctx;
+use crate::{check_name, ConfigError, TlsConfig};
+
+/// Where certificates live when the config does not say.
+pub const DEFAULT_CONFIG_DIR: &str = "/etc/serialmesh";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    pub name: String,
+    pub zone: String,
+    pub listen: SocketAddr,
+    pub tls: TlsConfig,
+    pub devices: Vec<DeviceConfig>,
+}
+
+/// A device given by path in the config (beside discovered ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceConfig {
+    pub name: String,
+    pub path: PathBuf,
+    pub settings: LineSettings,
+    /// A session from another client identity replaces the holder instead of
+    /// being refused as busy.
+    pub takeover: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAgent {
+    name: Option<Spanned<String>>,
+    zone: Option<Spanned<String>>,
+    listen: Option<Spanned<String>>,
+    tls: Option<TlsConfig>,
+    #[serde(default)]
+    device: Vec<RawDevice>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    name: Spanned<String>,
+    path: Spanned<PathBuf>,
+    baud: Option<Spanned<u32>>,
+    data_bits: Option<DataBits>,
+    parity: Option<Parity>,
+    stop_bits: Option<StopBits>,
+    flow_control: Option<FlowControl>,
+    dtr: Option<bool>,
+    rts: Option<bool>,
+    #[serde(default)]
+    takeover: bool,
+}
+
+impl RawAgent {
+    pub(crate) fn validate(self, ctx: &Ctx, host_name: &str) -> Result<AgentConfig, ConfigError> {
+        let name = match self.name {
+            Some(n) => {
+                check_name("agent name", n.get_ref()).map_err(|m| ctx.at(n.span(), m, None))?;
+                n.into_inner()
+            }
+            None => host_name.to_string(),
+        };
+        let zone = match self.zone {
+            Some(z) => {
+                check_name("zone", z.get_ref()).map_err(|m| ctx.at(z.span(), m, None))?;
+                z.into_inner()
+            }
+            None => name.clone(),
+        };
+        let listen = match self.listen {
+            Some(l) => parse_listen(l.get_ref()).map_err(|m| {
+                ctx.at(
+                    l.span(),
+                    m,
+                    Some(format!("write HOST:PORT, e.g. \"0.0.0.0:{DEFAULT_PORT}\"")),
+                )
+            })?,
+            None => SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+        };
+        let tls = match self.tls {
+            Some(t) => ctx.resolve_tls(t),
+            None => TlsConfig {
+                cert: PathBuf::from(format!("{DEFAULT_CONFIG_DIR}/agent.pem")),
+                key: PathBuf::from(format!("{DEFAULT_CONFIG_DIR}/agent.key")),
+                ca: PathBuf::from(format!("{DEFAULT_CONFIG_DIR}/ca.pem")),
+            },
+        };
+        let mut devices: Vec<DeviceConfig> = Vec::new();
+        for d in self.device {
+            check_name("device name", d.name.get_ref())
+                .map_err(|m| ctx.at(d.name.span(), m, None))?;
+            if devices.iter().any(|o| &o.name == d.name.get_ref()) {
+                return Err(ctx.at(
+                    d.name.span(),
+                    format!("device name '{}' is used twice", d.name.get_ref()),
+                    Some("give each [[device]] its own name".into()),
+                ));
+            }
+            if !d.path.get_ref().is_absolute() {
+                return Err(ctx.at(
+                    d.path.span(),
+                    format!("device path '{}' is not absolute", d.path.get_ref().display()),
+                    Some("write the full path, e.g. \"/dev/ttyUSB0\" or a /dev/serial/by-id link".into()),
+                ));
+            }
+            let mut settings = LineSettings::default();
+            if let Some(b) = d.baud {
+                if *b.get_ref() == 0 || *b.get_ref() > 12_000_000 {
+                    return Err(ctx.at(
+                        b.span(),
+                        format!("baud {} is out of range", b.get_ref()),
+                        Some("use a rate between 1 and 12000000, e.g. 115200".into()),
+                    ));
+                }
+                settings.baud = b.into_inner();
+            }
+            settings.data_bits = d.data_bits.unwrap_or(settings.data_bits);
+            settings.parity = d.parity.unwrap_or(settings.parity);
+            settings.stop_bits = d.stop_bits.unwrap_or(settings.stop_bits);
+            settings.flow_control = d.flow_control.unwrap_or(settings.flow_control);
+            settings.dtr = d.dtr;
+            settings.rts = d.rts;
+            devices.push(DeviceConfig {
+                name: d.name.into_inner(),
+                path: d.path.into_inner(),
+                settings,
+                takeover: d.takeover,
+            });
+        }
+        Ok(AgentConfig {
+            name,
+            zone,
+            listen,
+            tls,
+            devices,
+        })
+    }
+}
+
+pub(crate) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("'{s}' is not a socket address"))
+}

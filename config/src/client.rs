@@ -1,0 +1,106 @@
+//! `serialctl` client configuration (sidecar endpoints, seeds, TLS).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::agent::parse_listen;
+use crate::load::Ctx;
+use crate::{Address, ConfigError, TlsConfig};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    pub tls: Option<TlsConfig>,
+    pub seeds: Vec<String>,
+    pub endpoints: Vec<EndpointConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointConfig {
+    pub device: Address,
+    pub target: EndpointTarget,
+    /// `host:port` of the agent; without it the address is resolved.
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointTarget {
+    Tcp(SocketAddr),
+    Pty(PathBuf),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawClient {
+    tls: Option<TlsConfig>,
+    #[serde(default)]
+    seeds: Vec<Spanned<String>>,
+    #[serde(default)]
+    endpoint: Vec<RawEndpoint>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    device: Spanned<String>,
+    tcp: Option<Spanned<String>>,
+    pty: Option<PathBuf>,
+    agent: Option<Spanned<String>>,
+}
+
+impl RawClient {
+    pub(crate) fn validate(self, ctx: &Ctx) -> Result<ClientConfig, ConfigError> {
+        let mut seeds = Vec::new();
+        for s in self.seeds {
+            if !s.get_ref().contains(':') {
+                return Err(ctx.at(
+                    s.span(),
+                    format!("seed '{}' has no port", s.get_ref()),
+                    Some("write HOST:PORT, e.g. \"shed.lan:21317\"".into()),
+                ));
+            }
+            seeds.push(s.into_inner());
+        }
+        let mut endpoints: Vec<EndpointConfig> = Vec::new();
+        for e in self.endpoint {
+            let device: Address = e
+                .device
+                .get_ref()
+                .parse()
+                .map_err(|m| ctx.at(e.device.span(), m, None))?;
+            let target = match (e.tcp, e.pty) {
+                (Some(t), None) => EndpointTarget::Tcp(parse_listen(t.get_ref()).map_err(|m| {
+                    ctx.at(t.span(), m, Some("write HOST:PORT, e.g. \"127.0.0.1:5000\"".into()))
+                })?),
+                (None, Some(p)) => EndpointTarget::Pty(ctx.resolve(p)),
+                _ => {
+                    return Err(ctx.at(
+                        e.device.span(),
+                        format!("endpoint for '{device}' needs exactly one of tcp or pty"),
+                        Some("add tcp = \"127.0.0.1:5000\" or pty = \"/dev/ttyZWAVE\"".into()),
+                    ))
+                }
+            };
+            if endpoints.iter().any(|o| o.target == target) {
+                return Err(ctx.at(
+                    e.device.span(),
+                    format!("endpoint for '{device}' reuses the local address of another endpoint"),
+                    None,
+                ));
+            }
+            let agent = e.agent.map(|a| a.into_inner());
+            endpoints.push(EndpointConfig {
+                device,
+                target,
+                agent,
+            });
+        }
+        Ok(ClientConfig {
+            tls: self.tls.map(|t| ctx.resolve_tls(t)),
+            seeds,
+            endpoints,
+        })
+    }
+}

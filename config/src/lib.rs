@@ -1,0 +1,31 @@
+//! Typed configuration for `seriald` and `serialctl`.
+//!
+//! Files are TOML. Every key is optional where DESIGN.md says so; unknown keys
+//! are errors (a typo silently ignored is a door lock silently unshared).
+//! Errors carry `file:line:column` and a hint.
+
+mod agent;
+mod client;
+mod error;
+mod load;
+mod logging;
+mod names;
+
+pub use agent::{AgentConfig, DeviceConfig, DEFAULT_CONFIG_DIR};
+pub use client::{ClientConfig, EndpointConfig, EndpointTarget};
+pub use error::ConfigError;
+pub use load::{parse_agent, parse_client};
+pub use logging::{init_logging, LogFormat};
+pub use names::{check_name, Address};
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// The `[tls]` table shared by agent and client configs.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}

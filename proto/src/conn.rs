@@ -1,0 +1,49 @@
+//! Reading and writing whole frames during the handshake phase (hello, open,
+//! list), before a session switches to the relay.
+
+use std::io;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::{Frame, ProtocolError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("connection closed by peer")]
+    Closed,
+    #[error("connection closed by peer in the middle of a frame")]
+    Truncated,
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Reads the next frame. Bytes after it stay in `buf` for whoever reads next
+/// (the relay), so nothing the peer pipelined is lost.
+///
+/// Cancel-safe: bytes are only ever appended to `buf`.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+) -> Result<Frame, ConnError> {
+    loop {
+        if let Some(frame) = Frame::decode(buf)? {
+            return Ok(frame);
+        }
+        buf.reserve(4096);
+        if io.read_buf(buf).await? == 0 {
+            return Err(if buf.is_empty() {
+                ConnError::Closed
+            } else {
+                ConnError::Truncated
+            });
+        }
+    }
+}
+
+pub async fn write_frame<W: AsyncWrite + Unpin>(io: &mut W, frame: &Frame) -> io::Result<()> {
+    io.write_all(&frame.to_bytes()).await?;
+    io.flush().await
+}

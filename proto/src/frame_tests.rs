@@ -1,0 +1,138 @@
+use super::*;
+use crate::{CloseReasonKind, DeviceInfo, DeviceState, PROTOCOL_VERSION};
+
+fn roundtrip(frame: Frame) {
+    let mut buf = frame.to_bytes();
+    let decoded = Frame::decode(&mut buf).expect("decodes").expect("whole frame");
+    assert_eq!(decoded, frame);
+    assert!(buf.is_empty(), "decoder left {} bytes", buf.len());
+}
+
+#[test]
+fn every_frame_type_roundtrips() {
+    roundtrip(Frame::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        software: "test".into(),
+        name: "shed".into(),
+        zone: "garden".into(),
+    }));
+    roundtrip(Frame::Open(Open {
+        address: "zwave@shed".into(),
+        settings: Some(LineSettings::default()),
+    }));
+    roundtrip(Frame::Opened(Opened {
+        device: "zwave".into(),
+        agent: "shed".into(),
+        zone: "shed".into(),
+        settings: LineSettings::default(),
+    }));
+    roundtrip(Frame::Data(Bytes::from_static(&[0, 0x11, 0x13, 0x03, 0xff])));
+    roundtrip(Frame::Data(Bytes::new()));
+    roundtrip(Frame::SetLine(LineSettings::default()));
+    roundtrip(Frame::Heartbeat);
+    roundtrip(Frame::Close(CloseReason::busy("gw", "held by gw")));
+    roundtrip(Frame::List);
+    roundtrip(Frame::Inventory(Inventory {
+        agent: "shed".into(),
+        zone: "shed".into(),
+        devices: vec![DeviceInfo {
+            name: "zwave".into(),
+            address: "zwave@shed".into(),
+            path: "/dev/ttyUSB0".into(),
+            profile: Some("zwave".into()),
+            usb_id: Some("0658:0200".into()),
+            serial: None,
+            product: None,
+            settings: LineSettings::default(),
+            state: DeviceState::InUse {
+                client: "gw".into(),
+                since: 1,
+            },
+        }],
+        peers: vec!["10.0.0.2:21317".into()],
+    }));
+}
+
+#[test]
+fn partial_frames_wait_for_more_bytes() {
+    let whole = Frame::Data(Bytes::from_static(b"hello")).to_bytes();
+    for cut in 0..whole.len() {
+        let mut buf = BytesMut::from(&whole[..cut]);
+        assert_eq!(Frame::decode(&mut buf), Ok(None), "cut at {cut}");
+        assert_eq!(buf.len(), cut, "nothing consumed at cut {cut}");
+    }
+}
+
+#[test]
+fn several_frames_in_one_buffer_decode_in_order() {
+    let mut buf = BytesMut::new();
+    Frame::Data(Bytes::from_static(b"a")).encode(&mut buf);
+    Frame::Heartbeat.encode(&mut buf);
+    Frame::Data(Bytes::from_static(b"b")).encode(&mut buf);
+    let mut seen = vec![];
+    while let Some(f) = Frame::decode(&mut buf).unwrap() {
+        seen.push(f);
+    }
+    assert_eq!(
+        seen,
+        vec![
+            Frame::Data(Bytes::from_static(b"a")),
+            Frame::Heartbeat,
+            Frame::Data(Bytes::from_static(b"b")),
+        ]
+    );
+}
+
+#[test]
+fn oversized_frame_is_refused_from_its_header_alone() {
+    let mut buf = BytesMut::from(&[0x04, 0xff, 0xff, 0xff, 0xff][..]);
+    let err = Frame::decode(&mut buf).unwrap_err();
+    assert_eq!(err.to_string(), format!("frame of 4294967295 bytes exceeds the limit of {MAX_PAYLOAD} bytes"));
+}
+
+#[test]
+fn unknown_frame_type_is_refused() {
+    let mut buf = BytesMut::from(&[0x7f, 0, 0, 0, 0][..]);
+    assert_eq!(
+        Frame::decode(&mut buf).unwrap_err().to_string(),
+        "unknown frame type 0x7f"
+    );
+}
+
+#[test]
+fn malformed_json_names_the_frame_kind() {
+    let mut buf = BytesMut::from(&[0x02, 0, 0, 0, 3][..]);
+    buf.extend_from_slice(b"{x}");
+    let err = Frame::decode(&mut buf).unwrap_err().to_string();
+    assert!(err.starts_with("malformed Open frame:"), "{err}");
+}
+
+#[test]
+fn heartbeat_with_payload_is_malformed() {
+    let mut buf = BytesMut::from(&[0x06, 0, 0, 0, 1, 9][..]);
+    let err = Frame::decode(&mut buf).unwrap_err().to_string();
+    assert_eq!(err, "malformed Heartbeat frame: expected no payload, got 1 bytes");
+}
+
+#[test]
+fn close_reason_displays_kind_and_message() {
+    let r = CloseReason::new(CloseReasonKind::UnknownDevice, "no 'x' on shed");
+    assert_eq!(r.to_string(), "unknown device: no 'x' on shed");
+    assert!(!CloseReasonKind::NotAuthorised.is_retryable());
+    assert!(CloseReasonKind::Busy.is_retryable());
+}
+
+#[test]
+fn data_header_matches_encoder() {
+    let mut h = [0u8; HEADER_LEN];
+    encode_data_header(&mut h, 300);
+    let encoded = Frame::Data(Bytes::from(vec![7u8; 300])).to_bytes();
+    assert_eq!(&h[..], &encoded[..HEADER_LEN]);
+}
+
+#[test]
+fn line_settings_reject_impossible_values() {
+    let bad = r#"{"baud":9600,"data_bits":9,"parity":"none","stop_bits":1,"flow_control":"none"}"#;
+    let err = serde_json::from_str::<LineSettings>(bad).unwrap_err().to_string();
+    assert!(err.contains("data_bits must be 5, 6, 7 or 8, not 9"), "{err}");
+}

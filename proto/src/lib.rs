@@ -1,0 +1,30 @@
+//! The serialmesh wire protocol, shared by the agent and the client.
+//!
+//! Everything that crosses the mutual-TLS connection is defined here and only
+//! here, so the two sides cannot drift apart. See `docs/protocol.md` for the
+//! prose version of the same contract.
+
+mod close;
+pub mod conn;
+mod frame;
+mod line;
+mod messages;
+mod relay;
+
+pub use close::{CloseReason, CloseReasonKind};
+pub use frame::{
+    encode_data_header, Frame, FrameType, ProtocolError, HEADER_LEN, MAX_DATA_CHUNK, MAX_PAYLOAD,
+};
+pub use line::{DataBits, FlowControl, LineSettings, Parity, StopBits};
+pub use messages::{DeviceInfo, DeviceState, Hello, Inventory, Open, Opened};
+pub use relay::{Liveness, Relay, RelayEnd, RelayStats};
+
+/// ALPN protocol id. A peer that does not offer it is refused during the TLS
+/// handshake, before any frame is parsed.
+pub const ALPN: &[u8] = b"serialmesh/1";
+
+/// Protocol version carried in [`Hello`]; bumped on incompatible changes.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Default TCP port of an agent ("SE" in ASCII hex is 0x5345 = 21317).
+pub const DEFAULT_PORT: u16 = 21317;

@@ -1,0 +1,330 @@
+//! The data path: device bytes <-> data frames, in one task, with no locks,
+//! channels or task hops.
+//!
+//! One `poll_fn` drives both directions over the same two streams, the way
+//! `tokio::io::copy_bidirectional` does, so a slow direction never blocks the
+//! other (a blocked write to the device must not stop us reading it, or a
+//! device that waits for us to drain it deadlocks). Device bytes are read
+//! straight into the outgoing buffer behind a reserved frame header, and each
+//! read becomes one frame and, usually, one TLS record: no added delay for
+//! small frames, no per-byte wake-ups.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio_util::io::poll_read_buf;
+
+use crate::{encode_data_header, CloseReason, Frame, FrameType, ProtocolError, HEADER_LEN, MAX_DATA_CHUNK};
+
+/// Stop reading the device while this much is waiting for the network.
+const NET_HIGH_WATER: usize = 256 * 1024;
+/// Stop reading the network while this much is waiting for the device.
+const DEV_HIGH_WATER: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    /// Send a heartbeat after this long without sending anything.
+    pub heartbeat: Duration,
+    /// Declare the peer dead after this long without hearing anything.
+    pub dead_after: Duration,
+}
+
+impl Default for Liveness {
+    /// Heartbeat every second, dead after 4 s: inside zwave-js's 10 s budget
+    /// with room for a reconnect.
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(1),
+            dead_after: Duration::from_secs(4),
+        }
+    }
+}
+
+/// Why a relay stopped.
+#[derive(Debug)]
+pub enum RelayEnd {
+    /// The peer sent a close frame.
+    PeerClosed(CloseReason),
+    /// The network connection ended or failed without a close frame.
+    NetLost(String),
+    /// The peer broke the protocol.
+    Protocol(ProtocolError),
+    /// Nothing heard from the peer within the liveness window.
+    PeerSilent(Duration),
+    /// The local side (serial device or application socket) reached EOF.
+    DeviceEof,
+    DeviceError(io::Error),
+    /// A control frame handler refused a frame.
+    Refused(CloseReason),
+    /// The caller's stop signal fired.
+    Stopped,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RelayStats {
+    pub to_device: u64,
+    pub to_net: u64,
+    /// Bytes accepted from one side that never reached the other.
+    pub lost_to_device: u64,
+    pub lost_to_net: u64,
+}
+
+/// Buffers of one relay; they outlive `run` so the caller can flush what is
+/// still pending before sending a close frame, and so bytes that arrived
+/// with the handshake are not lost.
+pub struct Relay {
+    pub net_in: BytesMut,
+    net_out: BytesMut,
+    dev_out: BytesMut,
+    pub stats: RelayStats,
+}
+
+impl Relay {
+    /// `net_in` holds whatever the handshake reader already buffered.
+    pub fn new(net_in: BytesMut) -> Self {
+        Self {
+            net_in,
+            net_out: BytesMut::with_capacity(MAX_DATA_CHUNK + HEADER_LEN),
+            dev_out: BytesMut::with_capacity(4096),
+            stats: RelayStats::default(),
+        }
+    }
+
+    /// Relays until something ends it. Control frames other than data,
+    /// heartbeat and close go to `on_control`, which gets the device too
+    /// (to apply line settings).
+    pub async fn run<N, D, S, F>(
+        &mut self,
+        net: &mut N,
+        dev: &mut D,
+        stop: S,
+        liveness: Liveness,
+        mut on_control: F,
+    ) -> RelayEnd
+    where
+        N: AsyncRead + AsyncWrite + Unpin,
+        D: AsyncRead + AsyncWrite + Unpin,
+        S: Future<Output = ()>,
+        F: FnMut(&mut D, Frame) -> Result<(), CloseReason>,
+    {
+        let mut stop = std::pin::pin!(stop);
+        let start = Instant::now();
+        let mut tick = tokio::time::interval_at(start + liveness.heartbeat, liveness.heartbeat);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut state = State {
+            last_rx: start,
+            last_tx: start,
+            net_flush: false,
+            liveness,
+        };
+        // Frames that arrived together with the handshake come first.
+        if let Err(end) = self.decode_frames(dev, &mut state, &mut on_control) {
+            return end;
+        }
+        poll_fn(|cx| {
+            if stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(RelayEnd::Stopped);
+            }
+            loop {
+                let mut progress = false;
+                match self.poll_round(cx, net, dev, &mut tick, &mut state, &mut on_control) {
+                    Err(end) => return Poll::Ready(end),
+                    Ok(p) => progress |= p,
+                }
+                if !progress {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await
+    }
+
+    fn poll_round<N, D, F>(
+        &mut self,
+        cx: &mut Context<'_>,
+        net: &mut N,
+        dev: &mut D,
+        tick: &mut Interval,
+        st: &mut State,
+        on_control: &mut F,
+    ) -> Result<bool, RelayEnd>
+    where
+        N: AsyncRead + AsyncWrite + Unpin,
+        D: AsyncRead + AsyncWrite + Unpin,
+        F: FnMut(&mut D, Frame) -> Result<(), CloseReason>,
+    {
+        let mut progress = false;
+
+        // Network -> device.
+        while !self.dev_out.is_empty() {
+            match Pin::new(&mut *dev).poll_write(cx, &self.dev_out) {
+                Poll::Ready(Ok(0)) => {
+                    return Err(RelayEnd::DeviceError(io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.dev_out.advance(n);
+                    self.stats.to_device += n as u64;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => return Err(RelayEnd::DeviceError(e)),
+                Poll::Pending => break,
+            }
+        }
+
+        // Device -> outgoing buffer, behind a reserved data header.
+        if self.net_out.len() < NET_HIGH_WATER {
+            let start = self.net_out.len();
+            self.net_out.put_bytes(0, HEADER_LEN);
+            self.net_out.reserve(MAX_DATA_CHUNK);
+            let mut limited = (&mut self.net_out).limit(MAX_DATA_CHUNK);
+            match poll_read_buf(Pin::new(&mut *dev), cx, &mut limited) {
+                Poll::Ready(Ok(0)) => {
+                    self.net_out.truncate(start);
+                    return Err(RelayEnd::DeviceEof);
+                }
+                Poll::Ready(Ok(n)) => {
+                    encode_data_header(&mut self.net_out[start..start + HEADER_LEN], n);
+                    self.stats.to_net += n as u64;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    self.net_out.truncate(start);
+                    return Err(RelayEnd::DeviceError(e));
+                }
+                Poll::Pending => self.net_out.truncate(start),
+            }
+        }
+
+        // Liveness: one timer for both sending heartbeats and noticing silence.
+        if tick.poll_tick(cx).is_ready() {
+            let now = Instant::now();
+            let silent = now.duration_since(st.last_rx);
+            if silent >= st.liveness.dead_after {
+                return Err(RelayEnd::PeerSilent(silent));
+            }
+            if now.duration_since(st.last_tx) >= st.liveness.heartbeat && self.net_out.is_empty() {
+                Frame::Heartbeat.encode(&mut self.net_out);
+            }
+            progress = true;
+        }
+
+        // Outgoing buffer -> network.
+        while !self.net_out.is_empty() {
+            match Pin::new(&mut *net).poll_write(cx, &self.net_out) {
+                Poll::Ready(Ok(0)) => return Err(RelayEnd::NetLost("connection wrote zero bytes".into())),
+                Poll::Ready(Ok(n)) => {
+                    self.net_out.advance(n);
+                    st.last_tx = Instant::now();
+                    st.net_flush = true;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => return Err(RelayEnd::NetLost(e.to_string())),
+                Poll::Pending => break,
+            }
+        }
+        if st.net_flush {
+            match Pin::new(&mut *net).poll_flush(cx) {
+                Poll::Ready(Ok(())) => st.net_flush = false,
+                Poll::Ready(Err(e)) => return Err(RelayEnd::NetLost(e.to_string())),
+                Poll::Pending => {}
+            }
+        }
+
+        // Network -> frames.
+        if self.dev_out.len() < DEV_HIGH_WATER {
+            self.net_in.reserve(MAX_DATA_CHUNK + HEADER_LEN);
+            match poll_read_buf(Pin::new(&mut *net), cx, &mut self.net_in) {
+                Poll::Ready(Ok(0)) => {
+                    self.decode_frames(dev, st, on_control)?;
+                    return Err(RelayEnd::NetLost(if self.net_in.is_empty() {
+                        "connection closed by peer".into()
+                    } else {
+                        "connection closed by peer in the middle of a frame".into()
+                    }));
+                }
+                Poll::Ready(Ok(_)) => {
+                    st.last_rx = Instant::now();
+                    self.decode_frames(dev, st, on_control)?;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => return Err(RelayEnd::NetLost(e.to_string())),
+                Poll::Pending => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    fn decode_frames<D, F>(&mut self, dev: &mut D, _st: &mut State, on_control: &mut F) -> Result<(), RelayEnd>
+    where
+        F: FnMut(&mut D, Frame) -> Result<(), CloseReason>,
+    {
+        loop {
+            match Frame::peek(&self.net_in) {
+                Ok(None) => return Ok(()),
+                Ok(Some((FrameType::Data, len))) => {
+                    // Data is copied once, from the TLS plaintext buffer to
+                    // the device buffer, without building a Frame.
+                    self.dev_out
+                        .extend_from_slice(&self.net_in[HEADER_LEN..HEADER_LEN + len]);
+                    self.net_in.advance(HEADER_LEN + len);
+                }
+                Ok(Some(_)) => match Frame::decode(&mut self.net_in) {
+                    Ok(Some(Frame::Heartbeat)) => {}
+                    Ok(Some(Frame::Close(reason))) => return Err(RelayEnd::PeerClosed(reason)),
+                    Ok(Some(other)) => on_control(dev, other).map_err(RelayEnd::Refused)?,
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(RelayEnd::Protocol(e)),
+                },
+                Err(e) => return Err(RelayEnd::Protocol(e)),
+            }
+        }
+    }
+
+    /// Best effort, bounded in time: sends what is still buffered for the
+    /// peer, then a close frame. Counts what could not be delivered.
+    pub async fn finish<N: AsyncWrite + Unpin>(
+        &mut self,
+        net: &mut N,
+        reason: Option<&CloseReason>,
+        within: Duration,
+    ) {
+        if let Some(r) = reason {
+            Frame::Close(r.clone()).encode(&mut self.net_out);
+        }
+        let out = &mut self.net_out;
+        let sent = tokio::time::timeout(within, async {
+            net.write_all(out).await?;
+            net.flush().await
+        })
+        .await;
+        if matches!(sent, Ok(Ok(()))) {
+            self.net_out.clear();
+        }
+        self.account_losses();
+    }
+
+    /// Moves whatever is still buffered into the loss counters.
+    pub fn account_losses(&mut self) {
+        self.stats.lost_to_device += self.dev_out.len() as u64;
+        self.stats.lost_to_net += self.net_out.len() as u64;
+        self.dev_out.clear();
+        self.net_out.clear();
+    }
+}
+
+struct State {
+    last_rx: Instant,
+    last_tx: Instant,
+    net_flush: bool,
+    liveness: Liveness,
+}
+
+#[cfg(test)]
+#[path = "relay_tests.rs"]
+mod tests;

@@ -1,0 +1,116 @@
+use super::*;
+use crate::conn::{read_frame, write_frame};
+use crate::CloseReasonKind;
+use bytes::Bytes;
+use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
+
+fn no_control<D>(_: &mut D, f: Frame) -> Result<(), CloseReason> {
+    Err(CloseReason::new(CloseReasonKind::Protocol, format!("unexpected {:?}", f.frame_type())))
+}
+
+#[tokio::test]
+async fn bytes_flow_both_ways_unchanged() {
+    let (mut net, mut peer) = duplex(64 * 1024);
+    let (mut dev, mut app) = duplex(64 * 1024);
+    let relay = tokio::spawn(async move {
+        let mut r = Relay::new(BytesMut::new());
+        let end = r
+            .run(&mut net, &mut dev, std::future::pending(), Liveness::default(), no_control)
+            .await;
+        (end, r.stats)
+    });
+    // Peer -> device.
+    let payload: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    let mut framed = BytesMut::new();
+    for chunk in payload.chunks(1000) {
+        Frame::Data(Bytes::copy_from_slice(chunk)).encode(&mut framed);
+    }
+    let writer = tokio::spawn(async move {
+        peer.write_all(&framed).await.unwrap();
+        peer
+    });
+    let mut got = vec![0u8; payload.len()];
+    app.read_exact(&mut got).await.unwrap();
+    assert_eq!(got, payload);
+    let mut peer = writer.await.unwrap();
+
+    // Device -> peer.
+    app.write_all(b"\x00\x11\x13\x03\xff").await.unwrap();
+    let mut buf = BytesMut::new();
+    let f = read_frame(&mut peer, &mut buf).await.unwrap();
+    assert_eq!(f, Frame::Data(Bytes::from_static(b"\x00\x11\x13\x03\xff")));
+
+    write_frame(&mut peer, &Frame::Close(CloseReason::new(CloseReasonKind::Normal, "bye")))
+        .await
+        .unwrap();
+    let (end, stats) = relay.await.unwrap();
+    assert!(matches!(end, RelayEnd::PeerClosed(r) if r.message == "bye"));
+    assert_eq!(stats.to_device, 100_000);
+    assert_eq!(stats.to_net, 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_peer_is_declared_dead_and_heartbeats_are_sent() {
+    let (mut net, mut peer) = duplex(4096);
+    let (mut dev, _app) = duplex(4096);
+    let relay = tokio::spawn(async move {
+        let mut r = Relay::new(BytesMut::new());
+        r.run(&mut net, &mut dev, std::future::pending(), Liveness::default(), no_control)
+            .await
+    });
+    let mut buf = BytesMut::new();
+    // The relay sends heartbeats while the peer says nothing.
+    assert_eq!(read_frame(&mut peer, &mut buf).await.unwrap(), Frame::Heartbeat);
+    let end = relay.await.unwrap();
+    assert!(matches!(end, RelayEnd::PeerSilent(d) if d >= Duration::from_secs(4)), "{end:?}");
+}
+
+#[tokio::test]
+async fn oversized_frame_ends_relay_with_protocol_error() {
+    let (mut net, mut peer) = duplex(4096);
+    let (mut dev, _app) = duplex(4096);
+    let relay = tokio::spawn(async move {
+        let mut r = Relay::new(BytesMut::new());
+        r.run(&mut net, &mut dev, std::future::pending(), Liveness::default(), no_control)
+            .await
+    });
+    peer.write_all(&[0x04, 0x7f, 0xff, 0xff, 0xff]).await.unwrap();
+    let end = relay.await.unwrap();
+    assert!(matches!(end, RelayEnd::Protocol(ProtocolError::Oversized { .. })), "{end:?}");
+}
+
+#[tokio::test]
+async fn handshake_leftovers_are_relayed_first() {
+    let (mut net, _peer) = duplex(4096);
+    let (mut dev, mut app) = duplex(4096);
+    let leftover = Frame::Data(Bytes::from_static(b"early")).to_bytes();
+    tokio::spawn(async move {
+        let mut r = Relay::new(leftover);
+        r.run(&mut net, &mut dev, std::future::pending(), Liveness::default(), no_control)
+            .await
+    });
+    let mut got = [0u8; 5];
+    app.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"early");
+}
+
+#[tokio::test]
+async fn stop_signal_ends_relay_and_finish_sends_close() {
+    let (mut net, mut peer) = duplex(4096);
+    let (mut dev, _app) = duplex(4096);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let relay = tokio::spawn(async move {
+        let mut r = Relay::new(BytesMut::new());
+        let end = r
+            .run(&mut net, &mut dev, async { rx.await.unwrap_or(()) }, Liveness::default(), no_control)
+            .await;
+        let reason = CloseReason::new(CloseReasonKind::Shutdown, "agent stopping");
+        r.finish(&mut net, Some(&reason), Duration::from_secs(1)).await;
+        end
+    });
+    tx.send(()).unwrap();
+    assert!(matches!(relay.await.unwrap(), RelayEnd::Stopped));
+    let mut buf = BytesMut::new();
+    let f = read_frame(&mut peer, &mut buf).await.unwrap();
+    assert!(matches!(f, Frame::Close(r) if r.kind == CloseReasonKind::Shutdown));
+}
