@@ -108,8 +108,14 @@ impl RawAgent {
             if !d.path.get_ref().is_absolute() {
                 return Err(ctx.at(
                     d.path.span(),
-                    format!("device path '{}' is not absolute", d.path.get_ref().display()),
-                    Some("write the full path, e.g. \"/dev/ttyUSB0\" or a /dev/serial/by-id link".into()),
+                    format!(
+                        "device path '{}' is not absolute",
+                        d.path.get_ref().display()
+                    ),
+                    Some(
+                        "write the full path, e.g. \"/dev/ttyUSB0\" or a /dev/serial/by-id link"
+                            .into(),
+                    ),
                 ));
             }
             let mut settings = LineSettings::default();

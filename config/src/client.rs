@@ -72,7 +72,11 @@ impl RawClient {
                 .map_err(|m| ctx.at(e.device.span(), m, None))?;
             let target = match (e.tcp, e.pty) {
                 (Some(t), None) => EndpointTarget::Tcp(parse_listen(t.get_ref()).map_err(|m| {
-                    ctx.at(t.span(), m, Some("write HOST:PORT, e.g. \"127.0.0.1:5000\"".into()))
+                    ctx.at(
+                        t.span(),
+                        m,
+                        Some("write HOST:PORT, e.g. \"127.0.0.1:5000\"".into()),
+                    )
                 })?),
                 (None, Some(p)) => EndpointTarget::Pty(ctx.resolve(p)),
                 _ => {

@@ -52,7 +52,12 @@ impl<'a> Ctx<'a> {
         Self { text, path }
     }
 
-    pub(crate) fn at(&self, span: Range<usize>, message: String, hint: Option<String>) -> ConfigError {
+    pub(crate) fn at(
+        &self,
+        span: Range<usize>,
+        message: String,
+        hint: Option<String>,
+    ) -> ConfigError {
         let (line, column) = line_col(self.text, span.start);
         ConfigError::At {
             path: self.path.to_path_buf(),

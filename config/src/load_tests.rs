@@ -52,15 +52,22 @@ takeover = true
 #[test]
 fn unknown_key_names_place_and_nearest_key() {
     let e = agent("name = \"a\"\nlisen = \"0.0.0.0:1\"\n").unwrap_err();
-    assert!(e.starts_with("/etc/serialmesh/agent.toml:2:1: unknown field `lisen`"), "{e}");
+    assert!(
+        e.starts_with("/etc/serialmesh/agent.toml:2:1: unknown field `lisen`"),
+        "{e}"
+    );
     assert!(e.contains("hint: did you mean `listen`?"), "{e}");
 }
 
 #[test]
 fn wrong_type_names_place() {
-    let e = agent("[[device]]\nname = \"x\"\npath = \"/dev/ttyS0\"\nbaud = \"fast\"\n").unwrap_err();
+    let e =
+        agent("[[device]]\nname = \"x\"\npath = \"/dev/ttyS0\"\nbaud = \"fast\"\n").unwrap_err();
     assert!(e.starts_with("/etc/serialmesh/agent.toml:4:8:"), "{e}");
-    assert!(e.contains("invalid type: string \"fast\", expected u32"), "{e}");
+    assert!(
+        e.contains("invalid type: string \"fast\", expected u32"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -78,24 +85,36 @@ fn duplicate_device_names_are_refused() {
         "[[device]]\nname = \"a\"\npath = \"/dev/ttyS0\"\n[[device]]\nname = \"a\"\npath = \"/dev/ttyS1\"\n",
     )
     .unwrap_err();
-    assert!(e.starts_with("/etc/serialmesh/agent.toml:5:8: device name 'a' is used twice"), "{e}");
+    assert!(
+        e.starts_with("/etc/serialmesh/agent.toml:5:8: device name 'a' is used twice"),
+        "{e}"
+    );
 }
 
 #[test]
 fn relative_device_path_is_refused() {
     let e = agent("[[device]]\nname = \"a\"\npath = \"ttyS0\"\n").unwrap_err();
-    assert!(e.contains("3:8: device path 'ttyS0' is not absolute"), "{e}");
+    assert!(
+        e.contains("3:8: device path 'ttyS0' is not absolute"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_names_and_bauds_are_refused() {
-    assert!(agent("name = \"my shed\"\n").unwrap_err().contains("1:8: agent name 'my shed' contains ' '"));
-    assert!(agent("[[device]]\nname = \"a\"\npath = \"/dev/x\"\nbaud = 0\n")
+    assert!(agent("name = \"my shed\"\n")
         .unwrap_err()
-        .contains("4:8: baud 0 is out of range"));
-    assert!(agent("[[device]]\nname = \"a\"\npath = \"/dev/x\"\ndata_bits = 9\n")
-        .unwrap_err()
-        .contains("data_bits must be 5, 6, 7 or 8, not 9"));
+        .contains("1:8: agent name 'my shed' contains ' '"));
+    assert!(
+        agent("[[device]]\nname = \"a\"\npath = \"/dev/x\"\nbaud = 0\n")
+            .unwrap_err()
+            .contains("4:8: baud 0 is out of range")
+    );
+    assert!(
+        agent("[[device]]\nname = \"a\"\npath = \"/dev/x\"\ndata_bits = 9\n")
+            .unwrap_err()
+            .contains("data_bits must be 5, 6, 7 or 8, not 9")
+    );
 }
 
 #[test]
@@ -106,8 +125,13 @@ fn toml_syntax_error_has_location() {
 
 #[test]
 fn missing_file_is_named() {
-    let e = AgentConfig::load(Path::new("/nonexistent/seriald.toml"), "h").unwrap_err().to_string();
-    assert!(e.starts_with("cannot read config file /nonexistent/seriald.toml:"), "{e}");
+    let e = AgentConfig::load(Path::new("/nonexistent/seriald.toml"), "h")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("cannot read config file /nonexistent/seriald.toml:"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -131,16 +155,27 @@ pty = "/dev/ttyZIGBEE"
     .unwrap();
     assert_eq!(c.endpoints.len(), 2);
     assert_eq!(c.endpoints[0].device.to_string(), "zwave@shed");
-    assert_eq!(c.endpoints[1].target, EndpointTarget::Pty("/dev/ttyZIGBEE".into()));
+    assert_eq!(
+        c.endpoints[1].target,
+        EndpointTarget::Pty("/dev/ttyZIGBEE".into())
+    );
     assert_eq!(c.tls.unwrap().key, Path::new("/cfg/gw.key"));
 }
 
 #[test]
 fn client_endpoint_needs_exactly_one_target() {
-    let e = parse_client("[[endpoint]]\ndevice = \"zwave@shed\"\n", Path::new("c.toml"))
+    let e = parse_client(
+        "[[endpoint]]\ndevice = \"zwave@shed\"\n",
+        Path::new("c.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("c.toml:2:10: endpoint for 'zwave@shed' needs exactly one of tcp or pty"),
+        "{e}"
+    );
+    let e = parse_client("seeds = [\"shed\"]\n", Path::new("c.toml"))
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("c.toml:2:10: endpoint for 'zwave@shed' needs exactly one of tcp or pty"), "{e}");
-    let e = parse_client("seeds = [\"shed\"]\n", Path::new("c.toml")).unwrap_err().to_string();
     assert!(e.contains("seed 'shed' has no port"), "{e}");
 }

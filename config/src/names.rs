@@ -4,9 +4,7 @@
 /// kept to characters that are safe in all three.
 pub fn check_name(what: &str, value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > 63 {
-        return Err(format!(
-            "{what} '{value}' must be 1 to 63 characters long"
-        ));
+        return Err(format!("{what} '{value}' must be 1 to 63 characters long"));
     }
     if let Some(bad) = value
         .chars()
@@ -79,6 +77,9 @@ mod tests {
             "bad address 'z wave@shed': device name 'z wave' contains ' '; use letters, digits, '-' and '_' only (expected NAME@ZONE, e.g. zwave@shed)"
         );
         let e = "zwave@".parse::<Address>().unwrap_err();
-        assert!(e.contains("zone or agent '' must be 1 to 63 characters long"), "{e}");
+        assert!(
+            e.contains("zone or agent '' must be 1 to 63 characters long"),
+            "{e}"
+        );
     }
 }

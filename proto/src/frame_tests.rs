@@ -3,7 +3,9 @@ use crate::{CloseReasonKind, DeviceInfo, DeviceState, PROTOCOL_VERSION};
 
 fn roundtrip(frame: Frame) {
     let mut buf = frame.to_bytes();
-    let decoded = Frame::decode(&mut buf).expect("decodes").expect("whole frame");
+    let decoded = Frame::decode(&mut buf)
+        .expect("decodes")
+        .expect("whole frame");
     assert_eq!(decoded, frame);
     assert!(buf.is_empty(), "decoder left {} bytes", buf.len());
 }
@@ -26,7 +28,9 @@ fn every_frame_type_roundtrips() {
         zone: "shed".into(),
         settings: LineSettings::default(),
     }));
-    roundtrip(Frame::Data(Bytes::from_static(&[0, 0x11, 0x13, 0x03, 0xff])));
+    roundtrip(Frame::Data(Bytes::from_static(&[
+        0, 0x11, 0x13, 0x03, 0xff,
+    ])));
     roundtrip(Frame::Data(Bytes::new()));
     roundtrip(Frame::SetLine(LineSettings::default()));
     roundtrip(Frame::Heartbeat);
@@ -87,7 +91,10 @@ fn several_frames_in_one_buffer_decode_in_order() {
 fn oversized_frame_is_refused_from_its_header_alone() {
     let mut buf = BytesMut::from(&[0x04, 0xff, 0xff, 0xff, 0xff][..]);
     let err = Frame::decode(&mut buf).unwrap_err();
-    assert_eq!(err.to_string(), format!("frame of 4294967295 bytes exceeds the limit of {MAX_PAYLOAD} bytes"));
+    assert_eq!(
+        err.to_string(),
+        format!("frame of 4294967295 bytes exceeds the limit of {MAX_PAYLOAD} bytes")
+    );
 }
 
 #[test]
@@ -111,7 +118,10 @@ fn malformed_json_names_the_frame_kind() {
 fn heartbeat_with_payload_is_malformed() {
     let mut buf = BytesMut::from(&[0x06, 0, 0, 0, 1, 9][..]);
     let err = Frame::decode(&mut buf).unwrap_err().to_string();
-    assert_eq!(err, "malformed Heartbeat frame: expected no payload, got 1 bytes");
+    assert_eq!(
+        err,
+        "malformed Heartbeat frame: expected no payload, got 1 bytes"
+    );
 }
 
 #[test]
@@ -133,6 +143,11 @@ fn data_header_matches_encoder() {
 #[test]
 fn line_settings_reject_impossible_values() {
     let bad = r#"{"baud":9600,"data_bits":9,"parity":"none","stop_bits":1,"flow_control":"none"}"#;
-    let err = serde_json::from_str::<LineSettings>(bad).unwrap_err().to_string();
-    assert!(err.contains("data_bits must be 5, 6, 7 or 8, not 9"), "{err}");
+    let err = serde_json::from_str::<LineSettings>(bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("data_bits must be 5, 6, 7 or 8, not 9"),
+        "{err}"
+    );
 }

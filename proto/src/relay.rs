@@ -20,7 +20,9 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::io::poll_read_buf;
 
-use crate::{encode_data_header, CloseReason, Frame, FrameType, ProtocolError, HEADER_LEN, MAX_DATA_CHUNK};
+use crate::{
+    encode_data_header, CloseReason, Frame, FrameType, ProtocolError, HEADER_LEN, MAX_DATA_CHUNK,
+};
 
 /// Stop reading the device while this much is waiting for the network.
 const NET_HIGH_WATER: usize = 256 * 1024;
@@ -217,7 +219,9 @@ impl Relay {
         // Outgoing buffer -> network.
         while !self.net_out.is_empty() {
             match Pin::new(&mut *net).poll_write(cx, &self.net_out) {
-                Poll::Ready(Ok(0)) => return Err(RelayEnd::NetLost("connection wrote zero bytes".into())),
+                Poll::Ready(Ok(0)) => {
+                    return Err(RelayEnd::NetLost("connection wrote zero bytes".into()))
+                }
                 Poll::Ready(Ok(n)) => {
                     self.net_out.advance(n);
                     st.last_tx = Instant::now();
@@ -260,7 +264,12 @@ impl Relay {
         Ok(progress)
     }
 
-    fn decode_frames<D, F>(&mut self, dev: &mut D, _st: &mut State, on_control: &mut F) -> Result<(), RelayEnd>
+    fn decode_frames<D, F>(
+        &mut self,
+        dev: &mut D,
+        _st: &mut State,
+        on_control: &mut F,
+    ) -> Result<(), RelayEnd>
     where
         F: FnMut(&mut D, Frame) -> Result<(), CloseReason>,
     {

@@ -5,7 +5,10 @@ use bytes::Bytes;
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 
 fn no_control<D>(_: &mut D, f: Frame) -> Result<(), CloseReason> {
-    Err(CloseReason::new(CloseReasonKind::Protocol, format!("unexpected {:?}", f.frame_type())))
+    Err(CloseReason::new(
+        CloseReasonKind::Protocol,
+        format!("unexpected {:?}", f.frame_type()),
+    ))
 }
 
 #[tokio::test]
@@ -15,7 +18,13 @@ async fn bytes_flow_both_ways_unchanged() {
     let relay = tokio::spawn(async move {
         let mut r = Relay::new(BytesMut::new());
         let end = r
-            .run(&mut net, &mut dev, std::future::pending(), Liveness::default(), no_control)
+            .run(
+                &mut net,
+                &mut dev,
+                std::future::pending(),
+                Liveness::default(),
+                no_control,
+            )
             .await;
         (end, r.stats)
     });
@@ -40,9 +49,12 @@ async fn bytes_flow_both_ways_unchanged() {
     let f = read_frame(&mut peer, &mut buf).await.unwrap();
     assert_eq!(f, Frame::Data(Bytes::from_static(b"\x00\x11\x13\x03\xff")));
 
-    write_frame(&mut peer, &Frame::Close(CloseReason::new(CloseReasonKind::Normal, "bye")))
-        .await
-        .unwrap();
+    write_frame(
+        &mut peer,
+        &Frame::Close(CloseReason::new(CloseReasonKind::Normal, "bye")),
+    )
+    .await
+    .unwrap();
     let (end, stats) = relay.await.unwrap();
     assert!(matches!(end, RelayEnd::PeerClosed(r) if r.message == "bye"));
     assert_eq!(stats.to_device, 100_000);
@@ -55,14 +67,26 @@ async fn silent_peer_is_declared_dead_and_heartbeats_are_sent() {
     let (mut dev, _app) = duplex(4096);
     let relay = tokio::spawn(async move {
         let mut r = Relay::new(BytesMut::new());
-        r.run(&mut net, &mut dev, std::future::pending(), Liveness::default(), no_control)
-            .await
+        r.run(
+            &mut net,
+            &mut dev,
+            std::future::pending(),
+            Liveness::default(),
+            no_control,
+        )
+        .await
     });
     let mut buf = BytesMut::new();
     // The relay sends heartbeats while the peer says nothing.
-    assert_eq!(read_frame(&mut peer, &mut buf).await.unwrap(), Frame::Heartbeat);
+    assert_eq!(
+        read_frame(&mut peer, &mut buf).await.unwrap(),
+        Frame::Heartbeat
+    );
     let end = relay.await.unwrap();
-    assert!(matches!(end, RelayEnd::PeerSilent(d) if d >= Duration::from_secs(4)), "{end:?}");
+    assert!(
+        matches!(end, RelayEnd::PeerSilent(d) if d >= Duration::from_secs(4)),
+        "{end:?}"
+    );
 }
 
 #[tokio::test]
@@ -71,12 +95,23 @@ async fn oversized_frame_ends_relay_with_protocol_error() {
     let (mut dev, _app) = duplex(4096);
     let relay = tokio::spawn(async move {
         let mut r = Relay::new(BytesMut::new());
-        r.run(&mut net, &mut dev, std::future::pending(), Liveness::default(), no_control)
-            .await
+        r.run(
+            &mut net,
+            &mut dev,
+            std::future::pending(),
+            Liveness::default(),
+            no_control,
+        )
+        .await
     });
-    peer.write_all(&[0x04, 0x7f, 0xff, 0xff, 0xff]).await.unwrap();
+    peer.write_all(&[0x04, 0x7f, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
     let end = relay.await.unwrap();
-    assert!(matches!(end, RelayEnd::Protocol(ProtocolError::Oversized { .. })), "{end:?}");
+    assert!(
+        matches!(end, RelayEnd::Protocol(ProtocolError::Oversized { .. })),
+        "{end:?}"
+    );
 }
 
 #[tokio::test]
@@ -86,8 +121,14 @@ async fn handshake_leftovers_are_relayed_first() {
     let leftover = Frame::Data(Bytes::from_static(b"early")).to_bytes();
     tokio::spawn(async move {
         let mut r = Relay::new(leftover);
-        r.run(&mut net, &mut dev, std::future::pending(), Liveness::default(), no_control)
-            .await
+        r.run(
+            &mut net,
+            &mut dev,
+            std::future::pending(),
+            Liveness::default(),
+            no_control,
+        )
+        .await
     });
     let mut got = [0u8; 5];
     app.read_exact(&mut got).await.unwrap();
@@ -102,10 +143,17 @@ async fn stop_signal_ends_relay_and_finish_sends_close() {
     let relay = tokio::spawn(async move {
         let mut r = Relay::new(BytesMut::new());
         let end = r
-            .run(&mut net, &mut dev, async { rx.await.unwrap_or(()) }, Liveness::default(), no_control)
+            .run(
+                &mut net,
+                &mut dev,
+                async { rx.await.unwrap_or(()) },
+                Liveness::default(),
+                no_control,
+            )
             .await;
         let reason = CloseReason::new(CloseReasonKind::Shutdown, "agent stopping");
-        r.finish(&mut net, Some(&reason), Duration::from_secs(1)).await;
+        r.finish(&mut net, Some(&reason), Duration::from_secs(1))
+            .await;
         end
     });
     tx.send(()).unwrap();

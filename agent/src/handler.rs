@@ -1,0 +1,145 @@
+//! After the TLS handshake: who is this, which protocol, what do they want.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use serialmesh_proto::conn::{read_frame, write_frame, ConnError};
+use serialmesh_proto::{
+    CloseReason, CloseReasonKind, Frame, Hello, Inventory, ALPN, PROTOCOL_VERSION,
+};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::registry::Registry;
+use crate::server::Limits;
+use crate::session;
+
+pub async fn handle(
+    mut tls: TlsStream<TcpStream>,
+    peer: SocketAddr,
+    registry: &Arc<Registry>,
+    limits: &Limits,
+) {
+    let (_, conn) = tls.get_ref();
+    if conn.alpn_protocol() != Some(ALPN) {
+        warn!(%peer, "client did not negotiate ALPN {}; closing", String::from_utf8_lossy(ALPN));
+        return;
+    }
+    // The verifier already checked chain, role and deny-list; this only
+    // reads the name the certificate carries.
+    let identity = match conn.peer_certificates().and_then(|c| c.first()) {
+        Some(cert) => match serialmesh_pki::identity_of(cert) {
+            Ok(id) => id,
+            Err(e) => {
+                warn!(%peer, error = %e, "client certificate carries no usable identity");
+                return;
+            }
+        },
+        None => {
+            warn!(%peer, "client presented no certificate");
+            return;
+        }
+    };
+    let span = tracing::info_span!("client", client = %identity.name, %peer);
+    async move {
+        let mut buf = BytesMut::new();
+        let hello = match next(&mut tls, &mut buf, limits).await {
+            Ok(Frame::Hello(h)) => h,
+            Ok(other) => {
+                return refuse(
+                    &mut tls,
+                    format!("expected Hello first, got {:?}", other.frame_type()),
+                )
+                .await
+            }
+            Err(e) => return report(&mut tls, e).await,
+        };
+        if hello.version != PROTOCOL_VERSION {
+            return refuse(
+                &mut tls,
+                format!(
+                    "protocol version {} is not supported; this agent speaks {PROTOCOL_VERSION}",
+                    hello.version
+                ),
+            )
+            .await;
+        }
+        debug!(software = %hello.software, "hello");
+        let ours = Frame::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            software: format!("seriald {}", env!("CARGO_PKG_VERSION")),
+            name: registry.agent.clone(),
+            zone: registry.zone.clone(),
+        });
+        if write_frame(&mut tls, &ours).await.is_err() {
+            return;
+        }
+        match next(&mut tls, &mut buf, limits).await {
+            Ok(Frame::Open(open)) => {
+                session::run(
+                    &mut tls,
+                    buf,
+                    open,
+                    &identity.name,
+                    registry,
+                    limits.liveness,
+                )
+                .await
+            }
+            Ok(Frame::List) => {
+                let inv = Frame::Inventory(Inventory {
+                    agent: registry.agent.clone(),
+                    zone: registry.zone.clone(),
+                    devices: registry.inventory(),
+                    peers: vec![],
+                });
+                let _ = write_frame(&mut tls, &inv).await;
+            }
+            Ok(other) => {
+                refuse(
+                    &mut tls,
+                    format!("expected Open or List, got {:?}", other.frame_type()),
+                )
+                .await
+            }
+            Err(e) => report(&mut tls, e).await,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn next<S>(tls: &mut S, buf: &mut BytesMut, limits: &Limits) -> Result<Frame, ConnError>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    match tokio::time::timeout(limits.handshake_timeout, read_frame(tls, buf)).await {
+        Ok(r) => r,
+        Err(_) => Err(ConnError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no request within {:?}", limits.handshake_timeout),
+        ))),
+    }
+}
+
+async fn report(tls: &mut TlsStream<TcpStream>, e: ConnError) {
+    match e {
+        ConnError::Protocol(p) => refuse(tls, p.to_string()).await,
+        ConnError::Closed => debug!("client closed the connection"),
+        other => info!(error = %other, "connection ended before a request"),
+    }
+}
+
+/// Logs a protocol violation, tells the peer why, and drops only this
+/// connection.
+async fn refuse(tls: &mut TlsStream<TcpStream>, why: String) {
+    warn!(error = %why, "protocol violation; closing this connection");
+    let reason = CloseReason::new(CloseReasonKind::Protocol, why);
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        write_frame(tls, &Frame::Close(reason)),
+    )
+    .await;
+}

@@ -1,0 +1,9 @@
+//! `seriald`: shares the serial devices of one host over mutual TLS.
+
+pub mod demo;
+pub mod handler;
+pub mod registry;
+pub mod run;
+pub mod serial;
+pub mod server;
+pub mod session;

@@ -1,0 +1,60 @@
+//! Turning a config into a running agent.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use serialmesh_config::AgentConfig;
+use serialmesh_pki::{DenyList, TlsFiles};
+use serialmesh_proto::ALPN;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::registry::Registry;
+use crate::server::{Limits, Server};
+
+/// Errors from here are configuration problems (exit status 2) unless they
+/// are about the listen socket (exit status 1).
+pub enum StartError {
+    Config(anyhow::Error),
+    Runtime(anyhow::Error),
+}
+
+pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), StartError> {
+    let files = TlsFiles {
+        cert: config.tls.cert.clone(),
+        key: config.tls.key.clone(),
+        ca: config.tls.ca.clone(),
+    };
+    let mut tls = serialmesh_pki::server_config(&files, DenyList::default())
+        .map_err(|e| StartError::Config(e.into()))?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))
+        .map_err(StartError::Runtime)?;
+    let local = listener
+        .local_addr()
+        .context("listener has no local address")
+        .map_err(StartError::Runtime)?;
+    let names: Vec<String> = config
+        .devices
+        .iter()
+        .map(|d| format!("{}={}", d.name, d.path.display()))
+        .collect();
+    info!(agent = %config.name, zone = %config.zone, devices = %names.join(","), "listening on {local}");
+    let registry = Arc::new(Registry::new(
+        &config.name,
+        &config.zone,
+        config.devices,
+        shutdown.clone(),
+    ));
+    let server = Arc::new(Server {
+        registry,
+        acceptor: TlsAcceptor::from(Arc::new(tls)),
+        limits: Limits::default(),
+    });
+    server.serve(listener, shutdown).await;
+    Ok(())
+}

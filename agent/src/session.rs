@@ -1,0 +1,183 @@
+//! One client attached to one device: claim, open, relay, close with a reason.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use serialmesh_proto::conn::write_frame;
+use serialmesh_proto::{
+    CloseReason, CloseReasonKind, Frame, Liveness, Open, Opened, Relay, RelayEnd,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_serial::SerialStream;
+use tracing::{info, warn};
+
+use crate::registry::Registry;
+use crate::serial;
+
+/// How long a replacing session waits for its predecessor to close the port.
+const REPLACE_WAIT: Duration = Duration::from_secs(3);
+/// How long we try to deliver a close frame to a peer that may be gone.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// Frees the device even if the session task panics or is cancelled.
+struct Release<'a> {
+    registry: &'a Registry,
+    device: String,
+    session: u64,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.registry.release(&self.device, self.session);
+    }
+}
+
+pub async fn run<S>(
+    net: &mut S,
+    buf: BytesMut,
+    open: Open,
+    client: &str,
+    registry: &Arc<Registry>,
+    liveness: Liveness,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let claim = match registry.claim(&open.address, client) {
+        Ok(c) => c,
+        Err(reason) => {
+            warn!(address = %open.address, %reason, "refused to open device");
+            let _ = write_frame(net, &Frame::Close(reason)).await;
+            return;
+        }
+    };
+    let device = claim.device.name.clone();
+    let path = claim.device.path.clone();
+    let _release = Release {
+        registry,
+        device: device.clone(),
+        session: claim.session,
+    };
+    let span = tracing::info_span!("session", device = %device, session = claim.session);
+    let _enter = span.enter();
+
+    let Ok(_port_guard) =
+        tokio::time::timeout(REPLACE_WAIT, claim.port_lock.clone().lock_owned()).await
+    else {
+        let reason = CloseReason::new(
+            CloseReasonKind::Busy,
+            format!("the previous session on {device} did not close within {REPLACE_WAIT:?}"),
+        );
+        warn!(%reason, "refused to open device");
+        let _ = write_frame(net, &Frame::Close(reason)).await;
+        return;
+    };
+    if claim.stop.token().is_cancelled() {
+        // Replaced again (or shutting down) while we waited for the port.
+        let _ = write_frame(net, &Frame::Close(claim.stop.reason())).await;
+        return;
+    }
+
+    let settings = open.settings.unwrap_or(claim.device.settings);
+    let mut port = match serial::open(&path, &settings) {
+        Ok(p) => p,
+        Err(e) => {
+            let kind = match e.kind() {
+                std::io::ErrorKind::NotFound => CloseReasonKind::DeviceGone,
+                _ => CloseReasonKind::OpenFailed,
+            };
+            let reason = CloseReason::new(kind, format!("cannot open {}: {e}", path.display()));
+            warn!(%reason, "device open failed");
+            let _ = write_frame(net, &Frame::Close(reason)).await;
+            return;
+        }
+    };
+    let opened = Frame::Opened(Opened {
+        device: device.clone(),
+        agent: registry.agent.clone(),
+        zone: registry.zone.clone(),
+        settings,
+    });
+    if let Err(e) = write_frame(net, &opened).await {
+        info!(error = %e, "client left before the session started");
+        return;
+    }
+    info!(path = %path.display(), %settings, "session started");
+
+    let mut relay = Relay::new(buf);
+    let end = relay
+        .run(
+            net,
+            &mut port,
+            claim.stop.token().cancelled(),
+            liveness,
+            |port, frame| on_control(port, frame, &path),
+        )
+        .await;
+    let reason = match end {
+        RelayEnd::Stopped => Some(claim.stop.reason()),
+        RelayEnd::DeviceEof => Some(CloseReason::new(
+            CloseReasonKind::DeviceGone,
+            format!("{} reached end of file", path.display()),
+        )),
+        RelayEnd::DeviceError(e) => Some(CloseReason::new(
+            CloseReasonKind::DeviceGone,
+            format!("{} failed: {e}", path.display()),
+        )),
+        RelayEnd::Refused(r) => Some(r),
+        RelayEnd::Protocol(e) => {
+            warn!(error = %e, "client broke the protocol; closing its session");
+            Some(CloseReason::new(CloseReasonKind::Protocol, e.to_string()))
+        }
+        RelayEnd::PeerSilent(d) => {
+            warn!(silent = ?d, "client went silent; ending its session");
+            Some(CloseReason::new(
+                CloseReasonKind::Timeout,
+                format!("nothing heard for {d:?}"),
+            ))
+        }
+        RelayEnd::PeerClosed(r) => {
+            info!(reason = %r, "client closed the session");
+            None
+        }
+        RelayEnd::NetLost(msg) => {
+            info!(error = %msg, "connection to client lost");
+            None
+        }
+    };
+    if let Some(r) = &reason {
+        info!(reason = %r, "ending session");
+    }
+    relay.finish(net, reason.as_ref(), CLOSE_WAIT).await;
+    let s = relay.stats;
+    info!(
+        to_device = s.to_device,
+        to_client = s.to_net,
+        lost_to_device = s.lost_to_device,
+        lost_to_client = s.lost_to_net,
+        "session ended"
+    );
+    // The port closes before the port lock is released, so a replacing
+    // session never finds it still open.
+    drop(port);
+}
+
+fn on_control(port: &mut SerialStream, frame: Frame, path: &Path) -> Result<(), CloseReason> {
+    match frame {
+        Frame::SetLine(settings) => {
+            serial::apply(port, &settings, path).map_err(|e| {
+                CloseReason::new(
+                    CloseReasonKind::OpenFailed,
+                    format!("cannot apply {settings} to {}: {e}", path.display()),
+                )
+            })?;
+            info!(%settings, "line settings changed by client");
+            Ok(())
+        }
+        other => Err(CloseReason::new(
+            CloseReasonKind::Protocol,
+            format!("unexpected {:?} frame during a session", other.frame_type()),
+        )),
+    }
+}

@@ -1,0 +1,92 @@
+//! Command line of `serialctl` (the contract in DESIGN.md).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serialmesh_config::LogFormat;
+
+#[derive(Parser)]
+#[command(
+    name = "serialctl",
+    version,
+    about = "Reach serialmesh devices and manage certificates"
+)]
+pub struct Cli {
+    /// Log output format (logs go to stderr).
+    #[arg(long, value_enum, default_value_t = LogFormat::Plain, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Make and inspect certificates.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+    /// Expose one device as a local endpoint, in the foreground.
+    Connect(ConnectArgs),
+}
+
+#[derive(Subcommand)]
+pub enum PkiCommand {
+    /// Create a new CA: DIR/ca.pem and DIR/ca.key (keep it off the hosts).
+    Init {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Issue a certificate for an agent or a client.
+    Issue {
+        /// Directory holding the CA (from `pki init`).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        zone: Option<String>,
+        /// Where to write NAME.pem, NAME.key and ca.pem.
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+    },
+    /// Print a certificate's subject, role, fingerprint and validity.
+    Show { file: PathBuf },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    Agent,
+    Client,
+}
+
+#[derive(Args)]
+pub struct ConnectArgs {
+    /// Device address: NAME@ZONE, NAME@AGENT or NAME.
+    pub address: String,
+    /// Serve the device on this local TCP address (e.g. 127.0.0.1:5000).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub tcp: Option<SocketAddr>,
+    /// Agent to use, as HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub agent: Option<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+#[derive(Args)]
+pub struct TlsArgs {
+    /// This client's certificate.
+    #[arg(long, value_name = "FILE", requires_all = ["key", "ca"], conflicts_with = "config")]
+    pub cert: Option<PathBuf>,
+    /// This client's private key (mode 0600).
+    #[arg(long, value_name = "FILE", requires_all = ["cert", "ca"])]
+    pub key: Option<PathBuf>,
+    /// The CA certificate agents must chain to.
+    #[arg(long, value_name = "FILE", requires_all = ["cert", "key"])]
+    pub ca: Option<PathBuf>,
+    /// Client config whose [tls] table to use.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}

@@ -1,0 +1,82 @@
+//! `serialctl connect`: one endpoint in the foreground.
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use serialmesh_config::{Address, ClientConfig, TlsConfig};
+use serialmesh_pki::{DenyList, TlsFiles};
+use serialmesh_proto::Liveness;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::cli::{ConnectArgs, TlsArgs};
+use crate::dial::Dialer;
+use crate::endpoint;
+use crate::link::Target;
+use crate::UsageError;
+
+pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
+    let address: Address = args.address.parse().map_err(|e: String| UsageError(e))?;
+    let Some(tcp) = args.tcp else {
+        return Err(UsageError(
+            "give a local endpoint with --tcp HOST:PORT (e.g. --tcp 127.0.0.1:5000)".into(),
+        )
+        .into());
+    };
+    let Some(agent) = args.agent else {
+        return Err(UsageError(
+            "--agent HOST:PORT is required: this build does not resolve addresses through mDNS or seeds yet".into(),
+        )
+        .into());
+    };
+    let dialer = Arc::new(dialer(&args.tls)?);
+    let listener = TcpListener::bind(tcp)
+        .await
+        .with_context(|| format!("cannot listen on {tcp}"))?;
+    let local = listener
+        .local_addr()
+        .context("listener has no local address")?;
+    info!(client = %dialer.client_name, device = %address, %agent, "serving tcp://{local}");
+    let target = Arc::new(Target {
+        address: address.to_string(),
+        agent,
+    });
+    endpoint::serve_tcp(listener, dialer, target, shutdown, Liveness::default()).await;
+    Ok(())
+}
+
+/// Builds the TLS side from --cert/--key/--ca or a config's [tls] table.
+/// Problems here are configuration problems (exit status 2).
+pub fn dialer(args: &TlsArgs) -> Result<Dialer> {
+    let tls: TlsConfig = match (&args.cert, &args.key, &args.ca, &args.config) {
+        (Some(cert), Some(key), Some(ca), None) => TlsConfig {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: ca.clone(),
+        },
+        (None, None, None, Some(path)) => ClientConfig::load(path)
+            .map_err(|e| UsageError(e.to_string()))?
+            .tls
+            .ok_or_else(|| UsageError(format!("{} has no [tls] table with cert, key and ca", path.display())))?,
+        _ => {
+            return Err(UsageError(
+                "give this client's certificate with --cert FILE --key FILE --ca FILE, or --config FILE".into(),
+            )
+            .into())
+        }
+    };
+    let files = TlsFiles {
+        cert: tls.cert.clone(),
+        key: tls.key.clone(),
+        ca: tls.ca.clone(),
+    };
+    let config = serialmesh_pki::client_config(&files, DenyList::default(), None)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let certs = serialmesh_pki::load_certs(&files.cert).map_err(|e| UsageError(e.to_string()))?;
+    let first = certs
+        .first()
+        .ok_or_else(|| anyhow!("{} holds no certificate", files.cert.display()))?;
+    let identity = serialmesh_pki::identity_of(first).map_err(|e| UsageError(e.to_string()))?;
+    Ok(Dialer::new(config, identity.name))
+}

@@ -1,0 +1,165 @@
+//! Dialling an agent: TCP, mutual TLS, hello, open. Each phase has its own
+//! timeout and its own error, so logs say exactly where it failed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rustls_pki_types::ServerName;
+use serialmesh_proto::conn::{read_frame, write_frame, ConnError};
+use serialmesh_proto::{
+    CloseReason, Frame, Hello, Inventory, Open, Opened, ALPN, PROTOCOL_VERSION,
+};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error("cannot connect to agent {agent}: {error}")]
+    Connect { agent: String, error: String },
+    #[error("TLS handshake with agent {agent} failed: {error}")]
+    Tls { agent: String, error: String },
+    #[error("agent {agent}: {error}")]
+    Conn { agent: String, error: String },
+    #[error("agent {agent} refused: {reason}")]
+    Refused { agent: String, reason: CloseReason },
+}
+
+/// An open session, ready for the relay.
+pub struct Session {
+    pub stream: TlsStream<TcpStream>,
+    /// Bytes read past the `Opened` frame; the relay must start with them.
+    pub buf: BytesMut,
+    pub opened: Opened,
+}
+
+/// What every dial needs: who we are and how we talk TLS.
+pub struct Dialer {
+    pub connector: TlsConnector,
+    pub client_name: String,
+}
+
+impl Dialer {
+    pub fn new(mut config: rustls::ClientConfig, client_name: String) -> Self {
+        config.alpn_protocols = vec![ALPN.to_vec()];
+        Self {
+            connector: TlsConnector::from(Arc::new(config)),
+            client_name,
+        }
+    }
+
+    async fn hello(
+        &self,
+        agent: &str,
+    ) -> Result<(TlsStream<TcpStream>, BytesMut, Hello), DialError> {
+        let conn_err = |error: String| DialError::Connect {
+            agent: agent.to_string(),
+            error,
+        };
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(agent))
+            .await
+            .map_err(|_| conn_err(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| conn_err(e.to_string()))?;
+        tcp.set_nodelay(true).map_err(|e| conn_err(e.to_string()))?;
+        // The verifier checks the CA, role and pins; the name is not used.
+        let name = ServerName::try_from("serialmesh").map_err(|e| conn_err(e.to_string()))?;
+        let tls_err = |error: String| DialError::Tls {
+            agent: agent.to_string(),
+            error,
+        };
+        let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connector.connect(name, tcp))
+            .await
+            .map_err(|_| tls_err(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")))?
+            .map_err(|e| tls_err(e.to_string()))?;
+        let hello = Frame::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            software: format!("serialctl {}", env!("CARGO_PKG_VERSION")),
+            name: self.client_name.clone(),
+            zone: String::new(),
+        });
+        let mut buf = BytesMut::new();
+        write_frame(&mut stream, &hello)
+            .await
+            .map_err(|e| conv(agent, e.into()))?;
+        match reply(agent, &mut stream, &mut buf).await? {
+            Frame::Hello(h) => Ok((stream, buf, h)),
+            other => Err(unexpected(agent, &other)),
+        }
+    }
+
+    /// Opens `address` on the agent at `agent` (`host:port`).
+    pub async fn open(&self, agent: &str, address: &str) -> Result<Session, DialError> {
+        let (mut stream, mut buf, _hello) = self.hello(agent).await?;
+        let open = Frame::Open(Open {
+            address: address.to_string(),
+            settings: None,
+        });
+        write_frame(&mut stream, &open)
+            .await
+            .map_err(|e| conv(agent, e.into()))?;
+        match reply(agent, &mut stream, &mut buf).await? {
+            Frame::Opened(opened) => Ok(Session {
+                stream,
+                buf,
+                opened,
+            }),
+            other => Err(unexpected(agent, &other)),
+        }
+    }
+
+    /// Asks the agent at `agent` for its devices.
+    pub async fn list(&self, agent: &str) -> Result<Inventory, DialError> {
+        let (mut stream, mut buf, _hello) = self.hello(agent).await?;
+        write_frame(&mut stream, &Frame::List)
+            .await
+            .map_err(|e| conv(agent, e.into()))?;
+        match reply(agent, &mut stream, &mut buf).await? {
+            Frame::Inventory(inv) => Ok(inv),
+            other => Err(unexpected(agent, &other)),
+        }
+    }
+}
+
+async fn reply(
+    agent: &str,
+    stream: &mut TlsStream<TcpStream>,
+    buf: &mut BytesMut,
+) -> Result<Frame, DialError> {
+    match tokio::time::timeout(REPLY_TIMEOUT, read_frame(stream, buf)).await {
+        Err(_) => Err(DialError::Conn {
+            agent: agent.to_string(),
+            error: format!("no reply within {REPLY_TIMEOUT:?}"),
+        }),
+        Ok(Err(e)) => Err(conv(agent, e)),
+        Ok(Ok(Frame::Close(reason))) => Err(DialError::Refused {
+            agent: agent.to_string(),
+            reason,
+        }),
+        Ok(Ok(frame)) => Ok(frame),
+    }
+}
+
+fn unexpected(agent: &str, frame: &Frame) -> DialError {
+    DialError::Conn {
+        agent: agent.to_string(),
+        error: format!("unexpected {:?} frame", frame.frame_type()),
+    }
+}
+
+fn conv(agent: &str, e: ConnError) -> DialError {
+    let error = match e {
+        // A TLS alert from the agent (e.g. our certificate was refused)
+        // surfaces here, on the first read after the handshake.
+        ConnError::Io(io) => io.to_string(),
+        other => other.to_string(),
+    };
+    DialError::Conn {
+        agent: agent.to_string(),
+        error,
+    }
+}

@@ -1,0 +1,59 @@
+//! A local TCP endpoint bound to one device address.
+//!
+//! Each accepted connection becomes a link to the device; a newer local
+//! connection replaces the older one (ser2net's "kickolduser"), because a
+//! gateway that reconnects has given up on its old socket.
+
+use std::sync::Arc;
+
+use serialmesh_proto::Liveness;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn, Instrument};
+
+use crate::dial::Dialer;
+use crate::link::{self, Target};
+
+pub async fn serve_tcp(
+    listener: TcpListener,
+    dialer: Arc<Dialer>,
+    target: Arc<Target>,
+    shutdown: CancellationToken,
+    liveness: Liveness,
+) {
+    let tracker = TaskTracker::new();
+    let mut current: Option<CancellationToken> = None;
+    let mut counter: u64 = 0;
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            warn!(error = %e, "cannot set TCP_NODELAY on the local connection");
+        }
+        if let Some(old) = current.take() {
+            info!("a newer local connection replaces the previous one");
+            old.cancel();
+        }
+        counter += 1;
+        let stop = shutdown.child_token();
+        current = Some(stop.clone());
+        let span = tracing::info_span!("conn", n = counter, %peer);
+        info!(parent: &span, "application connected");
+        tracker.spawn(
+            link::run(dialer.clone(), target.clone(), stream, stop, liveness).instrument(span),
+        );
+    }
+    tracker.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(1500), tracker.wait()).await;
+}

@@ -1,0 +1,15 @@
+//! `serialctl`: reaching serialmesh devices from anywhere on the network.
+
+pub mod backoff;
+pub mod cli;
+pub mod connect;
+pub mod dial;
+pub mod endpoint;
+pub mod link;
+pub mod pki_cmd;
+
+/// A problem with what the user asked for (exit status 2), as opposed to a
+/// failure while doing it (exit status 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -1,0 +1,193 @@
+//! One application connection kept attached to one device, through tunnel
+//! outages and agent restarts.
+//!
+//! zwave-js gives up on a dropped `tcp://` port after ten one-second retries
+//! and zigbee2mqtt exits on the first drop, so the application's socket is
+//! held open while we reconnect behind it. Bytes it writes meanwhile are
+//! dropped and counted, not queued: a door-lock command replayed seconds
+//! late is worse than one the gateway retries itself after its ACK timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serialmesh_proto::{CloseReason, CloseReasonKind, Liveness, Relay, RelayEnd};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::backoff::Backoff;
+use crate::dial::{DialError, Dialer};
+
+const CLOSE_WAIT: Duration = Duration::from_millis(300);
+
+pub struct Target {
+    pub address: String,
+    pub agent: String,
+}
+
+/// Why the link ended (for the caller's log and counters).
+enum Outcome {
+    Retry(String),
+    Done,
+}
+
+pub async fn run(
+    dialer: Arc<Dialer>,
+    target: Arc<Target>,
+    mut local: TcpStream,
+    stop: CancellationToken,
+    liveness: Liveness,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+    let mut dropped: u64 = 0;
+    let mut down_since: Option<tokio::time::Instant> = None;
+    loop {
+        // While dialling, the application's bytes wait in the socket buffer
+        // and are relayed once the tunnel is up: the first command a gateway
+        // sends right after connecting must not be lost.
+        let dial = dialer.open(&target.agent, &target.address);
+        let session = tokio::select! {
+            s = dial => s,
+            _ = stop.cancelled() => return,
+        };
+        let mut session = match session {
+            Ok(s) => s,
+            Err(e) => {
+                if !retryable(&e) {
+                    error!(error = %e, "giving up on this connection");
+                    return;
+                }
+                let delay = backoff.next_delay();
+                if backoff.attempts <= 1 || backoff.attempts % 10 == 0 {
+                    warn!(error = %e, attempt = backoff.attempts, retry_in = ?delay, "cannot open device; retrying");
+                }
+                let wait = tokio::time::sleep(delay);
+                tokio::select! {
+                    _ = wait => {}
+                    n = drain_for(&mut local, &mut dropped) => { log_app_left(n); return; }
+                    _ = stop.cancelled() => return,
+                }
+                continue;
+            }
+        };
+        backoff.reset();
+        let o = &session.opened;
+        match down_since.take() {
+            Some(t) => {
+                info!(device = %o.device, agent = %o.agent, zone = %o.zone, after = ?t.elapsed(), dropped_while_down = dropped, "tunnel restored")
+            }
+            None => {
+                info!(device = %o.device, agent = %o.agent, zone = %o.zone, settings = %o.settings, "tunnel up")
+            }
+        }
+        dropped = 0;
+        let mut relay = Relay::new(std::mem::take(&mut session.buf));
+        let end = relay
+            .run(
+                &mut session.stream,
+                &mut local,
+                stop.cancelled(),
+                liveness,
+                |_, f| {
+                    Err(CloseReason::new(
+                        CloseReasonKind::Protocol,
+                        format!("unexpected {:?} frame from agent", f.frame_type()),
+                    ))
+                },
+            )
+            .await;
+        let outcome = match end {
+            RelayEnd::DeviceEof => {
+                let r =
+                    CloseReason::new(CloseReasonKind::Normal, "application closed its connection");
+                relay
+                    .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
+                    .await;
+                info!("application closed its connection");
+                Outcome::Done
+            }
+            RelayEnd::DeviceError(e) => {
+                let r = CloseReason::new(
+                    CloseReasonKind::Normal,
+                    format!("application connection failed: {e}"),
+                );
+                relay
+                    .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
+                    .await;
+                info!(error = %e, "application connection failed");
+                Outcome::Done
+            }
+            RelayEnd::Stopped => {
+                let r = CloseReason::new(
+                    CloseReasonKind::Normal,
+                    "client endpoint closed this connection",
+                );
+                relay
+                    .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
+                    .await;
+                Outcome::Done
+            }
+            RelayEnd::PeerClosed(r) if r.kind == CloseReasonKind::Replaced => {
+                warn!(reason = %r, "another session of this client took the device; closing the application connection");
+                Outcome::Done
+            }
+            RelayEnd::PeerClosed(r) if !r.kind.is_retryable() => {
+                error!(reason = %r, "agent ended the session");
+                Outcome::Done
+            }
+            RelayEnd::PeerClosed(r) => Outcome::Retry(format!("agent ended the session: {r}")),
+            RelayEnd::NetLost(m) => Outcome::Retry(format!("connection to agent lost: {m}")),
+            RelayEnd::PeerSilent(d) => Outcome::Retry(format!("agent silent for {d:?}")),
+            RelayEnd::Protocol(e) => Outcome::Retry(format!("agent broke the protocol: {e}")),
+            RelayEnd::Refused(r) => {
+                relay
+                    .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
+                    .await;
+                Outcome::Retry(r.to_string())
+            }
+        };
+        relay.account_losses();
+        let s = relay.stats;
+        if s.lost_to_device + s.lost_to_net > 0 {
+            warn!(
+                lost_to_device = s.lost_to_device,
+                lost_to_app = s.lost_to_net,
+                "bytes in flight were lost"
+            );
+        }
+        match outcome {
+            Outcome::Done => return,
+            Outcome::Retry(why) => {
+                warn!(reason = %why, "tunnel down; holding the application connection open and reconnecting");
+                down_since = Some(tokio::time::Instant::now());
+            }
+        }
+    }
+}
+
+fn retryable(e: &DialError) -> bool {
+    match e {
+        DialError::Refused { reason, .. } => reason.kind.is_retryable(),
+        _ => true,
+    }
+}
+
+fn log_app_left(n: u64) {
+    info!(
+        dropped = n,
+        "application closed its connection while the tunnel was down"
+    );
+}
+
+/// Reads and discards what the application writes while there is no tunnel;
+/// returns (with the count) when the application closes its connection.
+async fn drain_for(local: &mut TcpStream, dropped: &mut u64) -> u64 {
+    let mut scratch = [0u8; 4096];
+    loop {
+        match local.read(&mut scratch).await {
+            Ok(0) | Err(_) => return *dropped,
+            Ok(n) => *dropped += n as u64,
+        }
+    }
+}
