@@ -1,0 +1,32 @@
+//! Trust for serialmesh: one private CA per installation, certificates that
+//! carry a role (agent or client) and a name, and rustls configurations
+//! that accept exactly the peers the CA vouches for in the expected role,
+//! minus a deny-list, regardless of what the host clock says.
+
+mod ca;
+mod deny;
+mod error;
+mod fingerprint;
+mod identity;
+mod inspect;
+mod issue;
+mod load;
+mod role;
+mod tls;
+mod verifier;
+mod verify;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+pub use ca::init_ca;
+pub use deny::DenyList;
+pub use error::PkiError;
+pub use fingerprint::Fingerprint;
+pub use identity::{identity_of, Identity};
+pub use inspect::{inspect, CertInfo};
+pub use issue::{issue, Issued};
+pub use load::{load_certs, load_key};
+pub use role::Role;
+pub use tls::{client_config, crypto_provider, server_config, TlsFiles};

@@ -1,0 +1,164 @@
+//! The rustls configurations agents and clients run with.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use rustls::crypto::CryptoProvider;
+use rustls::version::{TLS12, TLS13};
+use rustls::{ClientConfig, InconsistentKeys, ServerConfig, SupportedProtocolVersion};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::load::{load_certs, load_key, KEY_HINT};
+use crate::verifier::PeerVerifier;
+use crate::verify::{check, Policy, RefusalKind, TrustRoot};
+use crate::{DenyList, Fingerprint, PkiError, Role};
+
+/// Where one host's certificate, key and pinned CA live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
+/// The ring provider, passed explicitly to every config so nothing depends
+/// on which provider (if any) the process installed as its default.
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+const VERSIONS: &[&SupportedProtocolVersion] = &[&TLS13, &TLS12];
+
+/// The agent's config: presents the agent certificate and requires a
+/// client certificate from the pinned CA that is not on `deny`.
+pub fn server_config(files: &TlsFiles, deny: DenyList) -> Result<ServerConfig, PkiError> {
+    server_config_with(files, deny, VERSIONS)
+}
+
+/// The client's config: presents the client certificate and requires an
+/// agent certificate from the pinned CA, not on `deny`, and exactly
+/// `pinned_agent` if given. The server name passed to rustls is ignored.
+pub fn client_config(
+    files: &TlsFiles,
+    deny: DenyList,
+    pinned_agent: Option<Fingerprint>,
+) -> Result<ClientConfig, PkiError> {
+    client_config_with(files, deny, pinned_agent, VERSIONS)
+}
+
+pub(crate) fn server_config_with(
+    files: &TlsFiles,
+    deny: DenyList,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Result<ServerConfig, PkiError> {
+    let own = OwnCert::load(files, Role::Agent)?;
+    let provider = crypto_provider();
+    let verifier = PeerVerifier::new(own.root, Role::Client, deny, None, provider.clone());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| tls_error(files, e))?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_single_cert(own.chain, own.key)
+        .map_err(|e| key_error(files, e))?;
+    // No resumption: every connection passes the verifier, so a deny-list
+    // change applies to the very next connection.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    Ok(config)
+}
+
+pub(crate) fn client_config_with(
+    files: &TlsFiles,
+    deny: DenyList,
+    pinned_agent: Option<Fingerprint>,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Result<ClientConfig, PkiError> {
+    let own = OwnCert::load(files, Role::Client)?;
+    let provider = crypto_provider();
+    let verifier = PeerVerifier::new(own.root, Role::Agent, deny, pinned_agent, provider.clone());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| tls_error(files, e))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_auth_cert(own.chain, own.key)
+        .map_err(|e| key_error(files, e))?;
+    // Callers pass the same placeholder name for every agent, so a session
+    // cached for one agent would be offered to the next; and a resumed
+    // session would skip the pin and deny-list checks. Neither is wanted.
+    config.resumption = rustls::client::Resumption::disabled();
+    // The name means nothing here, so it is not sent either.
+    config.enable_sni = false;
+    Ok(config)
+}
+
+/// Our own certificate, key and CA, checked against each other before any
+/// peer sees them: a misconfigured host should fail at start, not at the
+/// first handshake with a confusing alert on the other side.
+struct OwnCert {
+    root: TrustRoot,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl OwnCert {
+    fn load(files: &TlsFiles, role: Role) -> Result<Self, PkiError> {
+        let root = TrustRoot::load(&files.ca)?;
+        let chain = load_certs(&files.cert)?;
+        let key = load_key(&files.key)?;
+        let policy = Policy {
+            role,
+            deny: None,
+            pinned: None,
+        };
+        let sig_algs = crypto_provider().signature_verification_algorithms.all;
+        if let Err(refusal) = check(&root, &chain[0], &policy, sig_algs) {
+            let (side, flag) = match role {
+                Role::Agent => ("an agent", "--role agent"),
+                Role::Client => ("a client", "--role client"),
+            };
+            let hint = match refusal.kind {
+                RefusalKind::UnknownIssuer | RefusalKind::Validity => format!(
+                    "set the CA to the one that issued it, or issue a new certificate from the CA of {} \
+                     with `serialctl pki issue {flag}`",
+                    files.ca.display()
+                ),
+                _ => format!("issue a new certificate with `serialctl pki issue {flag}`"),
+            };
+            return Err(PkiError::OwnCertificate {
+                side,
+                path: files.cert.clone(),
+                reason: refusal.reason,
+                hint,
+            });
+        }
+        Ok(OwnCert { root, chain, key })
+    }
+}
+
+fn key_error(files: &TlsFiles, e: rustls::Error) -> PkiError {
+    match e {
+        rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch) => PkiError::KeyMismatch {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+            hint: "use the .key written together with that .pem by `serialctl pki issue`"
+                .to_string(),
+        },
+        other => PkiError::Malformed {
+            what: "private key",
+            path: files.key.clone(),
+            detail: other.to_string(),
+            hint: KEY_HINT.to_string(),
+        },
+    }
+}
+
+fn tls_error(files: &TlsFiles, e: rustls::Error) -> PkiError {
+    PkiError::Tls {
+        path: files.cert.clone(),
+        detail: e.to_string(),
+    }
+}

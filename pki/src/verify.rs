@@ -1,0 +1,253 @@
+//! The one check every peer certificate goes through, on both sides of a
+//! connection, and that our own certificate goes through at load time.
+//!
+//! Nothing here reads the clock: a host that believes it is 1970, 2016 or
+//! 2040 must reach the same verdict as one that knows the date.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rustls::CertificateError;
+use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
+use webpki::{EndEntityCert, KeyUsage};
+use x509_parser::certificate::X509Certificate;
+
+use crate::identity::Claims;
+use crate::inspect::rfc3339;
+use crate::load::{load_ca, CA_HINT};
+use crate::{DenyList, Fingerprint, Identity, PkiError, Role};
+
+/// The pinned CA, parsed once when a config is built.
+#[derive(Debug)]
+pub(crate) struct TrustRoot {
+    anchor: TrustAnchor<'static>,
+    subject: String,
+    not_before: i64,
+    not_after: i64,
+}
+
+impl TrustRoot {
+    pub(crate) fn load(path: &Path) -> Result<Self, PkiError> {
+        let der = load_ca(path, CA_HINT)?;
+        let not_a_ca = |reason: String| PkiError::NotACa {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let (_, x509) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| not_a_ca(format!("it is not a valid X.509 certificate ({e})")))?;
+        let anchor = webpki::anchor_from_trusted_cert(&der)
+            .map_err(|e| not_a_ca(format!("webpki cannot use it as a trust anchor ({e})")))?
+            .to_owned();
+        Ok(TrustRoot {
+            anchor,
+            subject: x509.subject().to_string(),
+            not_before: x509.validity().not_before.timestamp(),
+            not_after: x509.validity().not_after.timestamp(),
+        })
+    }
+}
+
+/// What a peer certificate must be, beyond "issued by the pinned CA".
+pub(crate) struct Policy<'a> {
+    pub role: Role,
+    pub deny: Option<&'a DenyList>,
+    pub pinned: Option<Fingerprint>,
+}
+
+/// Why a certificate was refused, in terms of the TLS alert it deserves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RefusalKind {
+    Malformed,
+    UnknownIssuer,
+    Validity,
+    WrongRole,
+    Denied,
+    NotPinned,
+}
+
+impl RefusalKind {
+    pub(crate) fn certificate_error(self) -> CertificateError {
+        match self {
+            RefusalKind::Malformed => CertificateError::BadEncoding,
+            RefusalKind::UnknownIssuer => CertificateError::UnknownIssuer,
+            // Not "expired": the dates are not wrong for today, they are
+            // impossible for this CA at any time.
+            RefusalKind::Validity => CertificateError::UnknownIssuer,
+            RefusalKind::WrongRole => CertificateError::InvalidPurpose,
+            RefusalKind::Denied => CertificateError::Revoked,
+            RefusalKind::NotPinned => CertificateError::ApplicationVerificationFailure,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub subject: String,
+    pub fingerprint: Fingerprint,
+    pub kind: RefusalKind,
+    pub reason: String,
+}
+
+/// Checks, in order: the certificate chains directly to the pinned CA
+/// (signatures by webpki); it holds `policy.role` by both its extended key
+/// usage and its role URI; it is not on the deny-list; it is the pinned
+/// certificate, if one is pinned.
+pub(crate) fn check(
+    root: &TrustRoot,
+    leaf: &CertificateDer<'_>,
+    policy: &Policy<'_>,
+    sig_algs: &[&dyn SignatureVerificationAlgorithm],
+) -> Result<Identity, Refusal> {
+    let fingerprint = Fingerprint::of(leaf);
+    let (_, x509) = x509_parser::parse_x509_certificate(leaf).map_err(|e| Refusal {
+        subject: "(unparseable)".to_string(),
+        fingerprint,
+        kind: RefusalKind::Malformed,
+        reason: format!("it is not a valid X.509 certificate ({e})"),
+    })?;
+    let refuse = |kind, reason: String| Refusal {
+        subject: x509.subject().to_string(),
+        fingerprint,
+        kind,
+        reason,
+    };
+    let claims = Claims::read(&x509).map_err(|reason| refuse(RefusalKind::Malformed, reason))?;
+    let time =
+        verification_time(&x509, root).map_err(|reason| refuse(RefusalKind::Validity, reason))?;
+
+    // (1) The chain. The usage asked of webpki is the role the certificate
+    // itself claims, so that a wrong role is reported as such below rather
+    // than hiding whether the CA is right.
+    let usage = match claims.eku_role() {
+        Some(claimed) => KeyUsage::required(claimed.eku_oid()),
+        None => KeyUsage::required_if_present(policy.role.eku_oid()),
+    };
+    let end_entity = EndEntityCert::try_from(leaf).map_err(|e| {
+        refuse(
+            RefusalKind::Malformed,
+            format!("webpki cannot parse it ({e})"),
+        )
+    })?;
+    // Only the pinned CA may have signed the leaf: any intermediates the
+    // peer sent are ignored, since our CA never issues any.
+    end_entity
+        .verify_for_usage(
+            sig_algs,
+            std::slice::from_ref(&root.anchor),
+            &[],
+            time,
+            usage,
+            None,
+            None,
+        )
+        .map_err(|e| {
+            let (kind, reason) = chain_refusal(&e, &x509, root, policy.role);
+            refuse(kind, reason)
+        })?;
+
+    // (2) The role, by extended key usage and role URI together.
+    let identity = claims.identity(fingerprint).map_err(|why| {
+        refuse(
+            RefusalKind::WrongRole,
+            format!("not a usable serialmesh certificate: {why}"),
+        )
+    })?;
+    if identity.role != policy.role {
+        return Err(refuse(
+            RefusalKind::WrongRole,
+            format!(
+                "it is {} certificate, and only {} certificates are accepted here",
+                article(identity.role),
+                policy.role
+            ),
+        ));
+    }
+
+    // (3) The deny-list.
+    if policy.deny.is_some_and(|deny| deny.contains(&fingerprint)) {
+        return Err(refuse(
+            RefusalKind::Denied,
+            "its fingerprint is on the deny-list".to_string(),
+        ));
+    }
+
+    // (4) The pin.
+    if let Some(pinned) = policy.pinned {
+        if pinned != fingerprint {
+            return Err(refuse(
+                RefusalKind::NotPinned,
+                format!(
+                    "it is not the pinned {} certificate (pinned fingerprint {pinned})",
+                    policy.role
+                ),
+            ));
+        }
+    }
+    Ok(identity)
+}
+
+/// webpki insists on a time to check validity at. We hand it one inside
+/// both the leaf's and the CA's validity, so dates can never be the reason
+/// for a refusal, and the host clock is never consulted.
+fn verification_time(leaf: &X509Certificate<'_>, root: &TrustRoot) -> Result<UnixTime, String> {
+    let validity = leaf.validity();
+    let from = validity.not_before.timestamp().max(root.not_before).max(0);
+    let until = validity.not_after.timestamp().min(root.not_after);
+    if from > until {
+        return Err(format!(
+            "its validity ({} to {}) does not overlap that of the pinned CA {}, so that CA cannot have issued it",
+            rfc3339(validity.not_before.to_datetime()),
+            rfc3339(validity.not_after.to_datetime()),
+            root.subject
+        ));
+    }
+    // `from` is clamped to >= 0 above, so the conversion cannot fail.
+    let secs = u64::try_from(from).unwrap_or(0);
+    Ok(UnixTime::since_unix_epoch(Duration::from_secs(secs)))
+}
+
+fn chain_refusal(
+    e: &webpki::Error,
+    leaf: &X509Certificate<'_>,
+    root: &TrustRoot,
+    role: Role,
+) -> (RefusalKind, String) {
+    #[allow(deprecated)]
+    match e {
+        webpki::Error::UnknownIssuer
+        | webpki::Error::InvalidSignatureForPublicKey
+        | webpki::Error::UnsupportedSignatureAlgorithm
+        | webpki::Error::UnsupportedSignatureAlgorithmContext(_)
+        | webpki::Error::SignatureAlgorithmMismatch => (
+            RefusalKind::UnknownIssuer,
+            format!(
+                "not issued by the pinned CA (it names issuer {}; the pinned CA is {})",
+                leaf.issuer(),
+                root.subject
+            ),
+        ),
+        webpki::Error::RequiredEkuNotFound | webpki::Error::RequiredEkuNotFoundContext(_) => (
+            RefusalKind::WrongRole,
+            format!(
+                "its extended key usage lacks {}, which {} certificates carry",
+                role.eku_name(),
+                role
+            ),
+        ),
+        webpki::Error::CaUsedAsEndEntity => (
+            RefusalKind::WrongRole,
+            "it is a CA certificate, not an agent or client certificate".to_string(),
+        ),
+        other => (
+            RefusalKind::Malformed,
+            format!("webpki refused it ({other})"),
+        ),
+    }
+}
+
+fn article(role: Role) -> &'static str {
+    match role {
+        Role::Agent => "an agent",
+        Role::Client => "a client",
+    }
+}
