@@ -59,7 +59,7 @@ pub async fn run(
                     return;
                 }
                 let delay = backoff.next_delay();
-                if backoff.attempts <= 1 || backoff.attempts % 10 == 0 {
+                if backoff.attempts <= 1 || backoff.attempts.is_multiple_of(10) {
                     warn!(error = %e, attempt = backoff.attempts, retry_in = ?delay, "cannot open device; retrying");
                 }
                 let wait = tokio::time::sleep(delay);

@@ -309,7 +309,10 @@ impl Relay {
         let out = &mut self.net_out;
         let sent = tokio::time::timeout(within, async {
             net.write_all(out).await?;
-            net.flush().await
+            net.flush().await?;
+            // A clean TLS close (close_notify) tells the peer this was an
+            // orderly end, not a truncation.
+            net.shutdown().await
         })
         .await;
         if matches!(sent, Ok(Ok(()))) {
