@@ -112,7 +112,7 @@ pub async fn run<S>(
             &mut port,
             claim.stop.token().cancelled(),
             liveness,
-            |port, frame| on_control(port, frame, &path),
+            |port: &mut SerialStream, frame: Frame| on_control(port, frame, &path),
         )
         .await;
     let reason = match end {

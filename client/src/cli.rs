@@ -27,6 +27,11 @@ pub enum Command {
     Pki(PkiCommand),
     /// Expose one device as a local endpoint, in the foreground.
     Connect(ConnectArgs),
+    /// Serve every [[endpoint]] of a client config (beside a gateway).
+    Sidecar {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -66,8 +71,11 @@ pub struct ConnectArgs {
     /// Device address: NAME@ZONE, NAME@AGENT or NAME.
     pub address: String,
     /// Serve the device on this local TCP address (e.g. 127.0.0.1:5000).
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "pty")]
     pub tcp: Option<SocketAddr>,
+    /// Serve the device on a pty, symlinked at PATH (e.g. /dev/ttyZWAVE).
+    #[arg(long, value_name = "PATH")]
+    pub pty: Option<PathBuf>,
     /// Agent to use, as HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     pub agent: Option<String>,

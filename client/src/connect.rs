@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
-use serialmesh_config::{Address, ClientConfig, TlsConfig};
+use serialmesh_config::{Address, ClientConfig, EndpointTarget, TlsConfig};
 use serialmesh_pki::{DenyList, TlsFiles};
 use serialmesh_proto::Liveness;
 use tokio::net::TcpListener;
@@ -14,15 +14,22 @@ use crate::cli::{ConnectArgs, TlsArgs};
 use crate::dial::Dialer;
 use crate::endpoint;
 use crate::link::Target;
+use crate::pty::PtyEndpoint;
+use crate::pty_endpoint::serve_pty;
 use crate::UsageError;
 
 pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
-    let address: Address = args.address.parse().map_err(|e: String| UsageError(e))?;
-    let Some(tcp) = args.tcp else {
-        return Err(UsageError(
-            "give a local endpoint with --tcp HOST:PORT (e.g. --tcp 127.0.0.1:5000)".into(),
-        )
-        .into());
+    let address: Address = args.address.parse().map_err(UsageError)?;
+    let local = match (args.tcp, args.pty) {
+        (Some(tcp), None) => EndpointTarget::Tcp(tcp),
+        (None, Some(pty)) => EndpointTarget::Pty(pty),
+        _ => {
+            return Err(UsageError(
+                "give one local endpoint: --tcp HOST:PORT (e.g. --tcp 127.0.0.1:5000) or --pty PATH (e.g. --pty /dev/ttyZWAVE)"
+                    .into(),
+            )
+            .into())
+        }
     };
     let Some(agent) = args.agent else {
         return Err(UsageError(
@@ -31,18 +38,28 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
         .into());
     };
     let dialer = Arc::new(dialer(&args.tls)?);
-    let listener = TcpListener::bind(tcp)
-        .await
-        .with_context(|| format!("cannot listen on {tcp}"))?;
-    let local = listener
-        .local_addr()
-        .context("listener has no local address")?;
-    info!(client = %dialer.client_name, device = %address, %agent, "serving tcp://{local}");
     let target = Arc::new(Target {
         address: address.to_string(),
-        agent,
+        agent: agent.clone(),
     });
-    endpoint::serve_tcp(listener, dialer, target, shutdown, Liveness::default()).await;
+    match local {
+        EndpointTarget::Tcp(tcp) => {
+            let listener = TcpListener::bind(tcp)
+                .await
+                .with_context(|| format!("cannot listen on {tcp}"))?;
+            let local = listener
+                .local_addr()
+                .context("listener has no local address")?;
+            info!(client = %dialer.client_name, device = %address, %agent, "serving tcp://{local}");
+            endpoint::serve_tcp(listener, dialer, target, shutdown, Liveness::default()).await;
+        }
+        EndpointTarget::Pty(path) => {
+            let pty = PtyEndpoint::create(&path)
+                .with_context(|| format!("cannot create pty {}", path.display()))?;
+            info!(client = %dialer.client_name, device = %address, %agent, "serving pty {}", path.display());
+            serve_pty(pty, dialer, target, shutdown, Liveness::default()).await;
+        }
+    }
     Ok(())
 }
 
@@ -66,6 +83,11 @@ pub fn dialer(args: &TlsArgs) -> Result<Dialer> {
             .into())
         }
     };
+    dialer_for(&tls)
+}
+
+/// Builds the TLS side from a `[tls]` table.
+pub fn dialer_for(tls: &TlsConfig) -> Result<Dialer> {
     let files = TlsFiles {
         cert: tls.cert.clone(),
         key: tls.key.clone(),

@@ -50,8 +50,13 @@ pub async fn serve_tcp(
         current = Some(stop.clone());
         let span = tracing::info_span!("conn", n = counter, %peer);
         info!(parent: &span, "application connected");
+        let (dialer, target) = (dialer.clone(), target.clone());
         tracker.spawn(
-            link::run(dialer.clone(), target.clone(), stream, stop, liveness).instrument(span),
+            async move {
+                let mut stream = stream;
+                link::run(dialer, target, &mut stream, stop, liveness).await
+            }
+            .instrument(span),
         );
     }
     tracker.close();

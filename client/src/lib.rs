@@ -7,6 +7,10 @@ pub mod dial;
 pub mod endpoint;
 pub mod link;
 pub mod pki_cmd;
+pub mod pty;
+pub mod pty_endpoint;
+pub mod sidecar;
+pub mod termios;
 
 /// A problem with what the user asked for (exit status 2), as opposed to a
 /// failure while doing it (exit status 1).

@@ -10,8 +10,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serialmesh_proto::{CloseReason, CloseReasonKind, Liveness, Relay, RelayEnd};
+use serialmesh_proto::{
+    CloseReason, CloseReasonKind, Control, Frame, LineSettings, Liveness, Opened, Relay, RelayEnd,
+};
 use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -26,19 +29,61 @@ pub struct Target {
     pub agent: String,
 }
 
-/// Why the link ended (for the caller's log and counters).
-enum Outcome {
-    Retry(String),
-    Done,
+/// The application's side of a link: a TCP connection or a pty.
+pub trait Local: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The tunnel is up with these settings (a pty shows them to the
+    /// application through its termios).
+    fn tunnel_up(&mut self, _opened: &Opened) {}
+
+    /// Line settings the application changed since the last call.
+    fn line_change(&mut self) -> Option<LineSettings> {
+        None
+    }
 }
 
-pub async fn run(
+impl Local for TcpStream {}
+
+/// Agents send no control frames during a session in protocol 1; the
+/// application's line changes go the other way.
+struct LocalControl;
+
+impl<L: Local> Control<L> for LocalControl {
+    fn inbound(&mut self, _dev: &mut L, frame: Frame) -> Result<(), CloseReason> {
+        Err(CloseReason::new(
+            CloseReasonKind::Protocol,
+            format!("unexpected {:?} frame from agent", frame.frame_type()),
+        ))
+    }
+
+    fn outbound(&mut self, dev: &mut L) -> Option<Frame> {
+        dev.line_change().map(Frame::SetLine)
+    }
+}
+
+enum Outcome {
+    Retry(String),
+    Done(LinkEnd),
+}
+
+/// Why a link ended, for the endpoint to decide what comes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEnd {
+    /// The application closed its connection (or pty).
+    AppLeft,
+    /// The endpoint stopped it (replaced or shutting down).
+    Stopped,
+    /// Retrying cannot help without a human (not authorised, replaced by
+    /// another session of this client, protocol mismatch).
+    Fatal(String),
+}
+
+pub async fn run<L: Local>(
     dialer: Arc<Dialer>,
     target: Arc<Target>,
-    mut local: TcpStream,
+    local: &mut L,
     stop: CancellationToken,
     liveness: Liveness,
-) {
+) -> LinkEnd {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     let mut dropped: u64 = 0;
     let mut down_since: Option<tokio::time::Instant> = None;
@@ -49,14 +94,14 @@ pub async fn run(
         let dial = dialer.open(&target.agent, &target.address);
         let session = tokio::select! {
             s = dial => s,
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => return LinkEnd::Stopped,
         };
         let mut session = match session {
             Ok(s) => s,
             Err(e) => {
                 if !retryable(&e) {
                     error!(error = %e, "giving up on this connection");
-                    return;
+                    return LinkEnd::Fatal(e.to_string());
                 }
                 let delay = backoff.next_delay();
                 if backoff.attempts <= 1 || backoff.attempts.is_multiple_of(10) {
@@ -65,13 +110,14 @@ pub async fn run(
                 let wait = tokio::time::sleep(delay);
                 tokio::select! {
                     _ = wait => {}
-                    n = drain_for(&mut local, &mut dropped) => { log_app_left(n); return; }
-                    _ = stop.cancelled() => return,
+                    n = drain_for(local, &mut dropped) => { log_app_left(n); return LinkEnd::AppLeft; }
+                    _ = stop.cancelled() => return LinkEnd::Stopped,
                 }
                 continue;
             }
         };
         backoff.reset();
+        local.tunnel_up(&session.opened);
         let o = &session.opened;
         match down_since.take() {
             Some(t) => {
@@ -86,15 +132,10 @@ pub async fn run(
         let end = relay
             .run(
                 &mut session.stream,
-                &mut local,
+                local,
                 stop.cancelled(),
                 liveness,
-                |_, f| {
-                    Err(CloseReason::new(
-                        CloseReasonKind::Protocol,
-                        format!("unexpected {:?} frame from agent", f.frame_type()),
-                    ))
-                },
+                LocalControl,
             )
             .await;
         let outcome = match end {
@@ -105,7 +146,7 @@ pub async fn run(
                     .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
                     .await;
                 info!("application closed its connection");
-                Outcome::Done
+                Outcome::Done(LinkEnd::AppLeft)
             }
             RelayEnd::DeviceError(e) => {
                 let r = CloseReason::new(
@@ -116,7 +157,7 @@ pub async fn run(
                     .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
                     .await;
                 info!(error = %e, "application connection failed");
-                Outcome::Done
+                Outcome::Done(LinkEnd::AppLeft)
             }
             RelayEnd::Stopped => {
                 let r = CloseReason::new(
@@ -126,15 +167,15 @@ pub async fn run(
                 relay
                     .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
                     .await;
-                Outcome::Done
+                Outcome::Done(LinkEnd::Stopped)
             }
             RelayEnd::PeerClosed(r) if r.kind == CloseReasonKind::Replaced => {
                 warn!(reason = %r, "another session of this client took the device; closing the application connection");
-                Outcome::Done
+                Outcome::Done(LinkEnd::Fatal(r.to_string()))
             }
             RelayEnd::PeerClosed(r) if !r.kind.is_retryable() => {
                 error!(reason = %r, "agent ended the session");
-                Outcome::Done
+                Outcome::Done(LinkEnd::Fatal(r.to_string()))
             }
             RelayEnd::PeerClosed(r) => Outcome::Retry(format!("agent ended the session: {r}")),
             RelayEnd::NetLost(m) => Outcome::Retry(format!("connection to agent lost: {m}")),
@@ -157,7 +198,7 @@ pub async fn run(
             );
         }
         match outcome {
-            Outcome::Done => return,
+            Outcome::Done(end) => return end,
             Outcome::Retry(why) => {
                 warn!(reason = %why, "tunnel down; holding the application connection open and reconnecting");
                 down_since = Some(tokio::time::Instant::now());
@@ -182,7 +223,7 @@ fn log_app_left(n: u64) {
 
 /// Reads and discards what the application writes while there is no tunnel;
 /// returns (with the count) when the application closes its connection.
-async fn drain_for(local: &mut TcpStream, dropped: &mut u64) -> u64 {
+async fn drain_for<L: Local>(local: &mut L, dropped: &mut u64) -> u64 {
     let mut scratch = [0u8; 4096];
     loop {
         match local.read(&mut scratch).await {

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use serialmesh_client::cli::{Cli, Command};
-use serialmesh_client::{connect, pki_cmd, UsageError};
+use serialmesh_client::{connect, pki_cmd, sidecar, UsageError};
 use serialmesh_config::init_logging;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -18,13 +18,10 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, level);
     let result = match cli.command {
         Command::Pki(cmd) => pki_cmd::run(cmd),
-        Command::Connect(args) => runtime().and_then(|rt| {
-            rt.block_on(async {
-                let shutdown = CancellationToken::new();
-                tokio::spawn(cancel_on_signal(shutdown.clone()));
-                connect::run(args, shutdown).await
-            })
-        }),
+        Command::Connect(args) => serve(|shutdown| connect::run(args, shutdown)),
+        Command::Sidecar { config } => {
+            serve(|shutdown| async move { sidecar::run(&config, shutdown).await })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,11 +34,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+/// Runs a long-lived command until it ends or SIGTERM/SIGINT stops it.
+fn serve<F, Fut>(command: F) -> anyhow::Result<()>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?)
+        .build()?;
+    rt.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        command(shutdown).await
+    })
 }
 
 async fn cancel_on_signal(token: CancellationToken) {

@@ -17,7 +17,7 @@ pub use frame::{
 };
 pub use line::{DataBits, FlowControl, LineSettings, Parity, StopBits};
 pub use messages::{DeviceInfo, DeviceState, Hello, Inventory, Open, Opened};
-pub use relay::{Liveness, Relay, RelayEnd, RelayStats};
+pub use relay::{Control, Liveness, Relay, RelayEnd, RelayStats};
 
 /// ALPN protocol id. A peer that does not offer it is refused during the TLS
 /// handshake, before any frame is parsed.

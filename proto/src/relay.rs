@@ -48,6 +48,26 @@ impl Default for Liveness {
     }
 }
 
+/// Control frames beside the data: what arrives from the peer, and what the
+/// device side wants to tell it.
+pub trait Control<D> {
+    /// A control frame from the peer other than data, heartbeat or close.
+    /// An error ends the session with that reason.
+    fn inbound(&mut self, dev: &mut D, frame: Frame) -> Result<(), CloseReason>;
+
+    /// Polled before each device read: a frame to send ahead of the data
+    /// (e.g. the application changed the line settings of its pty).
+    fn outbound(&mut self, _dev: &mut D) -> Option<Frame> {
+        None
+    }
+}
+
+impl<D, F: FnMut(&mut D, Frame) -> Result<(), CloseReason>> Control<D> for F {
+    fn inbound(&mut self, dev: &mut D, frame: Frame) -> Result<(), CloseReason> {
+        self(dev, frame)
+    }
+}
+
 /// Why a relay stopped.
 #[derive(Debug)]
 pub enum RelayEnd {
@@ -113,7 +133,7 @@ impl Relay {
         N: AsyncRead + AsyncWrite + Unpin,
         D: AsyncRead + AsyncWrite + Unpin,
         S: Future<Output = ()>,
-        F: FnMut(&mut D, Frame) -> Result<(), CloseReason>,
+        F: Control<D>,
     {
         let mut stop = std::pin::pin!(stop);
         let start = Instant::now();
@@ -159,7 +179,7 @@ impl Relay {
     where
         N: AsyncRead + AsyncWrite + Unpin,
         D: AsyncRead + AsyncWrite + Unpin,
-        F: FnMut(&mut D, Frame) -> Result<(), CloseReason>,
+        F: Control<D>,
     {
         let mut progress = false;
 
@@ -179,8 +199,14 @@ impl Relay {
             }
         }
 
-        // Device -> outgoing buffer, behind a reserved data header.
+        // Device -> outgoing buffer, behind a reserved data header. A control
+        // change on the device side (new line settings) goes out first, so
+        // it reaches the far end before the bytes written after it.
         if self.net_out.len() < NET_HIGH_WATER {
+            if let Some(frame) = on_control.outbound(dev) {
+                frame.encode(&mut self.net_out);
+                progress = true;
+            }
             let start = self.net_out.len();
             self.net_out.put_bytes(0, HEADER_LEN);
             self.net_out.reserve(MAX_DATA_CHUNK);
@@ -271,7 +297,7 @@ impl Relay {
         on_control: &mut F,
     ) -> Result<(), RelayEnd>
     where
-        F: FnMut(&mut D, Frame) -> Result<(), CloseReason>,
+        F: Control<D>,
     {
         loop {
             match Frame::peek(&self.net_in) {
@@ -286,7 +312,7 @@ impl Relay {
                 Ok(Some(_)) => match Frame::decode(&mut self.net_in) {
                     Ok(Some(Frame::Heartbeat)) => {}
                     Ok(Some(Frame::Close(reason))) => return Err(RelayEnd::PeerClosed(reason)),
-                    Ok(Some(other)) => on_control(dev, other).map_err(RelayEnd::Refused)?,
+                    Ok(Some(other)) => on_control.inbound(dev, other).map_err(RelayEnd::Refused)?,
                     Ok(None) => return Ok(()),
                     Err(e) => return Err(RelayEnd::Protocol(e)),
                 },

@@ -1,0 +1,240 @@
+//! A pty endpoint: the application opens a stable path (a symlink to our
+//! pty's slave) as if it were the serial device.
+//!
+//! We hold only the master. The application's open and close of the slave
+//! show up on the master as POLLHUP clearing and returning; each open
+//! becomes a session, as a TCP connection does, so the device is free while
+//! the gateway is stopped and no stale bytes wait in the pty for it.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::termios::{self, SetArg};
+use serialmesh_proto::{LineSettings, Opened};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tracing::{debug, info};
+
+use crate::link::Local;
+use crate::termios::{apply_to_termios, differs, from_termios};
+
+/// How often to look whether the application has opened the pty. Linux
+/// gives no event for a slave being opened, so this one check is polled.
+const ATTACH_POLL: Duration = Duration::from_millis(50);
+
+pub struct PtyEndpoint {
+    master: OwnedFd,
+    /// A registration of a duplicate of `master`, made anew for each
+    /// application open. tokio keeps a "closed" readiness bit once it has
+    /// seen POLLHUP, so a registration that saw the application leave cannot
+    /// be reused for the next open.
+    io: Option<AsyncFd<OwnedFd>>,
+    slave: PathBuf,
+    link: PathBuf,
+    /// The settings the agent has for the device, as far as we know.
+    shown: Option<LineSettings>,
+    /// What we last wrote into the pty's termios; anything else there was
+    /// set by the application and is its wish for the device.
+    written: Option<LineSettings>,
+}
+
+impl PtyEndpoint {
+    /// Creates the pty in raw mode and points `link` at its slave. An
+    /// existing symlink at `link` (left by a crashed run) is replaced;
+    /// anything else there is refused.
+    pub fn create(link: &Path) -> io::Result<Self> {
+        let pty = nix::pty::openpty(None, None)?;
+        let slave = nix::unistd::ttyname(pty.slave.as_fd())?;
+        let mut t = termios::tcgetattr(pty.slave.as_fd())?;
+        termios::cfmakeraw(&mut t);
+        termios::tcsetattr(pty.slave.as_fd(), SetArg::TCSANOW, &t)?;
+        set_nonblocking(&pty.master)?;
+        match std::fs::symlink_metadata(link) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::remove_file(link)?,
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{} exists and is not a symlink; refusing to replace it",
+                        link.display()
+                    ),
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        std::os::unix::fs::symlink(&slave, link).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create symlink {}: {e}", link.display()),
+            )
+        })?;
+        let written = Some(from_termios(&t, LineSettings::default().baud));
+        drop(pty.slave);
+        Ok(Self {
+            written,
+            master: pty.master,
+            io: None,
+            slave,
+            link: link.to_path_buf(),
+            shown: None,
+        })
+    }
+
+    pub fn link(&self) -> &Path {
+        &self.link
+    }
+
+    /// Whether the application has the slave open now.
+    pub fn attached(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(_) => !fds[0]
+                .revents()
+                .unwrap_or(PollFlags::empty())
+                .contains(PollFlags::POLLHUP),
+            Err(_) => false,
+        }
+    }
+
+    /// Waits until the application opens the pty, then readies the pty for
+    /// a session.
+    pub async fn wait_attached(&mut self) -> io::Result<()> {
+        self.io = None;
+        while !self.attached() {
+            tokio::time::sleep(ATTACH_POLL).await;
+        }
+        let dup = self.master.try_clone()?;
+        // SAFETY: an OwnedFd stays open and refers to the same description
+        // for as long as the AsyncFd owns it, which is all `register` needs.
+        let io = unsafe { AsyncFd::register(dup) }.map_err(|e| {
+            io::Error::other(format!("cannot register the pty with the runtime: {e}"))
+        })?;
+        self.io = Some(io);
+        Ok(())
+    }
+
+    fn io(&self) -> io::Result<&AsyncFd<OwnedFd>> {
+        self.io.as_ref().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the application has not opened the pty",
+            )
+        })
+    }
+
+    fn termios(&self) -> Option<termios::Termios> {
+        termios::tcgetattr(self.master.as_fd()).ok()
+    }
+}
+
+impl Local for PtyEndpoint {
+    fn tunnel_up(&mut self, opened: &Opened) {
+        self.shown = Some(opened.settings);
+        // On Linux, termios calls on the master act on the slave's settings.
+        let Some(mut t) = self.termios() else { return };
+        let current = from_termios(&t, opened.settings.baud);
+        let app_chose = self.written.is_some_and(|w| differs(&w, &current));
+        if app_chose {
+            // The application configured the port before the tunnel was up:
+            // its settings win, and line_change sends them to the agent.
+            return;
+        }
+        apply_to_termios(&mut t, &opened.settings);
+        if let Err(e) = termios::tcsetattr(self.master.as_fd(), SetArg::TCSANOW, &t) {
+            debug!(error = %e, "cannot show the device's line settings on the pty");
+        }
+        self.written = self
+            .termios()
+            .map(|t| from_termios(&t, opened.settings.baud));
+    }
+
+    fn line_change(&mut self) -> Option<LineSettings> {
+        let shown = self.shown?;
+        let now = from_termios(&self.termios()?, shown.baud);
+        if differs(&now, &shown) {
+            info!(from = %shown, to = %now, "application changed the line settings");
+            self.shown = Some(now);
+            self.written = Some(now);
+            Some(now)
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for PtyEndpoint {
+    /// Removes the symlink if it is still ours, so a gateway never opens a
+    /// dangling or recycled pty.
+    fn drop(&mut self) {
+        if std::fs::read_link(&self.link).is_ok_and(|t| t == self.slave) {
+            let _ = std::fs::remove_file(&self.link);
+        }
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+impl AsyncRead for PtyEndpoint {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let io = self.io()?;
+        loop {
+            let mut guard = ready!(io.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            match nix::unistd::read(guard.get_inner().as_raw_fd(), unfilled) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                // The application closed and already reopened the pty: end
+                // this session; the next open gets a fresh one.
+                Err(Errno::EAGAIN) if guard.ready().is_read_closed() => return Poll::Ready(Ok(())),
+                Err(Errno::EAGAIN) => guard.clear_ready(),
+                // EIO: the application closed the slave; that is our EOF.
+                Err(Errno::EIO) => return Poll::Ready(Ok(())),
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for PtyEndpoint {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let io = self.io()?;
+        loop {
+            let mut guard = ready!(io.poll_write_ready(cx))?;
+            match nix::unistd::write(guard.get_inner().as_fd(), data) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(Errno::EAGAIN) => guard.clear_ready(),
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
