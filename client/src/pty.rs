@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tracing::{debug, info};
 
 use crate::link::Local;
-use crate::termios::{apply_to_termios, differs, from_termios};
+use crate::termios::{self as tio, apply_to_termios, differs, from_termios};
 
 /// How often to look whether the application has opened the pty. Linux
 /// gives no event for a slave being opened, so this one check is polled.
@@ -74,7 +74,9 @@ impl PtyEndpoint {
                 format!("cannot create symlink {}: {e}", link.display()),
             )
         })?;
-        let written = Some(from_termios(&t, LineSettings::default().baud));
+        let written = tio::get(pty.slave.as_fd())
+            .ok()
+            .map(|t| from_termios(&t, LineSettings::default().baud));
         drop(pty.slave);
         Ok(Self {
             written,
@@ -129,8 +131,8 @@ impl PtyEndpoint {
         })
     }
 
-    fn termios(&self) -> Option<termios::Termios> {
-        termios::tcgetattr(self.master.as_fd()).ok()
+    fn termios(&self) -> Option<libc::termios2> {
+        tio::get(self.master.as_fd()).ok()
     }
 }
 
@@ -147,7 +149,7 @@ impl Local for PtyEndpoint {
             return;
         }
         apply_to_termios(&mut t, &opened.settings);
-        if let Err(e) = termios::tcsetattr(self.master.as_fd(), SetArg::TCSANOW, &t) {
+        if let Err(e) = tio::set(self.master.as_fd(), &t) {
             debug!(error = %e, "cannot show the device's line settings on the pty");
         }
         self.written = self

@@ -1,76 +1,63 @@
 //! Line settings <-> termios, for pty endpoints: what the application sets
 //! with tcsetattr is what the agent applies to the real device.
+//!
+//! Linux's termios2 interface (TCGETS2/TCSETS2) is used because it carries
+//! the rate as a number: applications set non-standard rates with BOTHER,
+//! which the classic speed_t constants cannot express.
 
-use nix::sys::termios::{BaudRate, ControlFlags, InputFlags, Termios};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
 use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits};
 
-const RATES: &[(BaudRate, u32)] = &[
-    (BaudRate::B50, 50),
-    (BaudRate::B75, 75),
-    (BaudRate::B110, 110),
-    (BaudRate::B134, 134),
-    (BaudRate::B150, 150),
-    (BaudRate::B200, 200),
-    (BaudRate::B300, 300),
-    (BaudRate::B600, 600),
-    (BaudRate::B1200, 1200),
-    (BaudRate::B1800, 1800),
-    (BaudRate::B2400, 2400),
-    (BaudRate::B4800, 4800),
-    (BaudRate::B9600, 9600),
-    (BaudRate::B19200, 19200),
-    (BaudRate::B38400, 38400),
-    (BaudRate::B57600, 57600),
-    (BaudRate::B115200, 115_200),
-    (BaudRate::B230400, 230_400),
-    (BaudRate::B460800, 460_800),
-    (BaudRate::B500000, 500_000),
-    (BaudRate::B576000, 576_000),
-    (BaudRate::B921600, 921_600),
-    (BaudRate::B1000000, 1_000_000),
-    (BaudRate::B1152000, 1_152_000),
-    (BaudRate::B1500000, 1_500_000),
-    (BaudRate::B2000000, 2_000_000),
-    (BaudRate::B2500000, 2_500_000),
-    (BaudRate::B3000000, 3_000_000),
-    (BaudRate::B3500000, 3_500_000),
-    (BaudRate::B4000000, 4_000_000),
-];
+pub fn get(fd: BorrowedFd<'_>) -> io::Result<libc::termios2> {
+    // SAFETY: termios2 is plain old data; TCGETS2 fills it completely.
+    let mut t: libc::termios2 = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and a pointer to a termios2 that outlives the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TCGETS2, &mut t) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(t)
+}
 
-/// Reads the settings an application chose. `B0` ("hang up") and rates
-/// termios cannot name keep `fallback_baud`.
-pub fn from_termios(t: &Termios, fallback_baud: u32) -> LineSettings {
-    let speed = nix::sys::termios::cfgetospeed(t);
-    let baud = RATES
-        .iter()
-        .find(|(b, _)| *b == speed)
-        .map_or(fallback_baud, |(_, r)| *r);
-    let c = t.control_flags;
-    let data_bits = match c & ControlFlags::CSIZE {
-        ControlFlags::CS5 => DataBits::Five,
-        ControlFlags::CS6 => DataBits::Six,
-        ControlFlags::CS7 => DataBits::Seven,
+pub fn set(fd: BorrowedFd<'_>, t: &libc::termios2) -> io::Result<()> {
+    // SAFETY: a valid fd and a pointer to an initialised termios2.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TCSETS2, t) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reads the settings an application chose. A rate of 0 ("hang up") keeps
+/// `fallback_baud`.
+pub fn from_termios(t: &libc::termios2, fallback_baud: u32) -> LineSettings {
+    let baud = if t.c_ospeed == 0 {
+        fallback_baud
+    } else {
+        t.c_ospeed
+    };
+    let c = t.c_cflag;
+    let data_bits = match c & libc::CSIZE {
+        libc::CS5 => DataBits::Five,
+        libc::CS6 => DataBits::Six,
+        libc::CS7 => DataBits::Seven,
         _ => DataBits::Eight,
     };
-    let parity = match (
-        c.contains(ControlFlags::PARENB),
-        c.contains(ControlFlags::PARODD),
-    ) {
+    let parity = match (c & libc::PARENB != 0, c & libc::PARODD != 0) {
         (false, _) => Parity::None,
         (true, true) => Parity::Odd,
         (true, false) => Parity::Even,
     };
-    let stop_bits = if c.contains(ControlFlags::CSTOPB) {
+    let stop_bits = if c & libc::CSTOPB != 0 {
         StopBits::Two
     } else {
         StopBits::One
     };
-    let flow_control = if c.contains(ControlFlags::CRTSCTS) {
+    let flow_control = if c & libc::CRTSCTS != 0 {
         FlowControl::Hardware
-    } else if t
-        .input_flags
-        .intersects(InputFlags::IXON | InputFlags::IXOFF)
-    {
+    } else if t.c_iflag & (libc::IXON | libc::IXOFF) != 0 {
         FlowControl::Software
     } else {
         FlowControl::None
@@ -89,34 +76,28 @@ pub fn from_termios(t: &Termios, fallback_baud: u32) -> LineSettings {
 /// Shows the device's settings to the application. Software flow control is
 /// not mirrored: the pty's own line discipline would then eat XON/XOFF
 /// bytes that belong to the device's protocol.
-pub fn apply_to_termios(t: &mut Termios, s: &LineSettings) {
-    if let Some((rate, _)) = RATES.iter().find(|(_, r)| *r == s.baud) {
-        let _ = nix::sys::termios::cfsetspeed(t, *rate);
-    }
-    let c = &mut t.control_flags;
-    c.remove(
-        ControlFlags::CSIZE
-            | ControlFlags::PARENB
-            | ControlFlags::PARODD
-            | ControlFlags::CSTOPB
-            | ControlFlags::CRTSCTS,
-    );
-    c.insert(match s.data_bits {
-        DataBits::Five => ControlFlags::CS5,
-        DataBits::Six => ControlFlags::CS6,
-        DataBits::Seven => ControlFlags::CS7,
-        DataBits::Eight => ControlFlags::CS8,
-    });
+pub fn apply_to_termios(t: &mut libc::termios2, s: &LineSettings) {
+    t.c_cflag &=
+        !(libc::CBAUD | libc::CSIZE | libc::PARENB | libc::PARODD | libc::CSTOPB | libc::CRTSCTS);
+    t.c_cflag |= libc::BOTHER;
+    t.c_ispeed = s.baud;
+    t.c_ospeed = s.baud;
+    t.c_cflag |= match s.data_bits {
+        DataBits::Five => libc::CS5,
+        DataBits::Six => libc::CS6,
+        DataBits::Seven => libc::CS7,
+        DataBits::Eight => libc::CS8,
+    };
     match s.parity {
         Parity::None => {}
-        Parity::Odd => c.insert(ControlFlags::PARENB | ControlFlags::PARODD),
-        Parity::Even => c.insert(ControlFlags::PARENB),
+        Parity::Odd => t.c_cflag |= libc::PARENB | libc::PARODD,
+        Parity::Even => t.c_cflag |= libc::PARENB,
     }
     if s.stop_bits == StopBits::Two {
-        c.insert(ControlFlags::CSTOPB);
+        t.c_cflag |= libc::CSTOPB;
     }
     if s.flow_control == FlowControl::Hardware {
-        c.insert(ControlFlags::CRTSCTS);
+        t.c_cflag |= libc::CRTSCTS;
     }
 }
 
@@ -124,4 +105,28 @@ pub fn apply_to_termios(t: &mut Termios, s: &LineSettings) {
 pub fn differs(a: &LineSettings, b: &LineSettings) -> bool {
     (a.baud, a.data_bits, a.parity, a.stop_bits, a.flow_control)
         != (b.baud, b.data_bits, b.parity, b.stop_bits, b.flow_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_survive_a_trip_through_termios2() {
+        // SAFETY: plain old data.
+        let mut t: libc::termios2 = unsafe { std::mem::zeroed() };
+        let s = LineSettings {
+            baud: 250_000,
+            data_bits: DataBits::Seven,
+            parity: Parity::Odd,
+            stop_bits: StopBits::Two,
+            flow_control: FlowControl::Hardware,
+            dtr: None,
+            rts: None,
+        };
+        apply_to_termios(&mut t, &s);
+        assert!(!differs(&from_termios(&t, 9600), &s));
+        t.c_ospeed = 0;
+        assert_eq!(from_termios(&t, 9600).baud, 9600);
+    }
 }

@@ -160,6 +160,10 @@ impl ChildGuard {
         let mut pause = Duration::from_millis(1);
         loop {
             if let Some(status) = self.try_exit() {
+                // Its last words may still be in the pipes: a test that
+                // checks the message right after the exit must see them.
+                // (A grandchild holding the pipes open only costs the wait.)
+                self.capture.wait_closed(Duration::from_secs(2));
                 return Some(status);
             }
             let left = deadline.saturating_duration_since(Instant::now());

@@ -1,0 +1,346 @@
+//! `serialctl sidecar`: several endpoints from one config, pty endpoints that
+//! applications open and close at will, and recovery the application never
+//! notices.
+
+use std::net::TcpStream;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::termios::{self, BaudRate, ControlFlags, SetArg};
+use serialmesh_tests::net::{free_port, read_exact_within};
+use serialmesh_tests::util::temp_dir;
+use serialmesh_tests::{
+    bins, AgentBuilder, ChildGuard, EchoDevice, Pki, ProcBuilder, ScriptedDevice, TempDir,
+    TlsPaths, Tty,
+};
+
+const T: Duration = Duration::from_secs(20);
+
+struct Sidecar {
+    guard: ChildGuard,
+    /// Holds the config file for the sidecar's lifetime.
+    _dir: TempDir,
+}
+
+impl Sidecar {
+    fn config(tls: &TlsPaths, endpoints: &str) -> String {
+        format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\n{endpoints}",
+            tls.cert.display(),
+            tls.key.display(),
+            tls.ca.display()
+        )
+    }
+
+    /// Starts `serialctl sidecar` and waits until it serves `expected`
+    /// endpoints.
+    fn start(config: &str, expected: usize) -> Sidecar {
+        let s = Self::spawn(config);
+        let serving = || s.guard.output().matches("serving ").count() >= expected;
+        assert!(
+            serialmesh_tests::eventually(T, serving),
+            "{}",
+            s.guard.failure("endpoints not served")
+        );
+        s
+    }
+
+    fn spawn(config: &str) -> Sidecar {
+        let dir = temp_dir();
+        let path = dir.path().join("client.toml");
+        std::fs::write(&path, config).unwrap();
+        let guard = ProcBuilder::new(bins::serialctl())
+            .args(["sidecar", "--config"])
+            .arg(&path)
+            .label("sidecar")
+            .spawn();
+        Sidecar { guard, _dir: dir }
+    }
+}
+
+fn tcp_endpoint(device: &str, agent: std::net::SocketAddr, port: u16) -> String {
+    format!(
+        "[[endpoint]]\ndevice = \"{device}\"\nagent = \"{agent}\"\ntcp = \"127.0.0.1:{port}\"\n"
+    )
+}
+
+fn pty_endpoint(device: &str, agent: std::net::SocketAddr, path: &Path) -> String {
+    format!(
+        "[[endpoint]]\ndevice = \"{device}\"\nagent = \"{agent}\"\npty = \"{}\"\n",
+        path.display()
+    )
+}
+
+fn echo_over_tty(tty: &Tty, probe: &[u8]) {
+    tty.write_all_timeout(probe, T).unwrap();
+    assert_eq!(tty.read_exact_timeout(probe.len(), T), probe);
+}
+
+#[test]
+fn sidecar_serves_every_endpoint_of_its_config() {
+    let pki = Pki::new();
+    let zwave = EchoDevice::start();
+    let zigbee = ScriptedDevice::start();
+    let agent = AgentBuilder::new(&pki, "house")
+        .device("zwave", zwave.path())
+        .device("zigbee", zigbee.path())
+        .start();
+    let port = free_port();
+    let dir = temp_dir();
+    let pty = dir.path().join("ttyZIGBEE");
+    let config = Sidecar::config(
+        &pki.client("gw"),
+        &(tcp_endpoint("zwave@house", agent.addr, port)
+            + &pty_endpoint("zigbee@house", agent.addr, &pty)),
+    );
+    let _sidecar = Sidecar::start(&config, 2);
+
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut tcp, b"zwave!").unwrap();
+    assert_eq!(read_exact_within(&mut tcp, 6, T), b"zwave!");
+
+    let tty = Tty::open_within(&pty, T);
+    tty.write_all_timeout(b"zigbee?", T).unwrap();
+    assert_eq!(zigbee.read_exact_timeout(7, T), b"zigbee?");
+    zigbee.write(b"\x00\x11\x13\xff");
+    assert_eq!(tty.read_exact_timeout(4, T), b"\x00\x11\x13\xff");
+}
+
+#[test]
+fn pty_endpoint_serves_each_open_of_the_application() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let agent = AgentBuilder::new(&pki, "house")
+        .device("zwave", device.path())
+        .start();
+    let dir = temp_dir();
+    let pty = dir.path().join("ttyZWAVE");
+    let s = Sidecar::start(
+        &Sidecar::config(
+            &pki.client("gw"),
+            &pty_endpoint("zwave@house", agent.addr, &pty),
+        ),
+        1,
+    );
+    for round in 0..3 {
+        let tty = Tty::open_within(&pty, T);
+        echo_over_tty(&tty, format!("open #{round}").as_bytes());
+        drop(tty);
+        s.guard
+            .wait_for_output("application closed the pty", T)
+            .unwrap();
+    }
+    // Between opens the device is free for others.
+    agent
+        .wait_for_output("client closed the session", T)
+        .unwrap();
+}
+
+#[test]
+fn line_settings_the_application_sets_on_its_pty_reach_the_device() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let agent = AgentBuilder::new(&pki, "shed")
+        .device("rs232", device.path())
+        .start();
+    let dir = temp_dir();
+    let pty = dir.path().join("ttyGEN");
+    let _s = Sidecar::start(
+        &Sidecar::config(
+            &pki.client("ops"),
+            &pty_endpoint("rs232@shed", agent.addr, &pty),
+        ),
+        1,
+    );
+    let tty = Tty::open_within(&pty, T);
+    echo_over_tty(&tty, b"at 115200");
+
+    // Linux ptys force 8 data bits and no parity (pty_set_termios), so a
+    // pty endpoint can carry the rate, stop bits and flow control.
+    let mut t = termios::tcgetattr(tty.file().as_fd()).unwrap();
+    termios::cfsetspeed(&mut t, BaudRate::B9600).unwrap();
+    t.control_flags.insert(ControlFlags::CSTOPB);
+    termios::tcsetattr(tty.file().as_fd(), SetArg::TCSANOW, &t).unwrap();
+    tty.write_all_timeout(b"x", T).unwrap();
+
+    agent
+        .wait_for_output("line settings changed by client settings=9600 8N2", T)
+        .unwrap();
+    // The real device (our pty's far end) now runs at 9600 8N2.
+    // (termios2: the agent may set the rate as a number, with BOTHER.)
+    let dev = std::fs::OpenOptions::new()
+        .read(true)
+        .open(device.path())
+        .unwrap();
+    // SAFETY: plain old data, filled by TCGETS2 on a valid fd.
+    let mut d: libc::termios2 = unsafe { std::mem::zeroed() };
+    assert_eq!(
+        unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&dev), libc::TCGETS2, &mut d) },
+        0
+    );
+    assert_eq!(d.c_ospeed, 9600);
+    assert_ne!(d.c_cflag & libc::CSTOPB, 0);
+}
+
+#[test]
+fn agent_restart_while_the_application_holds_the_pty_and_keeps_writing() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let mut agent = AgentBuilder::new(&pki, "house")
+        .device("zwave", device.path())
+        .start();
+    let dir = temp_dir();
+    let pty = dir.path().join("ttyZWAVE");
+    let s = Sidecar::start(
+        &Sidecar::config(
+            &pki.client("gw"),
+            &pty_endpoint("zwave@house", agent.addr, &pty),
+        ),
+        1,
+    );
+    let tty = Tty::open_within(&pty, T);
+    echo_over_tty(&tty, b"before");
+
+    agent.restart();
+    // The application keeps writing as a gateway does (it never reopens);
+    // once the tunnel is back its traffic flows again.
+    let start = Instant::now();
+    let mut i = 0u32;
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no echo within 10 s:\n{}",
+            s.guard.output()
+        );
+        let probe = format!("<{i}>");
+        tty.write_all_timeout(probe.as_bytes(), T)
+            .expect("the pty must stay writable");
+        if let Ok(got) = tty.try_read_exact_timeout(probe.len(), Duration::from_millis(300)) {
+            if got == probe.as_bytes() {
+                break;
+            }
+        }
+        let _ = tty.read_available();
+        i += 1;
+    }
+    s.guard.wait_for_output("tunnel restored", T).unwrap();
+    assert!(
+        std::fs::read_link(&pty).is_ok(),
+        "the pty path must not vanish"
+    );
+}
+
+#[test]
+fn sigterm_closes_sessions_removes_pty_links_and_exits_quickly() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let agent = AgentBuilder::new(&pki, "house")
+        .device("zwave", device.path())
+        .start();
+    let dir = temp_dir();
+    let pty = dir.path().join("ttyZWAVE");
+    let s = Sidecar::start(
+        &Sidecar::config(
+            &pki.client("gw"),
+            &pty_endpoint("zwave@house", agent.addr, &pty),
+        ),
+        1,
+    );
+    let tty = Tty::open_within(&pty, T);
+    echo_over_tty(&tty, b"hi");
+    let start = Instant::now();
+    s.guard.terminate();
+    let status = s
+        .guard
+        .wait_exit(Duration::from_secs(5))
+        .expect("sidecar exits");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(status.code(), Some(0), "{}", s.guard.output());
+    assert!(
+        std::fs::symlink_metadata(&pty).is_err(),
+        "pty symlink left behind"
+    );
+    agent
+        .wait_for_output("client closed the session", T)
+        .unwrap();
+}
+
+fn expect_exit(config: &str, code: i32, needle: &str) {
+    let s = Sidecar::spawn(config);
+    let status = s
+        .guard
+        .wait_exit(T)
+        .unwrap_or_else(|| panic!("{}", s.guard.failure("still running")));
+    assert_eq!(status.code(), Some(code), "{}", s.guard.output());
+    assert!(
+        s.guard.output().contains(needle),
+        "missing {needle:?} in:\n{}",
+        s.guard.output()
+    );
+}
+
+#[test]
+fn sidecar_config_errors_say_what_to_fix() {
+    let pki = Pki::new();
+    let tls = pki.client("gw");
+    expect_exit(
+        "[[endpoint]]\ndevice = \"a@b\"\ntcp = \"127.0.0.1:1\"\n",
+        2,
+        "no [tls] table",
+    );
+    expect_exit(&Sidecar::config(&tls, ""), 2, "no [[endpoint]] tables");
+    expect_exit(
+        &Sidecar::config(
+            &tls,
+            "[[endpoint]]\ndevice = \"zwave@shed\"\ntcp = \"127.0.0.1:5000\"\n",
+        ),
+        2,
+        "endpoint for 'zwave@shed' has no agent",
+    );
+    expect_exit(
+        &Sidecar::config(
+            &tls,
+            "[[endpoint]]\ndevice = \"zwave@shed\"\nagent = \"h:1\"\n",
+        ),
+        2,
+        "needs exactly one of tcp or pty",
+    );
+    expect_exit(
+        &Sidecar::config(&tls, "[[endpont]]\n"),
+        2,
+        "did you mean `endpoint`?",
+    );
+}
+
+#[test]
+fn sidecar_refuses_to_replace_a_file_that_is_not_a_symlink() {
+    let pki = Pki::new();
+    let dir = temp_dir();
+    let path = dir.path().join("ttyREAL");
+    std::fs::write(&path, b"precious").unwrap();
+    let agent: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    expect_exit(
+        &Sidecar::config(&pki.client("gw"), &pty_endpoint("zwave@shed", agent, &path)),
+        1,
+        "exists and is not a symlink; refusing to replace it",
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+}
+
+#[test]
+fn sidecar_reports_a_taken_port() {
+    let pki = Pki::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let agent: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    expect_exit(
+        &Sidecar::config(&pki.client("gw"), &tcp_endpoint("zwave@shed", agent, port)),
+        1,
+        &format!("endpoint for 'zwave@shed': cannot listen on 127.0.0.1:{port}"),
+    );
+}
