@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use serialmesh_agent::run::{run, StartError};
-use serialmesh_config::{init_logging, AgentConfig, DeviceConfig, LogFormat};
+use serialmesh_config::{error_chain, init_logging, AgentConfig, DeviceConfig, LogFormat};
 use serialmesh_proto::LineSettings;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -80,11 +80,11 @@ fn main() -> ExitCode {
         match run(config, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(StartError::Config(e)) => {
-                eprintln!("seriald: {e:#}");
+                eprintln!("seriald: {}", error_chain(e.as_ref()));
                 ExitCode::from(2)
             }
             Err(StartError::Runtime(e)) => {
-                eprintln!("seriald: {e:#}");
+                eprintln!("seriald: {}", error_chain(e.as_ref()));
                 ExitCode::from(1)
             }
         }

@@ -32,7 +32,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let listener = TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}; is another seriald running? change `listen` in the config", config.listen))
         .map_err(StartError::Runtime)?;
     let local = listener
         .local_addr()

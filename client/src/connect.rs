@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
-use serialmesh_config::{Address, ClientConfig, EndpointTarget, TlsConfig};
+use serialmesh_config::{check_host_port, Address, ClientConfig, EndpointTarget, TlsConfig};
 use serialmesh_pki::{DenyList, TlsFiles};
 use serialmesh_proto::Liveness;
 use tokio::net::TcpListener;
@@ -37,6 +37,7 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
         )
         .into());
     };
+    check_host_port("--agent", &agent).map_err(UsageError)?;
     let dialer = Arc::new(dialer(&args.tls)?);
     let target = Arc::new(Target {
         address: address.to_string(),

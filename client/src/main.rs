@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use serialmesh_client::cli::{Cli, Command};
 use serialmesh_client::{connect, pki_cmd, sidecar, UsageError};
-use serialmesh_config::init_logging;
+use serialmesh_config::{error_chain, init_logging};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("serialctl: {e:#}");
+            eprintln!("serialctl: {}", error_chain(e.as_ref()));
             let usage = e.downcast_ref::<UsageError>().is_some()
                 || e.downcast_ref::<serialmesh_pki::PkiError>().is_some();
             ExitCode::from(if usage { 2 } else { 1 })

@@ -8,7 +8,8 @@ use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits, DE
 use toml::Spanned;
 
 use crate::load::Ctx;
-use crate::{check_name, ConfigError, TlsConfig};
+use crate::profile::{validate_profiles, RawProfile};
+use crate::{check_name, ConfigError, TlsConfig, UserProfile};
 
 /// Where certificates live when the config does not say.
 pub const DEFAULT_CONFIG_DIR: &str = "/etc/serialmesh";
@@ -20,6 +21,17 @@ pub struct AgentConfig {
     pub listen: SocketAddr,
     pub tls: TlsConfig,
     pub devices: Vec<DeviceConfig>,
+    /// `[[profile]]` tables, in file order (tried before built-in profiles).
+    pub profile: Vec<UserProfile>,
+    /// Share USB serial devices that no profile recognises, as `serial`.
+    pub share_unknown: bool,
+    /// Where sysfs is mounted (tests point it at a fake tree).
+    pub sysfs: PathBuf,
+    /// Where device nodes are (`/dev`; containers may mount the host's
+    /// elsewhere).
+    pub dev: PathBuf,
+    /// USB discovery on or off; off shares only `[[device]]` entries.
+    pub discovery: bool,
 }
 
 /// A device given by path in the config (beside discovered ones).
@@ -42,6 +54,13 @@ pub(crate) struct RawAgent {
     tls: Option<TlsConfig>,
     #[serde(default)]
     device: Vec<RawDevice>,
+    #[serde(default)]
+    profile: Vec<Spanned<RawProfile>>,
+    #[serde(default)]
+    share_unknown: bool,
+    sysfs: Option<PathBuf>,
+    dev: Option<PathBuf>,
+    discovery: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +167,15 @@ impl RawAgent {
             listen,
             tls,
             devices,
+            profile: validate_profiles(self.profile, ctx)?,
+            share_unknown: self.share_unknown,
+            sysfs: self
+                .sysfs
+                .map_or_else(|| PathBuf::from("/sys"), |p| ctx.resolve(p)),
+            dev: self
+                .dev
+                .map_or_else(|| PathBuf::from("/dev"), |p| ctx.resolve(p)),
+            discovery: self.discovery.unwrap_or(true),
         })
     }
 }

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use crate::agent::parse_listen;
 use crate::load::Ctx;
-use crate::{Address, ConfigError, TlsConfig};
+use crate::{check_host_port, Address, ConfigError, TlsConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -54,13 +54,7 @@ impl RawClient {
     pub(crate) fn validate(self, ctx: &Ctx) -> Result<ClientConfig, ConfigError> {
         let mut seeds = Vec::new();
         for s in self.seeds {
-            if !s.get_ref().contains(':') {
-                return Err(ctx.at(
-                    s.span(),
-                    format!("seed '{}' has no port", s.get_ref()),
-                    Some("write HOST:PORT, e.g. \"shed.lan:21317\"".into()),
-                ));
-            }
+            check_host_port("seed", s.get_ref()).map_err(|m| ctx.at(s.span(), m, None))?;
             seeds.push(s.into_inner());
         }
         let mut endpoints: Vec<EndpointConfig> = Vec::new();
@@ -94,7 +88,13 @@ impl RawClient {
                     None,
                 ));
             }
-            let agent = e.agent.map(|a| a.into_inner());
+            let agent = match e.agent {
+                Some(a) => {
+                    check_host_port("agent", a.get_ref()).map_err(|m| ctx.at(a.span(), m, None))?;
+                    Some(a.into_inner())
+                }
+                None => None,
+            };
             endpoints.push(EndpointConfig {
                 device,
                 target,

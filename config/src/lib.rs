@@ -10,13 +10,15 @@ mod error;
 mod load;
 mod logging;
 mod names;
+mod profile;
 
 pub use agent::{AgentConfig, DeviceConfig, DEFAULT_CONFIG_DIR};
 pub use client::{ClientConfig, EndpointConfig, EndpointTarget};
 pub use error::ConfigError;
 pub use load::{parse_agent, parse_client};
-pub use logging::{init_logging, LogFormat};
-pub use names::{check_name, Address};
+pub use logging::{error_chain, init_logging, LogFormat};
+pub use names::{check_host_port, check_name, Address};
+pub use profile::UserProfile;
 
 use serde::Deserialize;
 use std::path::PathBuf;

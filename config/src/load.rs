@@ -114,9 +114,16 @@ fn unknown_key_hint(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let (bad, rest) = rest.split_once('`')?;
     let candidates: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    // Spellings from other tools ("baudrate", "databits") are caught by
+    // comparing without underscores and allowing a shared prefix.
+    let plain = |s: &str| s.replace('_', "").to_ascii_lowercase();
     let best = candidates
         .iter()
-        .map(|c| (edit_distance(bad, c), *c))
+        .map(|c| {
+            let (b, k) = (plain(bad), plain(c));
+            let prefix = k.len() >= 3 && (b.starts_with(&k) || k.starts_with(&b));
+            (if prefix { 0 } else { edit_distance(&b, &k) }, *c)
+        })
         .min()?;
     (best.0 <= 3).then(|| format!("did you mean `{}`?", best.1))
 }

@@ -177,5 +177,16 @@ fn client_endpoint_needs_exactly_one_target() {
     let e = parse_client("seeds = [\"shed\"]\n", Path::new("c.toml"))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("seed 'shed' has no port"), "{e}");
+    assert!(
+        e.contains("seed 'shed' has no port; write HOST:PORT"),
+        "{e}"
+    );
+}
+
+#[test]
+fn other_tools_spellings_get_a_hint() {
+    let e = agent("[[device]]\nname = \"a\"\npath = \"/dev/x\"\nbaudrate = 9600\n").unwrap_err();
+    assert!(e.contains("hint: did you mean `baud`?"), "{e}");
+    let e = agent("[[device]]\nname = \"a\"\npath = \"/dev/x\"\nstopbits = 2\n").unwrap_err();
+    assert!(e.contains("hint: did you mean `stop_bits`?"), "{e}");
 }

@@ -26,3 +26,62 @@ pub fn init_logging(format: LogFormat, default_filter: &str) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
+
+/// An error and its causes on one line, leaving out a cause whose text the
+/// message already contains (many messages embed their cause for clarity).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        let bare = strip_os_error(&text);
+        if !out.contains(bare) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+/// "No such file or directory (os error 2)" -> "No such file or directory".
+fn strip_os_error(text: &str) -> &str {
+    match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => &text[..i],
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read x.pem: No such file or directory; create it")]
+    struct Outer {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let e = Outer {
+            source: std::io::Error::from_raw_os_error(2),
+        };
+        assert_eq!(
+            error_chain(&e),
+            "cannot read x.pem: No such file or directory; create it"
+        );
+    }
+
+    #[test]
+    fn new_causes_are_appended() {
+        let e = anyhow::Error::new(std::io::Error::from_raw_os_error(98))
+            .context("cannot listen on 1.2.3.4:5");
+        let chain = error_chain(e.as_ref());
+        assert!(
+            chain.starts_with("cannot listen on 1.2.3.4:5: Address"),
+            "{chain}"
+        );
+    }
+}

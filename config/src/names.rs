@@ -17,6 +17,24 @@ pub fn check_name(what: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Agents and seeds are given as `HOST:PORT` (a name or an address); the
+/// port is required because guessing it hides typos until the first dial.
+pub fn check_host_port(what: &str, value: &str) -> Result<(), String> {
+    let hint = "write HOST:PORT, e.g. shed.lan:21317";
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return Err(format!("{what} '{value}' has no port; {hint}"));
+    };
+    if host.is_empty() || host == "[]" {
+        return Err(format!("{what} '{value}' has no host; {hint}"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!(
+            "{what} '{value}' has an invalid port '{port}'; {hint}"
+        )),
+    }
+}
+
 /// A device address as users write it: `NAME`, `NAME@ZONE` or `NAME@AGENT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
@@ -58,6 +76,22 @@ impl std::fmt::Display for Address {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_port_needs_both_parts() {
+        assert!(check_host_port("agent", "shed.lan:21317").is_ok());
+        assert!(check_host_port("agent", "[::1]:21317").is_ok());
+        assert_eq!(
+            check_host_port("agent", "shed").unwrap_err(),
+            "agent 'shed' has no port; write HOST:PORT, e.g. shed.lan:21317"
+        );
+        assert!(check_host_port("seed", "shed:0")
+            .unwrap_err()
+            .contains("invalid port '0'"));
+        assert!(check_host_port("seed", ":80")
+            .unwrap_err()
+            .contains("has no host"));
+    }
 
     #[test]
     fn addresses_parse_with_and_without_place() {
