@@ -7,37 +7,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serialmesh_config::{Address, DeviceConfig};
 use serialmesh_proto::{CloseReason, CloseReasonKind, DeviceInfo, DeviceState};
 use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
-/// Ends one session, remembering why so the session can tell its client.
-#[derive(Clone)]
-pub struct SessionStop {
-    token: CancellationToken,
-    reason: Arc<Mutex<Option<CloseReason>>>,
-}
+mod stop;
+pub use stop::SessionStop;
 
-impl SessionStop {
-    fn new(parent: &CancellationToken) -> Self {
-        Self {
-            token: parent.child_token(),
-            reason: Arc::default(),
-        }
-    }
-
-    pub fn stop(&self, reason: CloseReason) {
-        lock(&self.reason).get_or_insert(reason);
-        self.token.cancel();
-    }
-
-    pub fn token(&self) -> &CancellationToken {
-        &self.token
-    }
-
-    /// The reason given to `stop`; a parent cancellation means shutdown.
-    pub fn reason(&self) -> CloseReason {
-        lock(&self.reason).clone().unwrap_or_else(|| {
-            CloseReason::new(CloseReasonKind::Shutdown, "agent is shutting down")
-        })
-    }
+/// What discovery knows about a device, for inventories and `ls`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceMeta {
+    pub profile: Option<String>,
+    pub usb_id: Option<String>,
+    pub serial: Option<String>,
+    pub product: Option<String>,
 }
 
 struct Holder {
@@ -49,6 +30,12 @@ struct Holder {
 
 struct Slot {
     config: DeviceConfig,
+    meta: DeviceMeta,
+    /// Found by discovery (as opposed to configured by path): it may vanish.
+    discovered: bool,
+    /// Discovered devices that vanished keep their slot, so clients get
+    /// "device gone" (and retry) rather than "unknown device".
+    present: bool,
     holder: Option<Holder>,
     /// Held by the session that has the port open. A replacing session waits
     /// on it, so the old session has closed the port before the new opens it.
@@ -85,6 +72,9 @@ impl Registry {
                     d.name.clone(),
                     Slot {
                         config: d,
+                        meta: DeviceMeta::default(),
+                        discovered: false,
+                        present: true,
                         holder: None,
                         port_lock: Arc::default(),
                     },
@@ -114,6 +104,15 @@ impl Registry {
         let slot = slots
             .get_mut(&name)
             .ok_or_else(|| CloseReason::new(CloseReasonKind::UnknownDevice, address))?;
+        if !slot.present {
+            return Err(CloseReason::new(
+                CloseReasonKind::DeviceGone,
+                format!(
+                    "{name}@{} is unplugged; waiting for it to come back",
+                    self.zone
+                ),
+            ));
+        }
         if let Some(old) = &slot.holder {
             if old.client == client {
                 old.stop.stop(CloseReason::new(
@@ -162,6 +161,55 @@ impl Registry {
         }
     }
 
+    /// Brings the discovered devices up to date: new ones appear, known ones
+    /// follow their new path (a renumbered ttyUSB), vanished ones are marked
+    /// gone and their sessions end with "device gone".
+    pub fn sync_discovered(&self, found: Vec<(DeviceConfig, DeviceMeta)>) {
+        let mut slots = lock(&self.slots);
+        let names: Vec<String> = found.iter().map(|(c, _)| c.name.clone()).collect();
+        for (config, meta) in found {
+            match slots.get_mut(&config.name) {
+                Some(slot) if !slot.discovered => {
+                    warn!(device = %config.name, "a discovered device has the name of a configured one; ignored");
+                }
+                Some(slot) => {
+                    if !slot.present || slot.config.path != config.path {
+                        info!(device = %config.name, path = %config.path.display(), "device is back");
+                    }
+                    slot.present = true;
+                    slot.config = config;
+                    slot.meta = meta;
+                }
+                None => {
+                    info!(device = %config.name, path = %config.path.display(), profile = ?meta.profile, "sharing new device");
+                    slots.insert(
+                        config.name.clone(),
+                        Slot {
+                            config,
+                            meta,
+                            discovered: true,
+                            present: true,
+                            holder: None,
+                            port_lock: Arc::default(),
+                        },
+                    );
+                }
+            }
+        }
+        for (name, slot) in slots.iter_mut() {
+            if slot.discovered && slot.present && !names.contains(name) {
+                slot.present = false;
+                info!(device = %name, path = %slot.config.path.display(), "device vanished");
+                if let Some(h) = &slot.holder {
+                    h.stop.stop(CloseReason::new(
+                        CloseReasonKind::DeviceGone,
+                        format!("{name} ({}) was unplugged", slot.config.path.display()),
+                    ));
+                }
+            }
+        }
+    }
+
     fn resolve(&self, address: &str) -> Result<String, CloseReason> {
         let addr: Address = address
             .parse()
@@ -202,12 +250,13 @@ impl Registry {
                 name: s.config.name.clone(),
                 address: format!("{}@{}", s.config.name, self.zone),
                 path: s.config.path.display().to_string(),
-                profile: None,
-                usb_id: None,
-                serial: None,
-                product: None,
+                profile: s.meta.profile.clone(),
+                usb_id: s.meta.usb_id.clone(),
+                serial: s.meta.serial.clone(),
+                product: s.meta.product.clone(),
                 settings: s.config.settings,
                 state: match &s.holder {
+                    _ if !s.present => DeviceState::Gone,
                     Some(h) => DeviceState::InUse {
                         client: h.client.clone(),
                         since: h
@@ -230,5 +279,4 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 #[cfg(test)]
-#[path = "registry_tests.rs"]
 mod tests;

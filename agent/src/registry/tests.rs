@@ -95,3 +95,57 @@ fn inventory_shows_holder() {
     assert!(matches!(&z.state, DeviceState::InUse { client, .. } if client == "gw"));
     assert_eq!(z.address, "zwave@garden");
 }
+
+fn found(name: &str, path: &str) -> (DeviceConfig, DeviceMeta) {
+    (
+        DeviceConfig {
+            name: name.into(),
+            path: path.into(),
+            settings: LineSettings::default(),
+            takeover: false,
+        },
+        DeviceMeta {
+            profile: Some("aeotec-zstick-gen5".into()),
+            usb_id: Some("0658:0200".into()),
+            serial: None,
+            product: None,
+        },
+    )
+}
+
+#[test]
+fn discovered_device_appears_renumbers_vanishes_and_returns() {
+    let r = Registry::new("shed", "shed", vec![], CancellationToken::new());
+    r.sync_discovered(vec![found("zwave", "/dev/ttyUSB0")]);
+    let held = r.claim("zwave@shed", "gw").unwrap();
+    assert_eq!(held.device.path, std::path::Path::new("/dev/ttyUSB0"));
+
+    r.sync_discovered(vec![]);
+    assert!(held.stop.token().is_cancelled());
+    assert_eq!(held.stop.reason().kind, CloseReasonKind::DeviceGone);
+    r.release("zwave", held.session);
+    let e = r.claim("zwave@shed", "gw").err().unwrap();
+    assert_eq!(e.kind, CloseReasonKind::DeviceGone);
+    assert!(e.kind.is_retryable());
+    let inv = r.inventory();
+    assert_eq!(inv[0].state, DeviceState::Gone);
+    assert_eq!(inv[0].usb_id.as_deref(), Some("0658:0200"));
+
+    // Back under another number: the same name follows the new path.
+    r.sync_discovered(vec![found("zwave", "/dev/ttyUSB1")]);
+    let again = r.claim("zwave@shed", "gw").unwrap();
+    assert_eq!(again.device.path, std::path::Path::new("/dev/ttyUSB1"));
+}
+
+#[test]
+fn discovery_never_overrides_a_configured_device() {
+    let r = registry(false);
+    r.sync_discovered(vec![found("zwave", "/dev/ttyUSB9")]);
+    let c = r.claim("zwave", "gw").unwrap();
+    assert_eq!(c.device.path, std::path::Path::new("/dev/zwave"));
+    r.sync_discovered(vec![]);
+    assert!(
+        !c.stop.token().is_cancelled(),
+        "configured devices are not discovery's to remove"
+    );
+}
