@@ -1,0 +1,215 @@
+//! `serialmesh-bench`: how much serialmesh costs over talking to the serial
+//! device directly, next to socat and ser2net, measured in one run on
+//! loopback against a pty echo device.
+//!
+//! Run it with `./scripts/bench.sh` (builds release binaries first); see
+//! bench/README.md for what each figure means. The machine is shared and
+//! noisy, so compare rows of the same run (the ratio table), not figures
+//! of different runs.
+
+mod child;
+mod conn;
+mod interrupt;
+mod measure;
+mod ports;
+mod procstat;
+mod pty_echo;
+mod relays;
+mod report;
+mod suite;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use measure::Plan;
+use pty_echo::EchoDevice;
+use relays::{Bins, Kind, Pki, StartContext};
+use suite::RelayResult;
+
+#[derive(Parser)]
+#[command(
+    name = "serialmesh-bench",
+    about = "Measure serialmesh against a direct pty, socat and ser2net on loopback"
+)]
+struct Args {
+    /// Far fewer iterations: a smoke test that the benchmark still works,
+    /// not a measurement.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Directory holding seriald and serialctl. Default: $SERIALMESH_BIN_DIR,
+    /// else the directory of this executable (the same cargo build).
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Measure only these relays (comma-separated): direct, socat_tcp,
+    /// ser2net_default, ser2net_nochardelay, socat_mtls, serialmesh.
+    #[arg(long, value_name = "RELAY", value_delimiter = ',')]
+    only: Vec<String>,
+    /// Keep the temporary directory (relay configs, certificates and each
+    /// relay's log) instead of removing it, and print where it is.
+    #[arg(long)]
+    keep_temp: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    interrupt::install();
+    match run(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("serialmesh-bench: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs every selected relay; Ok(false) if any measurement failed.
+fn run(args: &Args) -> Result<bool> {
+    let started = Instant::now();
+    let kinds = selected(&args.only)?;
+    let plan = if args.quick {
+        Plan::quick()
+    } else {
+        Plan::full()
+    };
+    let mode = if args.quick { "quick" } else { "full" };
+
+    let tmp = tempfile::Builder::new()
+        .prefix("serialmesh-bench.")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    let needs_mesh = kinds
+        .iter()
+        .any(|k| matches!(k, Kind::Serialmesh | Kind::SocatMtls));
+    // Certificates come from our own serialctl, so both TLS rows need it.
+    let (bins, pki) = if needs_mesh {
+        let bins = Bins::in_dir(&bin_dir(args)?)?;
+        let pki = Pki::create(&bins.serialctl, &tmp.path().join("pki"))?;
+        (Some(bins), Some(pki))
+    } else {
+        (None, None)
+    };
+
+    let mut rows = Vec::new();
+    for kind in kinds {
+        if interrupt::requested() {
+            break;
+        }
+        eprintln!("==> {}", kind.label());
+        let t0 = Instant::now();
+        let row = measure_one(kind, tmp.path(), bins.as_ref(), pki.as_ref(), &plan);
+        eprintln!("    {:.1} s", t0.elapsed().as_secs_f64());
+        rows.push(row);
+    }
+    interrupt::check()?;
+
+    print!("{}", report::markdown(&rows, &plan, mode));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report::json(&rows, &plan, mode))
+            .context("cannot encode the results as JSON")?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.keep_temp {
+        eprintln!("serialmesh-bench: kept {}", tmp.keep().display());
+    }
+    eprintln!(
+        "serialmesh-bench: {mode} run took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(rows.iter().all(|r| r.errors.is_empty()))
+}
+
+/// Starts `kind` on a fresh echo pty, measures it, stops both.
+fn measure_one(
+    kind: Kind,
+    tmp: &Path,
+    bins: Option<&Bins>,
+    pki: Option<&Pki>,
+    plan: &Plan,
+) -> RelayResult {
+    if let Some(tool) = kind.tool() {
+        if !on_path(tool) {
+            return RelayResult::failed(
+                kind,
+                format!("{tool} is not installed (apt-get install {tool})"),
+            );
+        }
+    }
+    let work = tmp.join(kind.key());
+    if let Err(e) = std::fs::create_dir_all(&work) {
+        return RelayResult::failed(kind, format!("cannot create {}: {e}", work.display()));
+    }
+    // A pty of its own: terminal settings and queued bytes persist on a
+    // pty, so a relay never inherits another's state.
+    let echo = match EchoDevice::start() {
+        Ok(e) => e,
+        Err(e) => return RelayResult::failed(kind, format!("echo device: {e:#}")),
+    };
+    let cx = StartContext {
+        device: echo.path(),
+        work: &work,
+        bins,
+        pki,
+    };
+    let mut relay = match relays::start(kind, &cx) {
+        Ok(r) => r,
+        Err(e) => return RelayResult::failed(kind, format!("start: {e:#}")),
+    };
+    let mut row = suite::run(kind, &mut relay, plan);
+    // Relay first: it holds the pty open.
+    drop(relay);
+    let (echoed, expected) = (echo.stop(), plan.bytes_through_device());
+    if row.errors.is_empty() && echoed < expected {
+        row.errors.push(format!(
+            "the device echoed {echoed} bytes but the client got {expected} back: \
+             something other than the device answered"
+        ));
+    }
+    row
+}
+
+fn selected(only: &[String]) -> Result<Vec<Kind>> {
+    if only.is_empty() {
+        return Ok(Kind::ALL.to_vec());
+    }
+    only.iter()
+        .map(|k| match Kind::from_key(k) {
+            Some(kind) => Ok(kind),
+            None => {
+                let known: Vec<&str> = Kind::ALL.iter().map(|k| k.key()).collect();
+                bail!("unknown relay {k:?}; known: {}", known.join(", "))
+            }
+        })
+        .collect()
+}
+
+fn bin_dir(args: &Args) -> Result<PathBuf> {
+    if let Some(d) = &args.bin_dir {
+        return Ok(d.clone());
+    }
+    if let Some(d) = std::env::var_os("SERIALMESH_BIN_DIR") {
+        return Ok(PathBuf::from(d));
+    }
+    let exe = std::env::current_exe().context("cannot find this executable's path")?;
+    exe.parent()
+        .map(Path::to_path_buf)
+        .context("this executable has no parent directory; pass --bin-dir")
+}
+
+fn on_path(tool: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(tool))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
