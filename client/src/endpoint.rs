@@ -23,7 +23,7 @@ pub async fn serve_tcp(
     liveness: Liveness,
 ) {
     let tracker = TaskTracker::new();
-    let mut current: Option<CancellationToken> = None;
+    let mut current: Option<(CancellationToken, tokio::task::JoinHandle<()>)> = None;
     let mut counter: u64 = 0;
     loop {
         let accepted = tokio::select! {
@@ -41,23 +41,26 @@ pub async fn serve_tcp(
         if let Err(e) = stream.set_nodelay(true) {
             warn!(error = %e, "cannot set TCP_NODELAY on the local connection");
         }
-        if let Some(old) = current.take() {
-            info!("a newer local connection replaces the previous one");
+        if let Some((old, task)) = current.take() {
+            if !task.is_finished() {
+                info!("a newer local connection replaces the previous one");
+            }
             old.cancel();
         }
         counter += 1;
         let stop = shutdown.child_token();
-        current = Some(stop.clone());
+        let link_stop = stop.clone();
         let span = tracing::info_span!("conn", n = counter, %peer);
         info!(parent: &span, "application connected");
         let (dialer, target) = (dialer.clone(), target.clone());
-        tracker.spawn(
+        let task = tracker.spawn(
             async move {
                 let mut stream = stream;
-                link::run(dialer, target, &mut stream, stop, liveness).await
+                link::run(dialer, target, &mut stream, stop, liveness).await;
             }
             .instrument(span),
         );
+        current = Some((link_stop, task));
     }
     tracker.close();
     let _ = tokio::time::timeout(std::time::Duration::from_millis(1500), tracker.wait()).await;
