@@ -1,0 +1,15 @@
+//! Observability shared by `seriald` and `serialctl`: a metrics registry cheap
+//! enough for the data path, and the optional admin HTTP endpoint that serves
+//! `/healthz`, `/readyz` and Prometheus `/metrics` (DESIGN.md, "Operations").
+//!
+//! The admin server is hand-written HTTP/1.1, one request per connection:
+//! scrapers and probes need nothing more, and it keeps hyper out of the
+//! dependency tree.
+
+mod admin;
+mod exposition;
+mod http;
+mod metrics;
+
+pub use admin::{bind_admin, serve_admin, serve_admin_with, AdminLimits, AdminState, Readiness};
+pub use metrics::{Counter, Gauge, Kind, Metrics};
