@@ -31,6 +31,9 @@ pub enum Command {
     Sidecar {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Serve /healthz, /readyz and /metrics here (overrides `admin`).
+        #[arg(long, value_name = "HOST:PORT")]
+        admin: Option<SocketAddr>,
     },
 }
 
@@ -79,6 +82,9 @@ pub struct ConnectArgs {
     /// Agent to use, as HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     pub agent: Option<String>,
+    /// Serve /healthz, /readyz and /metrics here.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub admin: Option<SocketAddr>,
     #[command(flatten)]
     pub tls: TlsArgs,
 }

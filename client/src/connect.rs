@@ -2,20 +2,14 @@
 
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use serialmesh_config::{check_host_port, Address, ClientConfig, EndpointTarget, TlsConfig};
 use serialmesh_pki::{DenyList, TlsFiles};
-use serialmesh_proto::Liveness;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
 
 use crate::cli::{ConnectArgs, TlsArgs};
 use crate::dial::Dialer;
-use crate::endpoint;
-use crate::link::Target;
-use crate::pty::PtyEndpoint;
-use crate::pty_endpoint::serve_pty;
+use crate::serve::{serve, Spec};
 use crate::UsageError;
 
 pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
@@ -39,29 +33,12 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
     };
     check_host_port("--agent", &agent).map_err(UsageError)?;
     let dialer = Arc::new(dialer(&args.tls)?);
-    let target = Arc::new(Target {
-        address: address.to_string(),
-        agent: agent.clone(),
-    });
-    match local {
-        EndpointTarget::Tcp(tcp) => {
-            let listener = TcpListener::bind(tcp)
-                .await
-                .with_context(|| format!("cannot listen on {tcp}"))?;
-            let local = listener
-                .local_addr()
-                .context("listener has no local address")?;
-            info!(client = %dialer.client_name, device = %address, %agent, "serving tcp://{local}");
-            endpoint::serve_tcp(listener, dialer, target, shutdown, Liveness::default()).await;
-        }
-        EndpointTarget::Pty(path) => {
-            let pty = PtyEndpoint::create(&path)
-                .with_context(|| format!("cannot create pty {}", path.display()))?;
-            info!(client = %dialer.client_name, device = %address, %agent, "serving pty {}", path.display());
-            serve_pty(pty, dialer, target, shutdown, Liveness::default()).await;
-        }
-    }
-    Ok(())
+    let spec = Spec {
+        address,
+        local,
+        agent,
+    };
+    serve(dialer, vec![spec], args.admin, shutdown).await
 }
 
 /// Builds the TLS side from --cert/--key/--ca or a config's [tls] table.

@@ -9,7 +9,9 @@ pub mod link;
 pub mod pki_cmd;
 pub mod pty;
 pub mod pty_endpoint;
+pub mod serve;
 pub mod sidecar;
+pub mod telemetry;
 pub mod termios;
 
 /// A problem with what the user asked for (exit status 2), as opposed to a

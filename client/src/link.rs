@@ -21,12 +21,14 @@ use tracing::{error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::dial::{DialError, Dialer};
+use crate::telemetry::EndpointMeters;
 
 const CLOSE_WAIT: Duration = Duration::from_millis(300);
 
 pub struct Target {
     pub address: String,
     pub agent: String,
+    pub meters: Arc<EndpointMeters>,
 }
 
 /// The application's side of a link: a TCP connection or a pty.
@@ -99,6 +101,7 @@ pub async fn run<L: Local>(
         let mut session = match session {
             Ok(s) => s,
             Err(e) => {
+                target.meters.error(&e.to_string());
                 if !retryable(&e) {
                     error!(error = %e, "giving up on this connection");
                     return LinkEnd::Fatal(e.to_string());
@@ -110,7 +113,7 @@ pub async fn run<L: Local>(
                 let wait = tokio::time::sleep(delay);
                 tokio::select! {
                     _ = wait => {}
-                    n = drain_for(local, &mut dropped) => { log_app_left(n); return LinkEnd::AppLeft; }
+                    n = drain_for(local, &mut dropped) => { target.meters.lost_to_device.add(n); log_app_left(n); return LinkEnd::AppLeft; }
                     _ = stop.cancelled() => return LinkEnd::Stopped,
                 }
                 continue;
@@ -118,6 +121,12 @@ pub async fn run<L: Local>(
         };
         backoff.reset();
         local.tunnel_up(&session.opened);
+        let meters = &target.meters;
+        meters.tunnel_up.set(1);
+        meters.lost_to_device.add(dropped);
+        if down_since.is_some() {
+            meters.reconnects.inc();
+        }
         let o = &session.opened;
         match down_since.take() {
             Some(t) => {
@@ -128,7 +137,8 @@ pub async fn run<L: Local>(
             }
         }
         dropped = 0;
-        let mut relay = Relay::new(std::mem::take(&mut session.buf));
+        let mut relay =
+            Relay::new(std::mem::take(&mut session.buf)).with_meters(meters.relay.clone());
         let end = relay
             .run(
                 &mut session.stream,
@@ -189,7 +199,10 @@ pub async fn run<L: Local>(
             }
         };
         relay.account_losses();
+        meters.tunnel_up.set(0);
         let s = relay.stats;
+        meters.lost_to_device.add(s.lost_to_device);
+        meters.lost_to_app.add(s.lost_to_net);
         if s.lost_to_device + s.lost_to_net > 0 {
             warn!(
                 lost_to_device = s.lost_to_device,
@@ -200,6 +213,7 @@ pub async fn run<L: Local>(
         match outcome {
             Outcome::Done(end) => return end,
             Outcome::Retry(why) => {
+                meters.error(&why);
                 warn!(reason = %why, "tunnel down; holding the application connection open and reconnecting");
                 down_since = Some(tokio::time::Instant::now());
             }

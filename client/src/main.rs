@@ -19,8 +19,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pki(cmd) => pki_cmd::run(cmd),
         Command::Connect(args) => serve(|shutdown| connect::run(args, shutdown)),
-        Command::Sidecar { config } => {
-            serve(|shutdown| async move { sidecar::run(&config, shutdown).await })
+        Command::Sidecar { config, admin } => {
+            serve(|shutdown| async move { sidecar::run(&config, admin, shutdown).await })
         }
     };
     match result {

@@ -13,6 +13,8 @@ use crate::{check_host_port, Address, ConfigError, TlsConfig};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
     pub tls: Option<TlsConfig>,
+    /// Health and metrics HTTP address (`/healthz`, `/readyz`, `/metrics`).
+    pub admin: Option<SocketAddr>,
     pub seeds: Vec<String>,
     pub endpoints: Vec<EndpointConfig>,
 }
@@ -35,6 +37,7 @@ pub enum EndpointTarget {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawClient {
     tls: Option<TlsConfig>,
+    admin: Option<Spanned<String>>,
     #[serde(default)]
     seeds: Vec<Spanned<String>>,
     #[serde(default)]
@@ -101,7 +104,18 @@ impl RawClient {
                 agent,
             });
         }
+        let admin = match self.admin {
+            Some(a) => Some(parse_listen(a.get_ref()).map_err(|m| {
+                ctx.at(
+                    a.span(),
+                    m,
+                    Some("write HOST:PORT, e.g. \"127.0.0.1:9101\"".into()),
+                )
+            })?),
+            None => None,
+        };
         Ok(ClientConfig {
+            admin,
             tls: self.tls.map(|t| ctx.resolve_tls(t)),
             seeds,
             endpoints,

@@ -6,6 +6,7 @@
 
 mod close;
 pub mod conn;
+pub mod discovery;
 mod frame;
 mod line;
 mod messages;
@@ -17,7 +18,7 @@ pub use frame::{
 };
 pub use line::{DataBits, FlowControl, LineSettings, Parity, StopBits};
 pub use messages::{DeviceInfo, DeviceState, Hello, Inventory, Open, Opened};
-pub use relay::{Control, Liveness, Relay, RelayEnd, RelayStats};
+pub use relay::{Control, Liveness, Meters, Relay, RelayEnd, RelayStats};
 
 /// ALPN protocol id. A peer that does not offer it is refused during the TLS
 /// handshake, before any frame is parsed.

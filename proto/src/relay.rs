@@ -105,6 +105,15 @@ pub struct Relay {
     net_out: BytesMut,
     dev_out: BytesMut,
     pub stats: RelayStats,
+    meters: Option<Meters>,
+}
+
+/// Live byte counters for metrics, bumped as bytes move (one relaxed atomic
+/// add per read or write), so a scrape sees long sessions progress.
+#[derive(Clone, Default)]
+pub struct Meters {
+    pub to_device: serialmesh_observe::Counter,
+    pub to_net: serialmesh_observe::Counter,
 }
 
 impl Relay {
@@ -115,7 +124,13 @@ impl Relay {
             net_out: BytesMut::with_capacity(MAX_DATA_CHUNK + HEADER_LEN),
             dev_out: BytesMut::with_capacity(4096),
             stats: RelayStats::default(),
+            meters: None,
         }
+    }
+
+    pub fn with_meters(mut self, meters: Meters) -> Self {
+        self.meters = Some(meters);
+        self
     }
 
     /// Relays until something ends it. Control frames other than data,
@@ -192,6 +207,9 @@ impl Relay {
                 Poll::Ready(Ok(n)) => {
                     self.dev_out.advance(n);
                     self.stats.to_device += n as u64;
+                    if let Some(m) = &self.meters {
+                        m.to_device.add(n as u64);
+                    }
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => return Err(RelayEnd::DeviceError(e)),
@@ -219,6 +237,9 @@ impl Relay {
                 Poll::Ready(Ok(n)) => {
                     encode_data_header(&mut self.net_out[start..start + HEADER_LEN], n);
                     self.stats.to_net += n as u64;
+                    if let Some(m) = &self.meters {
+                        m.to_net.add(n as u64);
+                    }
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => {

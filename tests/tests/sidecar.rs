@@ -344,3 +344,72 @@ fn sidecar_reports_a_taken_port() {
         &format!("endpoint for 'zwave@shed': cannot listen on 127.0.0.1:{port}"),
     );
 }
+
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("admin listens");
+    s.set_read_timeout(Some(T)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[test]
+fn admin_endpoint_reports_health_readiness_and_byte_counts() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let agent = AgentBuilder::new(&pki, "house")
+        .device("zwave", device.path())
+        .start();
+    let (port, admin) = (free_port(), free_port());
+    let config = format!(
+        "admin = \"127.0.0.1:{admin}\"\n{}",
+        Sidecar::config(
+            &pki.client("gw"),
+            &tcp_endpoint("zwave@house", agent.addr, port)
+        )
+    );
+    let s = Sidecar::start(&config, 1);
+    assert_eq!(http_get(admin, "/healthz"), (200, "ok\n".to_string()));
+    // Ready once the agent has answered that the device is there.
+    assert!(
+        serialmesh_tests::eventually(T, || http_get(admin, "/readyz").0 == 200),
+        "{}",
+        s.guard.output()
+    );
+
+    let mut app = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut app, b"0123456789").unwrap();
+    assert_eq!(read_exact_within(&mut app, 10, T), b"0123456789");
+    let (code, metrics) = http_get(admin, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("serialmesh_endpoint_tunnel_up{endpoint=\"zwave@house\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "serialmesh_endpoint_bytes_total{direction=\"to_device\",endpoint=\"zwave@house\"} 10"
+        ),
+        "{metrics}"
+    );
+
+    // With the agent gone the endpoint is not ready, and says why.
+    drop(app);
+    agent.kill();
+    assert!(
+        serialmesh_tests::eventually(Duration::from_secs(15), || http_get(admin, "/readyz").0
+            == 503),
+        "still ready with the agent dead"
+    );
+    let (_, detail) = http_get(admin, "/readyz");
+    assert!(detail.contains("zwave@house"), "{detail}");
+    let (_, metrics) = http_get(admin, "/metrics");
+    assert!(metrics.contains("serialmesh_endpoint_last_error{endpoint=\"zwave@house\",error=\"cannot connect to agent"), "{metrics}");
+}

@@ -1,0 +1,108 @@
+//! Dialers that pin one agent certificate, for agents found on mDNS: the
+//! advertisement names the certificate fingerprint to expect, so a host
+//! that answers on that address with another agent's certificate (even one
+//! from our CA) is refused.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, Result};
+use serialmesh_config::{ClientConfig, TlsConfig};
+use serialmesh_pki::{DenyList, Fingerprint, PkiError, TlsFiles};
+
+use crate::cli::TlsArgs;
+use crate::dial::Dialer;
+use crate::UsageError;
+
+impl Dialer {
+    /// A dialer that accepts only the agent certificate `pin` (any agent
+    /// certificate of the CA when `None`).
+    pub fn with_pin(
+        files: &TlsFiles,
+        client_name: &str,
+        pin: Option<Fingerprint>,
+    ) -> Result<Dialer, PkiError> {
+        let config = serialmesh_pki::client_config(files, DenyList::default(), pin)?;
+        Ok(Dialer::new(config, client_name.to_string()))
+    }
+}
+
+/// One dialer per pinned fingerprint, made on first use and kept: building
+/// one reads the certificate, key and CA files.
+pub struct Dialers {
+    files: TlsFiles,
+    client_name: String,
+    cache: Mutex<HashMap<Option<Fingerprint>, Arc<Dialer>>>,
+}
+
+impl Dialers {
+    /// Loads and checks the client's TLS files once, so a broken
+    /// certificate is reported at start (exit status 2), not at first use.
+    pub fn new(tls: &TlsConfig) -> Result<Dialers> {
+        let files = TlsFiles {
+            cert: tls.cert.clone(),
+            key: tls.key.clone(),
+            ca: tls.ca.clone(),
+        };
+        let certs =
+            serialmesh_pki::load_certs(&files.cert).map_err(|e| UsageError(e.to_string()))?;
+        let first = certs
+            .first()
+            .ok_or_else(|| anyhow!("{} holds no certificate", files.cert.display()))?;
+        let identity = serialmesh_pki::identity_of(first).map_err(|e| UsageError(e.to_string()))?;
+        let unpinned = Dialer::with_pin(&files, &identity.name, None)
+            .map_err(|e| UsageError(e.to_string()))?;
+        let cache = HashMap::from([(None, Arc::new(unpinned))]);
+        Ok(Dialers {
+            files,
+            client_name: identity.name,
+            cache: Mutex::new(cache),
+        })
+    }
+
+    /// This client's name, from its certificate.
+    pub fn client_name(&self) -> &str {
+        &self.client_name
+    }
+
+    /// The dialer for `pin`.
+    pub fn get(&self, pin: Option<Fingerprint>) -> Result<Arc<Dialer>, PkiError> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = cache.get(&pin) {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(Dialer::with_pin(&self.files, &self.client_name, pin)?);
+        cache.insert(pin, d.clone());
+        Ok(d)
+    }
+}
+
+/// The `[tls]` table and seeds from `--cert/--key/--ca` or `--config FILE`
+/// (whose `seeds` come along). Problems are usage errors (exit status 2).
+pub fn tls_and_seeds(args: &TlsArgs) -> Result<(TlsConfig, Vec<String>)> {
+    match (&args.cert, &args.key, &args.ca, &args.config) {
+        (Some(cert), Some(key), Some(ca), None) => Ok((
+            TlsConfig {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: ca.clone(),
+            },
+            Vec::new(),
+        )),
+        (None, None, None, Some(path)) => {
+            let config = ClientConfig::load(path).map_err(|e| UsageError(e.to_string()))?;
+            let tls = config.tls.ok_or_else(|| {
+                UsageError(format!(
+                    "{} has no [tls] table with cert, key and ca",
+                    path.display()
+                ))
+            })?;
+            Ok((tls, config.seeds))
+        }
+        _ => Err(UsageError(
+            "give this client's certificate with --cert FILE --key FILE --ca FILE, or --config FILE"
+                .into(),
+        )
+        .into()),
+    }
+}

@@ -1,0 +1,323 @@
+//! Finding devices by address (`zwave@shed`) without knowing which host
+//! has them: agents are found on mDNS and through seeds, asked for their
+//! inventories over mutual TLS (agents found on mDNS with their advertised
+//! certificate pinned), and the peers they report are asked in turn.
+//!
+//! A [`Resolver`] keeps one mDNS browse running for its whole life, so only
+//! the first lookup waits for answers ([`MDNS_WINDOW`]); later ones (every
+//! reconnect) use what is known and ask the agents again, which is how a
+//! stick moved to another host is followed.
+
+mod pick;
+mod survey;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use mdns_sd::{ResolvedService, ServiceDaemon, ServiceEvent};
+use serialmesh_config::Address;
+use serialmesh_pki::Fingerprint;
+use serialmesh_proto::discovery::{rank_addrs, Advert, SERVICE_TYPE};
+use serialmesh_proto::{CloseReason, CloseReasonKind};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::dial::{DialError, Session};
+use crate::dial_pinned::Dialers;
+
+pub use pick::{pick, ResolveError, Resolved};
+pub use survey::{Reached, Survey, Unreached};
+
+/// How long a new browse collects mDNS answers before a lookup uses them.
+/// Responders delay answers to a shared question by 20-120 ms (RFC 6762
+/// section 6), and resolving an instance can take a second round trip, so
+/// a healthy LAN has answered within about 250 ms; twice that leaves room
+/// for a busy host and still leaves most of `serialctl ls`'s 2 s for the
+/// TLS round trips. (A lost packet is only retried by the browser after
+/// 1 s; `--watch` and the long-lived resolver of `connect` pick it up.)
+pub const MDNS_WINDOW: Duration = Duration::from_millis(500);
+/// How long a lookup for `connect` waits for agents' inventories.
+pub const RESOLVE_DEADLINE: Duration = Duration::from_secs(3);
+
+/// How an agent became known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Mdns,
+    Seed,
+    /// Reported in the peers of the agent named `via`.
+    Peer { via: String },
+}
+
+impl Source {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Source::Mdns => "mdns",
+            Source::Seed => "seed",
+            Source::Peer { .. } => "peer",
+        }
+    }
+}
+
+/// An agent we know how to reach, before asking it anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentInfo {
+    /// From the mDNS advertisement; unknown for seeds and peers until asked.
+    pub name: Option<String>,
+    pub zone: Option<String>,
+    /// `host:port`, best first.
+    pub addrs: Vec<String>,
+    /// The certificate fingerprint it was advertised with.
+    pub fingerprint: Option<Fingerprint>,
+    pub source: Source,
+    /// The mDNS instance name, to flush it when the agent stops answering.
+    fullname: Option<String>,
+}
+
+impl AgentInfo {
+    fn at(addr: &str, source: Source, fingerprint: Option<Fingerprint>) -> Self {
+        AgentInfo {
+            name: None,
+            zone: None,
+            addrs: vec![addr.to_string()],
+            fingerprint,
+            source,
+            fullname: None,
+        }
+    }
+}
+
+/// Finds agents and the devices they have.
+pub struct Resolver {
+    dialers: Arc<Dialers>,
+    seeds: Vec<String>,
+    browse: Option<Arc<Browse>>,
+    /// The agent the last lookup chose, to log when a device moves.
+    last: Mutex<BTreeMap<String, String>>,
+}
+
+impl Resolver {
+    /// A resolver over `seeds` and, with `mdns`, a browse for agents that
+    /// starts now (it needs a tokio runtime). Without a working mDNS the
+    /// resolver still works with seeds alone.
+    pub fn new(dialers: Arc<Dialers>, seeds: Vec<String>, mdns: bool) -> Resolver {
+        let browse = if mdns {
+            match Browse::start() {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    warn!(error = %e, "mDNS unavailable; using seeds only");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Resolver {
+            dialers,
+            seeds,
+            browse,
+            last: Mutex::default(),
+        }
+    }
+
+    pub fn dialers(&self) -> &Arc<Dialers> {
+        &self.dialers
+    }
+
+    /// The agents known from mDNS and seeds, waiting until the browse has
+    /// run for `wait` (without asking any agent anything).
+    pub async fn agents(&self, wait: Duration) -> Vec<AgentInfo> {
+        let mut out: Vec<AgentInfo> = self
+            .seeds
+            .iter()
+            .map(|s| AgentInfo::at(s, Source::Seed, None))
+            .collect();
+        if let Some(b) = &self.browse {
+            tokio::time::sleep_until(b.started + wait).await;
+            out.extend(b.snapshot());
+        }
+        out
+    }
+
+    /// Asks every agent that can be found (see [`survey::run`]); waits for
+    /// mDNS answers only while the browse is younger than `window`.
+    pub async fn survey(&self, window: Duration, deadline: Duration) -> Survey {
+        let now = Instant::now();
+        let mdns_until = self.browse.as_ref().map_or(now, |b| b.started + window);
+        survey::run(
+            &self.dialers,
+            &self.seeds,
+            self.browse.as_ref(),
+            mdns_until,
+            now + deadline,
+        )
+        .await
+    }
+
+    /// Resolves when the set of agents on mDNS changes (never without mDNS).
+    pub async fn changed(&self) {
+        match &self.browse {
+            Some(b) => {
+                let mut rx = b.changes.subscribe();
+                let _ = rx.changed().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The one agent that has `address` now.
+    pub async fn resolve(&self, address: &Address) -> Result<Resolved, ResolveError> {
+        let survey = self.survey(MDNS_WINDOW, RESOLVE_DEADLINE).await;
+        let resolved = pick(&survey, address)?;
+        let key = address.to_string();
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match last.insert(key, resolved.name.clone()) {
+            Some(before) if before != resolved.name => info!(
+                device = %address, from = %before, to = %resolved.name, addr = %resolved.agent,
+                "device moved to another agent"
+            ),
+            Some(_) => debug!(device = %address, agent = %resolved.name, "resolved"),
+            None => info!(
+                device = %address, agent = %resolved.name, zone = %resolved.zone, addr = %resolved.agent,
+                pinned = resolved.pinned.is_some(), "resolved"
+            ),
+        }
+        Ok(resolved)
+    }
+
+    /// Resolves `address` and opens it on that agent, with its certificate
+    /// pinned when it was advertised. Resolution failures come back as a
+    /// refusal with `unknown_device`, which a link retries with backoff
+    /// (the device may be plugged in, or a second holder unplugged).
+    pub async fn open(&self, address: &str) -> Result<Session, DialError> {
+        let refused = |message: String| DialError::Refused {
+            agent: format!("(resolving {address})"),
+            reason: CloseReason::new(CloseReasonKind::UnknownDevice, message),
+        };
+        let parsed: Address = address.parse().map_err(refused)?;
+        let resolved = self
+            .resolve(&parsed)
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        let dialer = self
+            .dialers
+            .get(resolved.pinned)
+            .map_err(|e| DialError::Tls {
+                agent: resolved.agent.clone(),
+                error: e.to_string(),
+            })?;
+        dialer.open(&resolved.agent, address).await
+    }
+}
+
+/// Logs where `address` is now, or why it cannot be found (with the
+/// candidates), without holding up the caller: an endpoint serves either
+/// way, and resolves again for every connection.
+pub fn report_at_start(resolver: &Arc<Resolver>, address: &Address) {
+    let (resolver, address) = (resolver.clone(), address.clone());
+    tokio::spawn(async move {
+        if let Err(e) = resolver.resolve(&address).await {
+            warn!(device = %address, "{e}; the endpoint serves anyway and looks again when the application connects");
+        }
+    });
+}
+
+impl Drop for Resolver {
+    fn drop(&mut self) {
+        if let Some(b) = &self.browse {
+            // Ends the browse task too: its channel closes.
+            let _ = b.daemon.shutdown();
+        }
+    }
+}
+
+/// A running mDNS browse and the agents it has seen.
+struct Browse {
+    daemon: ServiceDaemon,
+    started: Instant,
+    seen: Mutex<BTreeMap<String, AgentInfo>>,
+    /// Bumped on every change, for `--watch` and waiting lookups.
+    changes: watch::Sender<u64>,
+}
+
+impl Browse {
+    fn start() -> Result<Arc<Browse>, mdns_sd::Error> {
+        let daemon = ServiceDaemon::new()?;
+        let events = daemon.browse(SERVICE_TYPE)?;
+        let browse = Arc::new(Browse {
+            daemon,
+            started: Instant::now(),
+            seen: Mutex::default(),
+            changes: watch::Sender::new(0),
+        });
+        let b = browse.clone();
+        tokio::spawn(async move {
+            while let Ok(event) = events.recv_async().await {
+                let changed = match event {
+                    ServiceEvent::ServiceResolved(s) => match agent_of(&s) {
+                        Some(agent) => {
+                            let old = b.lock().insert(s.fullname.clone(), agent.clone());
+                            old.as_ref() != Some(&agent)
+                        }
+                        None => false,
+                    },
+                    ServiceEvent::ServiceRemoved(_, fullname) => b.lock().remove(&fullname).is_some(),
+                    _ => false,
+                };
+                if changed {
+                    b.changes.send_modify(|n| *n += 1);
+                }
+            }
+        });
+        Ok(browse)
+    }
+
+    fn snapshot(&self) -> Vec<AgentInfo> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// Asks the link whether `fullname` is still there (RFC 6762 10.4); a
+    /// dead agent's records are flushed instead of waiting for their TTL.
+    fn verify(&self, fullname: &str) {
+        let _ = self
+            .daemon
+            .verify(fullname.to_string(), Duration::from_secs(1));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, AgentInfo>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn agent_of(s: &ResolvedService) -> Option<AgentInfo> {
+    let advert = Advert::from_txt(|k| s.get_property_val_str(k))
+        .map_err(|e| debug!(fullname = %s.fullname, error = %e, "ignoring mDNS service"))
+        .ok()?;
+    let fingerprint: Fingerprint = advert
+        .fingerprint
+        .parse()
+        .map_err(|e| debug!(fullname = %s.fullname, error = %e, "ignoring mDNS service"))
+        .ok()?;
+    let addrs: Vec<(IpAddr, u32)> = s
+        .get_addresses()
+        .iter()
+        .map(|a| {
+            let scope = match a {
+                mdns_sd::ScopedIp::V6(v6) => v6.scope_id().index,
+                _ => 0,
+            };
+            (a.to_ip_addr(), scope)
+        })
+        .collect();
+    let addrs = rank_addrs(&addrs, s.get_port());
+    (!addrs.is_empty()).then(|| AgentInfo {
+        name: Some(advert.name),
+        zone: Some(advert.zone),
+        addrs,
+        fingerprint: Some(fingerprint),
+        source: Source::Mdns,
+        fullname: Some(s.fullname.clone()),
+    })
+}

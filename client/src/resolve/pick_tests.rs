@@ -1,0 +1,123 @@
+use serialmesh_proto::{DeviceInfo, DeviceState, Inventory, LineSettings};
+
+use super::*;
+use crate::resolve::survey::Unreached;
+use crate::resolve::Source;
+
+fn device(name: &str, zone: &str, state: DeviceState) -> DeviceInfo {
+    DeviceInfo {
+        name: name.into(),
+        address: format!("{name}@{zone}"),
+        path: "/dev/ttyUSB0".into(),
+        profile: None,
+        usb_id: None,
+        serial: None,
+        product: None,
+        settings: LineSettings::default(),
+        state,
+    }
+}
+
+fn agent(name: &str, zone: &str, addr: &str, devices: &[(&str, DeviceState)]) -> Reached {
+    Reached {
+        addr: addr.into(),
+        source: Source::Mdns,
+        fingerprint: None,
+        inventory: Inventory {
+            agent: name.into(),
+            zone: zone.into(),
+            devices: devices
+                .iter()
+                .map(|(d, s)| device(d, zone, s.clone()))
+                .collect(),
+            peers: vec![],
+        },
+    }
+}
+
+fn survey(agents: Vec<Reached>) -> Survey {
+    Survey {
+        agents,
+        ..Survey::default()
+    }
+}
+
+fn addr(s: &str) -> Address {
+    s.parse().unwrap()
+}
+
+#[test]
+fn the_agent_of_the_zone_that_has_the_device_is_chosen() {
+    let s = survey(vec![
+        agent("a", "house", "10.0.0.1:1", &[("zigbee", DeviceState::Free)]),
+        agent("b", "house", "10.0.0.2:1", &[("zwave", DeviceState::Free)]),
+        agent("g", "garage", "10.0.0.3:1", &[("zwave", DeviceState::Free)]),
+    ]);
+    let r = pick(&s, &addr("zwave@house")).unwrap();
+    assert_eq!((r.name.as_str(), r.agent.as_str()), ("b", "10.0.0.2:1"));
+    // By agent name too.
+    assert_eq!(pick(&s, &addr("zwave@g")).unwrap().name, "g");
+}
+
+#[test]
+fn a_present_device_wins_over_one_listed_as_gone() {
+    let s = survey(vec![
+        agent("a", "house", "10.0.0.1:1", &[("zwave", DeviceState::Gone)]),
+        agent("b", "house", "10.0.0.2:1", &[("zwave", DeviceState::Free)]),
+    ]);
+    assert_eq!(pick(&s, &addr("zwave@house")).unwrap().name, "b");
+}
+
+#[test]
+fn two_holders_are_ambiguous_and_both_are_named() {
+    let s = survey(vec![
+        agent("a", "house", "10.0.0.1:1", &[("zwave", DeviceState::Free)]),
+        agent("b", "house", "10.0.0.2:1", &[("zwave", DeviceState::Free)]),
+    ]);
+    let e = pick(&s, &addr("zwave@house")).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "'zwave@house' is ambiguous: agents a (10.0.0.1:1), b (10.0.0.2:1) each have a device 'zwave'; use zwave@a or zwave@b"
+    );
+}
+
+#[test]
+fn an_unknown_device_lists_what_the_zone_has() {
+    let s = survey(vec![
+        agent("a", "house", "10.0.0.1:1", &[("zigbee", DeviceState::Free)]),
+        agent("g", "garage", "10.0.0.3:1", &[("zwave", DeviceState::Free)]),
+    ]);
+    let e = pick(&s, &addr("zwave@house")).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "no device 'zwave' in zone or agent 'house'; there are: zigbee@house (agent a)"
+    );
+}
+
+#[test]
+fn an_unknown_zone_lists_every_zone_found() {
+    let s = survey(vec![
+        agent("a", "house", "10.0.0.1:1", &[("zigbee", DeviceState::Free)]),
+        agent("g", "garage", "10.0.0.3:1", &[]),
+    ]);
+    let e = pick(&s, &addr("zwave@shed")).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "no agent has zone or name 'shed', so 'zwave@shed' cannot be found; found: zone garage (agents g): no devices; zone house: zigbee@house (agent a)"
+    );
+}
+
+#[test]
+fn no_agents_at_all_says_what_was_tried() {
+    let mut s = survey(vec![]);
+    let e = pick(&s, &addr("zwave@shed")).unwrap_err().to_string();
+    assert!(e.contains("none was found on mDNS and no seed was given"), "{e}");
+    s.unreachable.push(Unreached {
+        addrs: vec!["10.9.0.1:21317".into()],
+        name: None,
+        source: Source::Seed,
+        error: "connection refused".into(),
+    });
+    let e = pick(&s, &addr("zwave@shed")).unwrap_err().to_string();
+    assert!(e.ends_with("tried 10.9.0.1:21317: connection refused"), "{e}");
+}

@@ -1,0 +1,119 @@
+//! Running a set of endpoints: bind them all, then serve them, with metrics,
+//! readiness probes and an optional admin server. `connect` is the case of
+//! one endpoint; `sidecar` reads them from a config.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use serialmesh_config::{Address, EndpointTarget};
+use serialmesh_observe::{bind_admin, serve_admin, AdminState, Metrics};
+use serialmesh_proto::Liveness;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, Instrument};
+
+use crate::dial::Dialer;
+use crate::endpoint::serve_tcp;
+use crate::link::Target;
+use crate::pty::PtyEndpoint;
+use crate::pty_endpoint::serve_pty;
+use crate::telemetry::{self, EndpointMeters};
+
+pub struct Spec {
+    pub address: Address,
+    pub local: EndpointTarget,
+    pub agent: String,
+}
+
+enum Bound {
+    Tcp(TcpListener),
+    Pty(PtyEndpoint),
+}
+
+pub async fn serve(
+    dialer: Arc<Dialer>,
+    specs: Vec<Spec>,
+    admin: Option<SocketAddr>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let metrics = Metrics::default();
+    telemetry::describe(&metrics);
+    // Everything is bound before anything is served, so a bad endpoint
+    // fails the start instead of leaving half a sidecar running.
+    let admin_listener = match admin {
+        Some(addr) => Some(bind_admin(addr).await?),
+        None => None,
+    };
+    let mut ready = Vec::new();
+    for spec in specs {
+        let bound = match &spec.local {
+            EndpointTarget::Tcp(addr) => {
+                Bound::Tcp(TcpListener::bind(addr).await.with_context(|| {
+                    format!("endpoint for '{}': cannot listen on {addr}", spec.address)
+                })?)
+            }
+            EndpointTarget::Pty(link) => {
+                Bound::Pty(PtyEndpoint::create(link).with_context(|| {
+                    format!("endpoint for '{}': cannot create pty", spec.address)
+                })?)
+            }
+        };
+        ready.push((spec, bound));
+    }
+
+    let tracker = TaskTracker::new();
+    let mut all_meters = Vec::new();
+    for (spec, bound) in ready {
+        let meters = Arc::new(EndpointMeters::new(&metrics, &spec.address.to_string()));
+        all_meters.push(meters.clone());
+        let target = Arc::new(Target {
+            address: spec.address.to_string(),
+            agent: spec.agent.clone(),
+            meters: meters.clone(),
+        });
+        let span = tracing::info_span!("endpoint", device = %spec.address);
+        let (dialer, shutdown) = (dialer.clone(), shutdown.clone());
+        if admin_listener.is_some() {
+            tracker.spawn(telemetry::probe(
+                dialer.clone(),
+                spec.agent.clone(),
+                spec.address.device.clone(),
+                meters,
+                shutdown.clone(),
+            ));
+        }
+        match bound {
+            Bound::Tcp(listener) => {
+                let local = listener.local_addr().context("listener has no address")?;
+                info!(parent: &span, client = %dialer.client_name, agent = %spec.agent, "serving tcp://{local}");
+                tracker.spawn(
+                    serve_tcp(listener, dialer, target, shutdown, Liveness::default())
+                        .instrument(span),
+                );
+            }
+            Bound::Pty(pty) => {
+                info!(parent: &span, client = %dialer.client_name, agent = %spec.agent, "serving pty {}", pty.link().display());
+                tracker.spawn(
+                    serve_pty(pty, dialer, target, shutdown, Liveness::default()).instrument(span),
+                );
+            }
+        }
+    }
+    if let Some(listener) = admin_listener {
+        let addr = listener
+            .local_addr()
+            .context("admin listener has no address")?;
+        info!("admin on http://{addr} (/healthz, /readyz, /metrics)");
+        let state = AdminState {
+            metrics,
+            ready: Arc::new(telemetry::readiness(all_meters)),
+        };
+        tracker.spawn(serve_admin(listener, state, shutdown.clone()));
+    }
+    tracker.close();
+    tracker.wait().await;
+    info!("stopped");
+    Ok(())
+}

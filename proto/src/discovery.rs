@@ -1,0 +1,165 @@
+//! What agents announce over mDNS, in one place for the agent that writes
+//! it and the client that reads it (docs/protocol.md, "Discovery").
+//!
+//! The TXT record says who the agent is and how to check it is really that
+//! agent (its certificate fingerprint); it never holds secrets or the device
+//! inventory, which only travels over mutual TLS.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use crate::PROTOCOL_VERSION;
+
+/// DNS-SD service type agents register and clients browse.
+pub const SERVICE_TYPE: &str = "_serialmesh._tcp.local.";
+
+/// TXT keys.
+pub mod txt {
+    pub const NAME: &str = "name";
+    pub const ZONE: &str = "zone";
+    pub const PROTO: &str = "proto";
+    pub const PORT: &str = "port";
+    /// SHA-256 of the agent certificate's DER, 64 lowercase hex digits.
+    pub const FINGERPRINT: &str = "fp";
+}
+
+/// One agent's advertisement, as carried in its TXT record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advert {
+    pub name: String,
+    pub zone: String,
+    pub proto: u16,
+    pub port: u16,
+    /// Hex fingerprint of the agent certificate (parsed by the pki crate).
+    pub fingerprint: String,
+}
+
+impl Advert {
+    pub fn new(name: &str, zone: &str, port: u16, fingerprint: &str) -> Self {
+        Advert {
+            name: name.to_string(),
+            zone: zone.to_string(),
+            proto: PROTOCOL_VERSION,
+            port,
+            fingerprint: fingerprint.to_string(),
+        }
+    }
+
+    /// The TXT key/value pairs, in a stable order.
+    pub fn to_txt(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (txt::NAME, self.name.clone()),
+            (txt::ZONE, self.zone.clone()),
+            (txt::PROTO, self.proto.to_string()),
+            (txt::PORT, self.port.to_string()),
+            (txt::FINGERPRINT, self.fingerprint.clone()),
+        ]
+    }
+
+    /// Reads an advertisement back; `get` looks up one TXT key. Every key
+    /// is required: an agent that leaves one out is not one of ours, or is
+    /// broken, and dialling it could only fail later with a worse message.
+    pub fn from_txt<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Advert, String> {
+        let field = |key: &str| {
+            get(key)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("TXT record has no '{key}'"))
+        };
+        let number = |key: &str| -> Result<u16, String> {
+            let v = field(key)?;
+            v.parse()
+                .map_err(|_| format!("TXT '{key}={v}' is not a number from 0 to 65535"))
+        };
+        Ok(Advert {
+            name: field(txt::NAME)?.to_string(),
+            zone: field(txt::ZONE)?.to_string(),
+            proto: number(txt::PROTO)?,
+            port: number(txt::PORT)?,
+            fingerprint: field(txt::FINGERPRINT)?.to_string(),
+        })
+    }
+}
+
+/// `host:port` strings for the addresses an agent was advertised with,
+/// best first: routable IPv4, then routable IPv6, then link-local ones
+/// (IPv6 with its interface scope, without which it cannot be dialled),
+/// then loopback (only useful on the same host). Ties keep address order,
+/// so the choice is stable between runs.
+pub fn rank_addrs(addrs: &[(IpAddr, u32)], port: u16) -> Vec<String> {
+    let mut ranked: Vec<(u8, IpAddr, u32)> = addrs
+        .iter()
+        .map(|&(ip, scope)| (rank(ip), ip, scope))
+        .collect();
+    ranked.sort();
+    ranked.dedup();
+    ranked
+        .into_iter()
+        .filter_map(|(_, ip, scope)| match ip {
+            IpAddr::V4(v4) => Some(format!("{v4}:{port}")),
+            IpAddr::V6(v6) if is_link_local_v6(&v6) => {
+                (scope != 0).then(|| format!("[{v6}%{scope}]:{port}"))
+            }
+            IpAddr::V6(v6) => Some(format!("[{v6}]:{port}")),
+        })
+        .collect()
+}
+
+fn rank(ip: IpAddr) -> u8 {
+    match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => 4,
+        IpAddr::V4(v4) if v4.is_link_local() => 2,
+        IpAddr::V4(_) => 0,
+        IpAddr::V6(v6) if v6.is_loopback() => 5,
+        IpAddr::V6(v6) if is_link_local_v6(&v6) => 3,
+        IpAddr::V6(_) => 1,
+    }
+}
+
+fn is_link_local_v6(ip: &Ipv6Addr) -> bool {
+    (ip.segments()[0] & 0xffc0) == 0xfe80
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn advert_round_trips_through_txt() {
+        let a = Advert::new("shed", "garden", 21317, &"ab".repeat(32));
+        let map: HashMap<&str, String> = a.to_txt().into_iter().collect();
+        let back = Advert::from_txt(|k| map.get(k).map(String::as_str)).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(back.proto, PROTOCOL_VERSION);
+    }
+
+    #[test]
+    fn advert_without_a_key_names_it() {
+        let e = Advert::from_txt(|k| (k != txt::FINGERPRINT).then_some("1")).unwrap_err();
+        assert_eq!(e, "TXT record has no 'fp'");
+        let e = Advert::from_txt(|k| Some(if k == txt::PORT { "99999" } else { "1" })).unwrap_err();
+        assert!(e.contains("'port=99999' is not a number"), "{e}");
+    }
+
+    #[test]
+    fn routable_ipv4_comes_first_and_link_local_ipv6_keeps_its_scope() {
+        let addrs = [
+            ("fe80::1".parse().unwrap(), 3),
+            ("127.0.0.1".parse().unwrap(), 0),
+            ("fd00::5".parse().unwrap(), 2),
+            ("10.1.0.2".parse().unwrap(), 0),
+            ("169.254.3.3".parse().unwrap(), 0),
+            ("fe80::2".parse().unwrap(), 0),
+        ];
+        assert_eq!(
+            rank_addrs(&addrs, 7),
+            vec![
+                "10.1.0.2:7",
+                "[fd00::5]:7",
+                "169.254.3.3:7",
+                "[fe80::1%3]:7",
+                "127.0.0.1:7"
+            ]
+        );
+    }
+}
