@@ -1,7 +1,10 @@
+mod devices_cmd;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use serialmesh_agent::discovery::DiscoveryConfig;
 use serialmesh_agent::run::{run, StartError};
 use serialmesh_config::{error_chain, init_logging, AgentConfig, DeviceConfig, LogFormat};
 use serialmesh_proto::LineSettings;
@@ -14,15 +17,33 @@ use tracing::info;
 #[command(name = "seriald", version)]
 struct Cli {
     /// Agent config (TOML). Without it, built-in defaults apply.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Also share a built-in echo device named `demo` (a pseudo-terminal),
     /// for trying serialmesh without hardware.
     #[arg(long)]
     demo: bool,
     /// Log output format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Plain)]
+    #[arg(long, value_enum, default_value_t = LogFormat::Plain, global = true)]
     log_format: LogFormat,
+    /// Without a command, run the agent.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the serial devices discovery finds, the profile each matched
+    /// (or why none did) and the name it would be shared under. Shares
+    /// nothing; with --config, that file's profiles and share_unknown apply.
+    Devices {
+        /// Where sysfs is mounted [default: the config's `sysfs`, else /sys]
+        #[arg(long, value_name = "DIR")]
+        sysfs: Option<PathBuf>,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -40,6 +61,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Devices { sysfs, json }) = cli.command {
+        return devices(&config, sysfs, json);
+    }
     if cli.demo {
         if config.devices.iter().any(|d| d.name == "demo") {
             eprintln!("seriald: --demo adds a device named 'demo', but the config already has one; rename it");
@@ -89,6 +113,27 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// `seriald devices`: the config's discovery settings, `--sysfs` winning.
+fn devices(config: &AgentConfig, sysfs: Option<PathBuf>, json: bool) -> ExitCode {
+    let mut cfg = DiscoveryConfig::from(config);
+    if let Some(dir) = sysfs {
+        cfg.sysfs = dir;
+    }
+    if !config.discovery {
+        eprintln!(
+            "seriald: note: the config says discovery = false, so the agent shares none of these"
+        );
+    }
+    let reserved: Vec<String> = config.devices.iter().map(|d| d.name.clone()).collect();
+    match devices_cmd::run(&cfg, &reserved, json, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("seriald: {message}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -104,10 +104,11 @@ fn bad_usb_id_names_place_and_form() {
 fn profile_without_match_keys_is_refused() {
     let e = agent("name = \"a\"\n[[profile]]\nname = \"zwave\"\nbaud = 9600\n").unwrap_err();
     assert!(
-        e.contains("[[profile]] number 1 has nothing to match on"),
+        e.starts_with(
+            "/etc/serialmesh/agent.toml:2:1: [[profile]] number 1 has nothing to match on"
+        ),
         "{e}"
     );
-    assert!(e.starts_with("/etc/serialmesh/agent.toml:"), "{e}");
     assert!(e.contains("hint: add at least one of vid, pid"), "{e}");
 }
 

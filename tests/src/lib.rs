@@ -33,6 +33,7 @@ pub mod net;
 pub mod pki;
 pub mod proc;
 pub mod pty;
+pub mod sysfs;
 pub mod util;
 
 pub use agent::{AgentBuilder, RunningAgent};

@@ -1,0 +1,193 @@
+//! `scan` over time: stable names, replug, renumbering, and trees that are
+//! half gone or odd.
+
+use std::path::Path;
+
+use serialmesh_tests::sysfs::{FakeSysfs, UsbDevice};
+
+use super::fake::{cfg, NODE};
+use super::*;
+
+fn zooz(serial: &str) -> UsbDevice {
+    UsbDevice::new(0x10c4, 0xea60)
+        .product("Zooz ZST10 700 Z-Wave Stick")
+        .serial(serial)
+}
+
+fn names(found: &[Found]) -> Vec<(String, Option<String>)> {
+    found
+        .iter()
+        .map(|f| (f.tty.clone(), f.name.clone()))
+        .collect()
+}
+
+fn pair(tty: &str, name: &str) -> (String, Option<String>) {
+    (tty.to_string(), Some(name.to_string()))
+}
+
+#[test]
+fn renumbered_device_keeps_its_name_and_identity() {
+    let mut fs = FakeSysfs::new();
+    fs.add(&zooz("AAA"), Path::new(NODE));
+    let mut namer = Namer::new();
+    let before = scan(&cfg(&fs), &mut namer);
+    fs.renumber("ttyUSB0", "ttyUSB1");
+    let after = scan(&cfg(&fs), &mut namer);
+    assert_eq!(names(&after), [pair("ttyUSB1", "zwave")]);
+    assert_eq!(after[0].identity, before[0].identity);
+    assert_eq!(after[0].node, fs.dev().join("ttyUSB1"));
+}
+
+#[test]
+fn replugged_device_gets_its_old_name_back_not_the_next_free_one() {
+    let mut fs = FakeSysfs::new();
+    fs.add(&zooz("AAA").tty("ttyUSB0").port("1-1"), Path::new(NODE));
+    fs.add(&zooz("BBB").tty("ttyUSB1").port("1-2"), Path::new(NODE));
+    let mut namer = Namer::new();
+    let first = scan(&cfg(&fs), &mut namer);
+    assert_eq!(
+        names(&first),
+        [pair("ttyUSB0", "zwave"), pair("ttyUSB1", "zwave-2")]
+    );
+    // AAA goes away; BBB must not inherit its name meanwhile.
+    let aaa = fs.remove("ttyUSB0");
+    assert_eq!(
+        names(&scan(&cfg(&fs), &mut namer)),
+        [pair("ttyUSB1", "zwave-2")]
+    );
+    // AAA comes back elsewhere, under another number.
+    fs.add(&aaa.tty("ttyUSB2").port("1-3"), Path::new(NODE));
+    assert_eq!(
+        names(&scan(&cfg(&fs), &mut namer)),
+        [pair("ttyUSB1", "zwave-2"), pair("ttyUSB2", "zwave")]
+    );
+}
+
+#[test]
+fn names_follow_identity_order_so_restarts_agree_whatever_the_numbering() {
+    // Two hosts' worth of the same two sticks, enumerated in opposite order.
+    let mut one = FakeSysfs::new();
+    one.add(&zooz("AAA").tty("ttyUSB0").port("1-1"), Path::new(NODE));
+    one.add(&zooz("BBB").tty("ttyUSB1").port("1-2"), Path::new(NODE));
+    let mut two = FakeSysfs::new();
+    two.add(&zooz("BBB").tty("ttyUSB0").port("1-1"), Path::new(NODE));
+    two.add(&zooz("AAA").tty("ttyUSB1").port("1-2"), Path::new(NODE));
+    let by_identity = |fs: &FakeSysfs| {
+        let mut v: Vec<(String, Option<String>)> = scan(&cfg(fs), &mut Namer::new())
+            .into_iter()
+            .map(|f| (f.identity, f.name))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(by_identity(&one), by_identity(&two));
+    assert_eq!(
+        by_identity(&one)[0],
+        ("10c4:ea60:AAA".to_string(), Some("zwave".to_string()))
+    );
+    // And a fresh namer (a restart) on the same tree agrees with itself.
+    assert_eq!(by_identity(&one), by_identity(&one));
+}
+
+#[test]
+fn static_device_names_are_never_taken() {
+    let mut fs = FakeSysfs::new();
+    fs.add(&zooz("AAA"), Path::new(NODE));
+    let mut namer = Namer::new();
+    namer.reserve("zwave");
+    assert_eq!(
+        names(&scan(&cfg(&fs), &mut namer)),
+        [pair("ttyUSB0", "zwave-2")]
+    );
+}
+
+#[test]
+fn clones_sharing_a_serial_number_get_distinct_identities_and_names() {
+    let mut fs = FakeSysfs::new();
+    fs.add(&zooz("0001").tty("ttyUSB0").port("1-2"), Path::new(NODE));
+    fs.add(&zooz("0001").tty("ttyUSB1").port("1-1"), Path::new(NODE));
+    let found = scan(&cfg(&fs), &mut Namer::new());
+    assert_eq!(found[0].identity, "10c4:ea60:0001@1-2");
+    assert_eq!(found[1].identity, "10c4:ea60:0001");
+    assert_eq!(
+        names(&found),
+        [pair("ttyUSB0", "zwave-2"), pair("ttyUSB1", "zwave")]
+    );
+}
+
+#[test]
+fn results_are_sorted_by_tty_number() {
+    let mut fs = FakeSysfs::new();
+    for (i, tty) in ["ttyUSB10", "ttyUSB2", "ttyACM0"].iter().enumerate() {
+        let port = format!("1-{}", i + 1);
+        fs.add(
+            &zooz(&format!("S{i}")).tty(tty).port(&port),
+            Path::new(NODE),
+        );
+    }
+    let ttys: Vec<String> = scan(&cfg(&fs), &mut Namer::new())
+        .into_iter()
+        .map(|f| f.tty)
+        .collect();
+    assert_eq!(ttys, ["ttyACM0", "ttyUSB2", "ttyUSB10"]);
+}
+
+#[test]
+fn unreadable_attribute_skips_only_that_device() {
+    let mut fs = FakeSysfs::new();
+    fs.add(&zooz("AAA").tty("ttyUSB0").port("1-1"), Path::new(NODE));
+    fs.add(&zooz("BBB").tty("ttyUSB1").port("1-2"), Path::new(NODE));
+    fs.add(&zooz("CCC").tty("ttyUSB2").port("1-3"), Path::new(NODE));
+    fs.add(&zooz("DDD").tty("ttyUSB3").port("1-4"), Path::new(NODE));
+    // A directory where a file should be; a dangling link; garbage ids.
+    fs.make_unreadable("ttyUSB0", "product");
+    fs.make_dangling("ttyUSB1", "serial");
+    fs.set_attr("ttyUSB2", "idVendor", "not-hex");
+    let found = scan(&cfg(&fs), &mut Namer::new());
+    assert_eq!(names(&found), [pair("ttyUSB3", "zwave")]);
+}
+
+#[test]
+fn unreadable_interface_number_skips_the_device() {
+    let mut fs = FakeSysfs::new();
+    fs.add(&zooz("AAA"), Path::new(NODE));
+    fs.make_unreadable("ttyUSB0", "bInterfaceNumber");
+    assert!(scan(&cfg(&fs), &mut Namer::new()).is_empty());
+}
+
+#[test]
+fn device_whose_node_is_missing_is_listed_but_not_shared_until_it_appears() {
+    let mut fs = FakeSysfs::new();
+    fs.add(&zooz("AAA"), &fs.dev().join("not-there-yet"));
+    let mut namer = Namer::new();
+    let found = scan(&cfg(&fs), &mut namer);
+    assert!(!found[0].node_exists);
+    assert_eq!(found[0].name, None);
+    assert_eq!(found[0].profile.as_deref(), Some("cp210x-zwave"));
+    std::fs::write(fs.dev().join("not-there-yet"), b"").unwrap();
+    let found = scan(&cfg(&fs), &mut namer);
+    assert_eq!(names(&found), [pair("ttyUSB0", "zwave")]);
+}
+
+#[test]
+fn missing_sysfs_finds_nothing_and_says_it_is_not_sysfs() {
+    let cfg = DiscoveryConfig {
+        sysfs: "/nonexistent/sys".into(),
+        ..DiscoveryConfig::default()
+    };
+    assert!(scan(&cfg, &mut Namer::new()).is_empty());
+    assert!(!looks_like_sysfs(&cfg.sysfs));
+    assert!(looks_like_sysfs(&FakeSysfs::new().sysfs()));
+}
+
+#[test]
+fn discovery_config_comes_from_the_agent_config() {
+    let text =
+        "share_unknown = true\nsysfs = \"/x/sys\"\ndev = \"/x/dev\"\n[[profile]]\nvid = \"0403\"\n";
+    let agent = serialmesh_config::parse_agent(text, Path::new("/etc/a.toml"), "h").unwrap();
+    let cfg = DiscoveryConfig::from(&agent);
+    assert_eq!(cfg.sysfs, Path::new("/x/sys"));
+    assert_eq!(cfg.dev, Path::new("/x/dev"));
+    assert!(cfg.share_unknown);
+    assert_eq!(cfg.profiles.len(), 1);
+}
