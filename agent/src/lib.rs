@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod discovery;
 pub mod handler;
+pub mod hotplug;
 pub mod registry;
 pub mod run;
 pub mod serial;

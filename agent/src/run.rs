@@ -11,6 +11,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::discovery::DiscoveryConfig;
+use crate::hotplug::Hotplug;
 use crate::registry::Registry;
 use crate::server::{Limits, Server};
 
@@ -44,17 +46,28 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         .map(|d| format!("{}={}", d.name, d.path.display()))
         .collect();
     info!(agent = %config.name, zone = %config.zone, devices = %names.join(","), "listening on {local}");
+    let discovery = config.discovery.then(|| DiscoveryConfig::from(&config));
+    let reserved: Vec<String> = config.devices.iter().map(|d| d.name.clone()).collect();
     let registry = Arc::new(Registry::new(
         &config.name,
         &config.zone,
         config.devices,
         shutdown.clone(),
     ));
+    let hotplug = discovery.map(|cfg| {
+        let mut h = Hotplug::new(cfg, &reserved, registry.clone());
+        // Devices present at start are shared before the first client comes.
+        h.rescan();
+        tokio::spawn(h.run(shutdown.clone()))
+    });
     let server = Arc::new(Server {
         registry,
         acceptor: TlsAcceptor::from(Arc::new(tls)),
         limits: Limits::default(),
     });
     server.serve(listener, shutdown).await;
+    if let Some(task) = hotplug {
+        let _ = task.await;
+    }
     Ok(())
 }

@@ -1,0 +1,120 @@
+//! Zero-config devices end to end: a USB stick appears in (a fake) sysfs and
+//! is shared by its profile's name; unplugged, its session ends with "device
+//! gone"; plugged back under another ttyUSB number, the client that kept
+//! waiting resumes by itself.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serialmesh_tests::net::read_exact_within;
+use serialmesh_tests::sysfs::{FakeSysfs, UsbDevice};
+use serialmesh_tests::{AgentBuilder, ConnectBuilder, EchoDevice, Pki};
+
+const T: Duration = Duration::from_secs(20);
+
+fn aeotec(tty: &str) -> UsbDevice {
+    UsbDevice::new(0x0658, 0x0200)
+        .serial("ZS5-0001")
+        .manufacturer("Aeotec")
+        .product("Z-Stick Gen5")
+        .tty(tty)
+}
+
+fn agent_on<'a>(pki: &'a Pki, fake: &FakeSysfs) -> AgentBuilder<'a> {
+    AgentBuilder::new(pki, "house").top_level_toml(&format!(
+        "sysfs = \"{}\"\ndev = \"{}\"\n",
+        fake.sysfs().display(),
+        fake.dev().display()
+    ))
+}
+
+/// Writes probes until one echoes back on the held connection.
+fn wait_until_echo_flows(app: &mut TcpStream, within: Duration) {
+    let start = Instant::now();
+    app.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut seen = Vec::new();
+    for i in 0u32.. {
+        assert!(start.elapsed() < within, "no echo within {within:?}");
+        let probe = format!("<{i}>");
+        app.write_all(probe.as_bytes())
+            .expect("application connection stays open");
+        let until = Instant::now() + Duration::from_millis(400);
+        let mut buf = [0u8; 256];
+        while Instant::now() < until {
+            if let Ok(n) = app.read(&mut buf) {
+                assert!(n > 0, "endpoint closed the application connection");
+                seen.extend_from_slice(&buf[..n]);
+            }
+            if seen.windows(probe.len()).any(|w| w == probe.as_bytes()) {
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn stick_plugged_in_while_the_agent_runs_is_shared_within_a_second() {
+    let pki = Pki::new();
+    let mut fake = FakeSysfs::new();
+    let agent = agent_on(&pki, &fake).start();
+    let stick = EchoDevice::start();
+    let plugged = Instant::now();
+    fake.add(&aeotec("ttyUSB0"), stick.path());
+    let line = agent.wait_for_output("sharing new device", T).unwrap();
+    let took = plugged.elapsed();
+    assert!(line.contains("device=zwave"), "{line}");
+    assert!(line.contains("aeotec-z-stick-gen5"), "{line}");
+    assert!(took < Duration::from_millis(1500), "shared after {took:?}");
+
+    let client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw")).start();
+    let mut app = client.connect();
+    app.write_all(b"ping").unwrap();
+    assert_eq!(read_exact_within(&mut app, 4, T), b"ping");
+}
+
+#[test]
+fn replug_under_a_new_tty_number_resumes_the_waiting_client() {
+    let pki = Pki::new();
+    let mut fake = FakeSysfs::new();
+    let first = EchoDevice::start();
+    fake.add(&aeotec("ttyUSB0"), first.path());
+    let agent = agent_on(&pki, &fake).start();
+    let client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw")).start();
+    let mut app = client.connect();
+    app.write_all(b"before").unwrap();
+    assert_eq!(read_exact_within(&mut app, 6, T), b"before");
+
+    // Unplug: the tty vanishes and its fd fails, as with real USB.
+    fake.remove("ttyUSB0");
+    first.stop();
+    agent.wait_for_output("device vanished", T).unwrap();
+    client.wait_for_output("device gone", T).unwrap();
+
+    // Back, as ttyUSB1: same serial number, same name, new path.
+    let second = EchoDevice::start();
+    fake.add(&aeotec("ttyUSB1"), second.path());
+    let line = agent.wait_for_output("device is back", T).unwrap();
+    assert!(line.contains("ttyUSB1"), "{line}");
+    wait_until_echo_flows(&mut app, Duration::from_secs(10));
+    client.wait_for_output("tunnel restored", T).unwrap();
+}
+
+#[test]
+fn unknown_usb_serial_device_is_not_shared_by_default() {
+    let pki = Pki::new();
+    let mut fake = FakeSysfs::new();
+    let gadget = EchoDevice::start();
+    fake.add(
+        &UsbDevice::new(0x1234, 0x5678)
+            .product("Mystery Gadget")
+            .tty("ttyUSB0"),
+        gadget.path(),
+    );
+    let agent = agent_on(&pki, &fake).start();
+    let client = ConnectBuilder::new("serial@house", agent.addr, &pki.client("gw")).start();
+    let _app = client.connect();
+    let line = client.wait_for_output("unknown device", T).unwrap();
+    assert!(line.contains("it shares no devices"), "{line}");
+}
