@@ -15,12 +15,14 @@ use tracing::{debug, info, warn, Instrument};
 use crate::registry::Registry;
 use crate::server::Limits;
 use crate::session;
+use crate::telemetry::AgentMetrics;
 
 pub async fn handle(
     mut tls: TlsStream<TcpStream>,
     peer: SocketAddr,
     registry: &Arc<Registry>,
     limits: &Limits,
+    metrics: &AgentMetrics,
 ) {
     let (_, conn) = tls.get_ref();
     if conn.alpn_protocol() != Some(ALPN) {
@@ -49,15 +51,17 @@ pub async fn handle(
             Ok(Frame::Hello(h)) => h,
             Ok(other) => {
                 return refuse(
+                    metrics,
                     &mut tls,
                     format!("expected Hello first, got {:?}", other.frame_type()),
                 )
                 .await
             }
-            Err(e) => return report(&mut tls, e).await,
+            Err(e) => return report(metrics, &mut tls, e).await,
         };
         if hello.version != PROTOCOL_VERSION {
             return refuse(
+                metrics,
                 &mut tls,
                 format!(
                     "protocol version {} is not supported; this agent speaks {PROTOCOL_VERSION}",
@@ -85,6 +89,7 @@ pub async fn handle(
                     &identity.name,
                     registry,
                     limits.liveness,
+                    metrics,
                 )
                 .await
             }
@@ -99,12 +104,13 @@ pub async fn handle(
             }
             Ok(other) => {
                 refuse(
+                    metrics,
                     &mut tls,
                     format!("expected Open or List, got {:?}", other.frame_type()),
                 )
                 .await
             }
-            Err(e) => report(&mut tls, e).await,
+            Err(e) => report(metrics, &mut tls, e).await,
         }
     }
     .instrument(span)
@@ -124,9 +130,9 @@ where
     }
 }
 
-async fn report(tls: &mut TlsStream<TcpStream>, e: ConnError) {
+async fn report(metrics: &AgentMetrics, tls: &mut TlsStream<TcpStream>, e: ConnError) {
     match e {
-        ConnError::Protocol(p) => refuse(tls, p.to_string()).await,
+        ConnError::Protocol(p) => refuse(metrics, tls, p.to_string()).await,
         ConnError::Closed => debug!("client closed the connection"),
         other => info!(error = %other, "connection ended before a request"),
     }
@@ -134,7 +140,8 @@ async fn report(tls: &mut TlsStream<TcpStream>, e: ConnError) {
 
 /// Logs a protocol violation, tells the peer why, and drops only this
 /// connection.
-async fn refuse(tls: &mut TlsStream<TcpStream>, why: String) {
+async fn refuse(metrics: &AgentMetrics, tls: &mut TlsStream<TcpStream>, why: String) {
+    metrics.protocol_violations.inc();
     warn!(error = %why, "protocol violation; closing this connection");
     let reason = CloseReason::new(CloseReasonKind::Protocol, why);
     let _ = tokio::time::timeout(

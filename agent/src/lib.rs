@@ -9,3 +9,4 @@ pub mod run;
 pub mod serial;
 pub mod server;
 pub mod session;
+pub mod telemetry;

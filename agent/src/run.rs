@@ -15,6 +15,8 @@ use crate::discovery::DiscoveryConfig;
 use crate::hotplug::Hotplug;
 use crate::registry::Registry;
 use crate::server::{Limits, Server};
+use crate::telemetry::AgentMetrics;
+use serialmesh_observe::{bind_admin, serve_admin, AdminState, Readiness};
 
 /// Errors from here are configuration problems (exit status 2) unless they
 /// are about the listen socket (exit status 1).
@@ -60,7 +62,27 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         h.rescan();
         tokio::spawn(h.run(shutdown.clone()))
     });
+    let metrics = AgentMetrics::new();
+    let admin = match config.admin {
+        Some(addr) => Some(
+            bind_admin(addr)
+                .await
+                .map_err(|e| StartError::Runtime(e.into()))?,
+        ),
+        None => None,
+    };
+    if let Some(listener) = admin {
+        if let Ok(addr) = listener.local_addr() {
+            info!("admin on http://{addr} (/healthz, /readyz, /metrics)");
+        }
+        let state = AdminState {
+            metrics: metrics.registry().clone(),
+            ready: Arc::new(|| Readiness::ready("listening")),
+        };
+        tokio::spawn(serve_admin(listener, state, shutdown.clone()));
+    }
     let server = Arc::new(Server {
+        metrics,
         registry,
         acceptor: TlsAcceptor::from(Arc::new(tls)),
         limits: Limits::default(),

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use crate::handler;
 use crate::registry::Registry;
+use crate::telemetry::AgentMetrics;
 use serialmesh_proto::Liveness;
 
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +43,7 @@ impl Default for Limits {
 
 pub struct Server {
     pub registry: Arc<Registry>,
+    pub metrics: AgentMetrics,
     pub acceptor: TlsAcceptor,
     pub limits: Limits,
 }
@@ -58,6 +60,7 @@ impl Server {
             match accepted {
                 Ok((stream, peer)) => {
                     let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        self.metrics.over_limit.inc();
                         warn!(%peer, limit = self.limits.max_connections, "too many connections; dropping this one");
                         continue;
                     };
@@ -90,14 +93,16 @@ impl Server {
         let tls = match tokio::time::timeout(self.limits.handshake_timeout, accept).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
+                self.metrics.handshake_failures.inc();
                 warn!(%peer, error = %e, "TLS handshake failed");
                 return;
             }
             Err(_) => {
+                self.metrics.handshake_failures.inc();
                 warn!(%peer, timeout = ?self.limits.handshake_timeout, "TLS handshake timed out");
                 return;
             }
         };
-        handler::handle(tls, peer, &self.registry, &self.limits).await;
+        handler::handle(tls, peer, &self.registry, &self.limits, &self.metrics).await;
     }
 }

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use crate::registry::Registry;
 use crate::serial;
+use crate::telemetry::AgentMetrics;
 
 /// How long a replacing session waits for its predecessor to close the port.
 const REPLACE_WAIT: Duration = Duration::from_secs(3);
@@ -41,12 +42,14 @@ pub async fn run<S>(
     client: &str,
     registry: &Arc<Registry>,
     liveness: Liveness,
+    metrics: &AgentMetrics,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let claim = match registry.claim(&open.address, client) {
         Ok(c) => c,
         Err(reason) => {
+            metrics.refused(&reason.kind.to_string());
             warn!(address = %open.address, %reason, "refused to open device");
             let _ = write_frame(net, &Frame::Close(reason)).await;
             return;
@@ -88,6 +91,8 @@ pub async fn run<S>(
                 _ => CloseReasonKind::OpenFailed,
             };
             let reason = CloseReason::new(kind, format!("cannot open {}: {e}", path.display()));
+            metrics.refused(&reason.kind.to_string());
+            metrics.error(&device, &reason.message);
             warn!(%reason, "device open failed");
             let _ = write_frame(net, &Frame::Close(reason)).await;
             return;
@@ -105,7 +110,9 @@ pub async fn run<S>(
     }
     info!(path = %path.display(), %settings, "session started");
 
-    let mut relay = Relay::new(buf);
+    let meters = metrics.session(&device);
+    meters.active.add(1);
+    let mut relay = Relay::new(buf).with_meters(meters.relay.clone());
     let end = relay
         .run(
             net,
@@ -148,9 +155,18 @@ pub async fn run<S>(
     };
     if let Some(r) = &reason {
         info!(reason = %r, "ending session");
+        if matches!(
+            r.kind,
+            CloseReasonKind::DeviceGone | CloseReasonKind::OpenFailed | CloseReasonKind::Protocol
+        ) {
+            metrics.error(&device, &r.to_string());
+        }
     }
     relay.finish(net, reason.as_ref(), CLOSE_WAIT).await;
+    meters.active.sub(1);
     let s = relay.stats;
+    meters.lost_to_device.add(s.lost_to_device);
+    meters.lost_to_client.add(s.lost_to_net);
     info!(
         to_device = s.to_device,
         to_client = s.to_net,

@@ -32,6 +32,8 @@ pub struct AgentConfig {
     pub dev: PathBuf,
     /// USB discovery on or off; off shares only `[[device]]` entries.
     pub discovery: bool,
+    /// Health and metrics HTTP address (`/healthz`, `/readyz`, `/metrics`).
+    pub admin: Option<SocketAddr>,
 }
 
 /// A device given by path in the config (beside discovered ones).
@@ -61,6 +63,7 @@ pub(crate) struct RawAgent {
     sysfs: Option<PathBuf>,
     dev: Option<PathBuf>,
     discovery: Option<bool>,
+    admin: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -161,7 +164,18 @@ impl RawAgent {
                 takeover: d.takeover,
             });
         }
+        let admin = match self.admin {
+            Some(a) => Some(parse_listen(a.get_ref()).map_err(|m| {
+                ctx.at(
+                    a.span(),
+                    m,
+                    Some("write HOST:PORT, e.g. \"127.0.0.1:9100\"".into()),
+                )
+            })?),
+            None => None,
+        };
         Ok(AgentConfig {
+            admin,
             name,
             zone,
             listen,

@@ -29,7 +29,9 @@
 pub mod agent;
 pub mod bins;
 pub mod client;
+pub mod http;
 pub mod net;
+pub mod netns;
 pub mod pki;
 pub mod proc;
 pub mod pty;

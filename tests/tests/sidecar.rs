@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::termios::{self, BaudRate, ControlFlags, SetArg};
+use serialmesh_tests::http::http_get;
 use serialmesh_tests::net::{free_port, read_exact_within};
 use serialmesh_tests::util::temp_dir;
 use serialmesh_tests::{
@@ -343,21 +344,6 @@ fn sidecar_reports_a_taken_port() {
         1,
         &format!("endpoint for 'zwave@shed': cannot listen on 127.0.0.1:{port}"),
     );
-}
-
-fn http_get(port: u16, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("admin listens");
-    s.set_read_timeout(Some(T)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let code = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
 }
 
 #[test]

@@ -1,0 +1,261 @@
+//! Announcing this agent on mDNS (`_serialmesh._tcp.local.`) and browsing
+//! for the others.
+//!
+//! The TXT record carries name, zone, protocol version, port and the
+//! fingerprint of the agent certificate (see `serialmesh_proto::discovery`),
+//! never secrets or the device inventory: anyone on the link can read it,
+//! while the inventory is only handed out over mutual TLS.
+//!
+//! mDNS runs on the interfaces the agent listens on: all of them for an
+//! unspecified listen address, only the one holding a specific address, and
+//! none for a loopback address (nobody else could connect anyway, and it
+//! keeps agents in tests and on laptops quiet on the real network).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use mdns_sd::{
+    DaemonEvent, IfKind, Receiver, ResolvedService, ServiceDaemon, ServiceEvent, ServiceInfo,
+};
+use serialmesh_pki::Fingerprint;
+use serialmesh_proto::discovery::{rank_addrs, Advert, SERVICE_TYPE};
+use tracing::{debug, info, warn};
+
+/// How long `shutdown` waits for the daemon to confirm each step. The
+/// daemon answers at once; this only bounds a wedged daemon thread.
+const CONFIRM_TIMEOUT: Duration = Duration::from_millis(500);
+/// mdns-sd repeats a goodbye once, 120 ms after the first, for peers that
+/// missed it; the daemon must live until that has gone out.
+const GOODBYE_REPEAT: Duration = Duration::from_millis(150);
+
+#[derive(Debug, thiserror::Error)]
+pub enum MdnsError {
+    #[error("cannot start mDNS: {0}")]
+    Daemon(String),
+    #[error("cannot advertise agent '{name}' on mDNS: {error}")]
+    Register { name: String, error: String },
+    #[error("cannot browse mDNS for other agents: {0}")]
+    Browse(String),
+}
+
+/// Where mDNS runs, from the address the agent listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Listening on 0.0.0.0 or [::]: every interface.
+    All,
+    /// Listening on one address: only the interface holding it.
+    Only(IpAddr),
+    /// Listening on loopback: no mDNS at all.
+    Off,
+}
+
+impl Scope {
+    pub fn of(listen: &SocketAddr) -> Scope {
+        let ip = listen.ip();
+        if ip.is_unspecified() {
+            Scope::All
+        } else if ip.is_loopback() {
+            Scope::Off
+        } else {
+            Scope::Only(ip)
+        }
+    }
+}
+
+/// Starts an mDNS daemon on the interfaces of `scope`; `None` for
+/// [`Scope::Off`]. The agent shares one daemon between its advertisement
+/// and the mesh's browsing.
+pub fn daemon(scope: Scope) -> Result<Option<ServiceDaemon>, MdnsError> {
+    if scope == Scope::Off {
+        return Ok(None);
+    }
+    let daemon = ServiceDaemon::new().map_err(|e| MdnsError::Daemon(e.to_string()))?;
+    if let Scope::Only(ip) = scope {
+        daemon
+            .disable_interface(IfKind::All)
+            .and_then(|()| daemon.enable_interface(IfKind::Addr(ip)))
+            .map_err(|e| MdnsError::Daemon(e.to_string()))?;
+    }
+    Ok(Some(daemon))
+}
+
+/// This agent's registration; [`Advertiser::shutdown`] says goodbye.
+pub struct Advertiser {
+    daemon: ServiceDaemon,
+    fullname: String,
+    done: bool,
+}
+
+impl Advertiser {
+    /// Registers the agent on `daemon`, with the addresses of every
+    /// interface the daemon runs on, kept up to date by the daemon as they
+    /// change (it checks every few seconds and re-announces).
+    pub fn start(
+        daemon: &ServiceDaemon,
+        name: &str,
+        zone: &str,
+        port: u16,
+        fingerprint: &Fingerprint,
+    ) -> Result<Advertiser, MdnsError> {
+        let advert = Advert::new(name, zone, port, &fingerprint.to_string());
+        let register = |error: String| MdnsError::Register {
+            name: name.to_string(),
+            error,
+        };
+        // Our own host label, not the machine's: the machine's name may be
+        // announced by avahi with other addresses, and agents that share a
+        // host name (containers, namespaces) must not merge addresses.
+        let host = format!("{name}-seriald.local.");
+        let info = ServiceInfo::new(SERVICE_TYPE, name, &host, (), port, &advert.to_txt()[..])
+            .map_err(|e| register(e.to_string()))?
+            .enable_addr_auto();
+        let fullname = info.get_fullname().to_string();
+        let events = daemon.monitor().map_err(|e| register(e.to_string()))?;
+        daemon.register(info).map_err(|e| register(e.to_string()))?;
+        info!(%fullname, %zone, port, %fingerprint, "advertising on mDNS");
+        tokio::spawn(report(events, fullname.clone()));
+        Ok(Advertiser {
+            daemon: daemon.clone(),
+            fullname,
+            done: false,
+        })
+    }
+
+    /// The daemon the advertisement runs on (for browsing).
+    pub fn daemon(&self) -> &ServiceDaemon {
+        &self.daemon
+    }
+
+    /// Sends the goodbye (so browsers drop this agent at once instead of
+    /// when their cache expires) and stops the daemon.
+    pub async fn shutdown(mut self) {
+        self.done = true;
+        match self.daemon.unregister(&self.fullname) {
+            Ok(status) => {
+                if tokio::time::timeout(CONFIRM_TIMEOUT, status.recv_async())
+                    .await
+                    .is_err()
+                {
+                    warn!("mDNS daemon did not confirm the goodbye");
+                }
+                tokio::time::sleep(GOODBYE_REPEAT).await;
+            }
+            Err(e) => warn!(error = %e, "cannot send the mDNS goodbye"),
+        }
+        stop(&self.daemon).await;
+        debug!(fullname = %self.fullname, "mDNS advertisement withdrawn");
+    }
+}
+
+impl Drop for Advertiser {
+    /// Without `shutdown` (an error path): the daemon still handles the
+    /// unregister before it exits, so at least the first goodbye goes out.
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.daemon.unregister(&self.fullname);
+            let _ = self.daemon.shutdown();
+        }
+    }
+}
+
+/// Logs what the daemon does with the advertisement: when it has been
+/// announced (after probing the name), renames after a conflict, errors.
+/// Ends when the daemon stops.
+async fn report(events: Receiver<DaemonEvent>, fullname: String) {
+    let mut announced = std::collections::BTreeSet::new();
+    while let Ok(event) = events.recv_async().await {
+        match event {
+            DaemonEvent::Announce(name, intf) if name == fullname => {
+                if announced.insert(intf.clone()) {
+                    info!(%fullname, interface = %intf, "announced on mDNS");
+                }
+            }
+            DaemonEvent::NameChange(c) => {
+                warn!(original = %c.original, new = %c.new_name, "mDNS name conflict: another host uses this name; renamed (give each agent its own name)")
+            }
+            DaemonEvent::Error(e) => warn!(error = %e, "mDNS"),
+            DaemonEvent::IpAdd(ip) => info!(%ip, "address added; re-announcing on mDNS"),
+            DaemonEvent::IpDel(ip) => info!(%ip, "address removed; re-announcing on mDNS"),
+            _ => {}
+        }
+    }
+}
+
+/// Stops a daemon and waits (bounded) for its thread to confirm.
+pub async fn stop(daemon: &ServiceDaemon) {
+    if let Ok(status) = daemon.shutdown() {
+        let _ = tokio::time::timeout(CONFIRM_TIMEOUT, status.recv_async()).await;
+    }
+}
+
+/// Browses for agents on `daemon`.
+pub fn browse(daemon: &ServiceDaemon) -> Result<Receiver<ServiceEvent>, MdnsError> {
+    daemon
+        .browse(SERVICE_TYPE)
+        .map_err(|e| MdnsError::Browse(e.to_string()))
+}
+
+/// An agent seen on mDNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// The DNS-SD instance name, the key for later removal.
+    pub fullname: String,
+    pub advert: Advert,
+    /// `host:port`, best first (see [`rank_addrs`]).
+    pub addrs: Vec<String>,
+}
+
+/// Reads a resolved service; `None` (logged) when it is not a usable
+/// serialmesh agent.
+pub fn seen(service: &ResolvedService) -> Option<Seen> {
+    let advert = match Advert::from_txt(|k| service.get_property_val_str(k)) {
+        Ok(a) => a,
+        Err(e) => {
+            debug!(fullname = %service.fullname, error = %e, "ignoring mDNS service");
+            return None;
+        }
+    };
+    let addrs: Vec<(IpAddr, u32)> = service
+        .get_addresses()
+        .iter()
+        .map(|a| {
+            let scope = match a {
+                mdns_sd::ScopedIp::V6(v6) => v6.scope_id().index,
+                _ => 0,
+            };
+            (a.to_ip_addr(), scope)
+        })
+        .collect();
+    let addrs = rank_addrs(&addrs, service.get_port());
+    if addrs.is_empty() {
+        return None;
+    }
+    Some(Seen {
+        fullname: service.fullname.clone(),
+        advert,
+        addrs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_follows_the_listen_address() {
+        let at = |s: &str| Scope::of(&s.parse().unwrap());
+        assert_eq!(at("0.0.0.0:21317"), Scope::All);
+        assert_eq!(at("[::]:21317"), Scope::All);
+        assert_eq!(at("127.0.0.1:21317"), Scope::Off);
+        assert_eq!(at("[::1]:21317"), Scope::Off);
+        assert_eq!(
+            at("10.1.0.2:21317"),
+            Scope::Only("10.1.0.2".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn loopback_agents_start_no_daemon() {
+        assert!(daemon(Scope::Off).unwrap().is_none());
+    }
+}
