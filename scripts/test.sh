@@ -5,4 +5,4 @@
 set -eu
 cd "$(dirname "$0")/.."
 cargo build --workspace --bins --locked 2>/dev/null || cargo build --workspace --bins
-cargo test --workspace -- "$@"
+cargo test --workspace --no-fail-fast -- "$@"

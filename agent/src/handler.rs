@@ -21,6 +21,7 @@ pub async fn handle(
     mut tls: TlsStream<TcpStream>,
     peer: SocketAddr,
     registry: &Arc<Registry>,
+    mesh: &crate::mesh::Mesh,
     limits: &Limits,
     metrics: &AgentMetrics,
 ) {
@@ -98,7 +99,7 @@ pub async fn handle(
                     agent: registry.agent.clone(),
                     zone: registry.zone.clone(),
                     devices: registry.inventory(),
-                    peers: vec![],
+                    peers: mesh.peers(),
                 });
                 let _ = write_frame(&mut tls, &inv).await;
             }

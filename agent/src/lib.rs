@@ -4,6 +4,8 @@ pub mod demo;
 pub mod discovery;
 pub mod handler;
 pub mod hotplug;
+pub mod mdns;
+pub mod mesh;
 pub mod registry;
 pub mod run;
 pub mod serial;

@@ -63,8 +63,7 @@ impl Scope {
 }
 
 /// Starts an mDNS daemon on the interfaces of `scope`; `None` for
-/// [`Scope::Off`]. The agent shares one daemon between its advertisement
-/// and the mesh's browsing.
+/// [`Scope::Off`].
 pub fn daemon(scope: Scope) -> Result<Option<ServiceDaemon>, MdnsError> {
     if scope == Scope::Off {
         return Ok(None);
@@ -79,46 +78,51 @@ pub fn daemon(scope: Scope) -> Result<Option<ServiceDaemon>, MdnsError> {
     Ok(Some(daemon))
 }
 
-/// This agent's registration; [`Advertiser::shutdown`] says goodbye.
+/// This agent's registration, on a daemon of its own that the mesh also
+/// browses with; [`Advertiser::shutdown`] says goodbye.
 pub struct Advertiser {
     daemon: ServiceDaemon,
     fullname: String,
     done: bool,
 }
 
+/// What is advertised.
+struct Spec {
+    scope: Scope,
+    name: String,
+    zone: String,
+    port: u16,
+    fingerprint: Fingerprint,
+}
+
 impl Advertiser {
-    /// Registers the agent on `daemon`, with the addresses of every
-    /// interface the daemon runs on, kept up to date by the daemon as they
-    /// change (it checks every few seconds and re-announces).
+    /// Starts a daemon on the interfaces of `scope` and registers the agent
+    /// there, with the addresses of those interfaces; the daemon checks
+    /// them every few seconds and announces new ones. Needs a tokio runtime
+    /// (a task logs what the daemon does). `None` for [`Scope::Off`].
     pub fn start(
-        daemon: &ServiceDaemon,
+        scope: Scope,
         name: &str,
         zone: &str,
         port: u16,
         fingerprint: &Fingerprint,
-    ) -> Result<Advertiser, MdnsError> {
-        let advert = Advert::new(name, zone, port, &fingerprint.to_string());
-        let register = |error: String| MdnsError::Register {
+    ) -> Result<Option<Advertiser>, MdnsError> {
+        let spec = Spec {
+            scope,
             name: name.to_string(),
-            error,
+            zone: zone.to_string(),
+            port,
+            fingerprint: *fingerprint,
         };
-        // Our own host label, not the machine's: the machine's name may be
-        // announced by avahi with other addresses, and agents that share a
-        // host name (containers, namespaces) must not merge addresses.
-        let host = format!("{name}-seriald.local.");
-        let info = ServiceInfo::new(SERVICE_TYPE, name, &host, (), port, &advert.to_txt()[..])
-            .map_err(|e| register(e.to_string()))?
-            .enable_addr_auto();
-        let fullname = info.get_fullname().to_string();
-        let events = daemon.monitor().map_err(|e| register(e.to_string()))?;
-        daemon.register(info).map_err(|e| register(e.to_string()))?;
+        let Some((daemon, fullname)) = register(&spec)? else {
+            return Ok(None);
+        };
         info!(%fullname, %zone, port, %fingerprint, "advertising on mDNS");
-        tokio::spawn(report(events, fullname.clone()));
-        Ok(Advertiser {
-            daemon: daemon.clone(),
+        Ok(Some(Advertiser {
+            daemon,
             fullname,
             done: false,
-        })
+        }))
     }
 
     /// The daemon the advertisement runs on (for browsing).
@@ -158,24 +162,60 @@ impl Drop for Advertiser {
     }
 }
 
+/// A daemon for `spec.scope` with the agent registered on it.
+fn register(spec: &Spec) -> Result<Option<(ServiceDaemon, String)>, MdnsError> {
+    let Some(daemon) = daemon(spec.scope)? else {
+        return Ok(None);
+    };
+    let advert = Advert::new(
+        &spec.name,
+        &spec.zone,
+        spec.port,
+        &spec.fingerprint.to_string(),
+    );
+    let fail = |error: String| MdnsError::Register {
+        name: spec.name.clone(),
+        error,
+    };
+    // Our own host label, not the machine's: the machine's name may be
+    // announced by avahi with other addresses, and agents that share a
+    // host name (containers, namespaces) must not merge addresses.
+    let host = format!("{}-seriald.local.", spec.name);
+    let info = ServiceInfo::new(
+        SERVICE_TYPE,
+        &spec.name,
+        &host,
+        (),
+        spec.port,
+        &advert.to_txt()[..],
+    )
+    .map_err(|e| fail(e.to_string()))?
+    .enable_addr_auto();
+    let fullname = info.get_fullname().to_string();
+    let events = daemon.monitor().map_err(|e| fail(e.to_string()))?;
+    daemon.register(info).map_err(|e| fail(e.to_string()))?;
+    tokio::spawn(report(events, fullname.clone()));
+    Ok(Some((daemon, fullname)))
+}
+
 /// Logs what the daemon does with the advertisement: when it has been
-/// announced (after probing the name), renames after a conflict, errors.
-/// Ends when the daemon stops.
+/// announced (after probing the name), renames after a conflict, address
+/// changes (announced by the daemon), errors. Ends when the daemon stops.
 async fn report(events: Receiver<DaemonEvent>, fullname: String) {
     let mut announced = std::collections::BTreeSet::new();
     while let Ok(event) = events.recv_async().await {
         match event {
-            DaemonEvent::Announce(name, intf) if name == fullname => {
-                if announced.insert(intf.clone()) {
-                    info!(%fullname, interface = %intf, "announced on mDNS");
-                }
+            DaemonEvent::Announce(name, intf)
+                if name == fullname && announced.insert(intf.clone()) =>
+            {
+                info!(%fullname, interface = %intf, "announced on mDNS");
             }
             DaemonEvent::NameChange(c) => {
                 warn!(original = %c.original, new = %c.new_name, "mDNS name conflict: another host uses this name; renamed (give each agent its own name)")
             }
             DaemonEvent::Error(e) => warn!(error = %e, "mDNS"),
-            DaemonEvent::IpAdd(ip) => info!(%ip, "address added; re-announcing on mDNS"),
-            DaemonEvent::IpDel(ip) => info!(%ip, "address removed; re-announcing on mDNS"),
+            DaemonEvent::IpAdd(ip) => info!(%ip, "address added; announcing it on mDNS"),
+            DaemonEvent::IpDel(ip) => info!(%ip, "address removed; no longer announced"),
             _ => {}
         }
     }

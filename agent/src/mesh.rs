@@ -150,46 +150,37 @@ impl Mesh {
             }
         };
         let scope = Scope::of(&listen);
-        let daemon = match mdns::daemon(scope) {
-            Ok(Some(d)) => Some(d),
-            Ok(None) => {
+        let mdns = match (scope, &fingerprint) {
+            (Scope::Off, _) => {
                 info!(%listen, "listening on loopback only: not on mDNS (clients need --agent or seeds)");
-                None
+                Mdns::Off
             }
-            Err(e) => {
-                warn!(error = %e, "mDNS unavailable; clients must use seeds to find this agent");
-                None
-            }
-        };
-        let advertiser = match (&daemon, &fingerprint) {
-            (Some(d), Some(fp)) => Advertiser::start(d, name, zone, listen.port(), fp)
-                .map_err(|e| warn!(error = %e, "clients must use seeds to find this agent"))
-                .ok(),
-            _ => None,
+            (_, Some(fp)) => match Advertiser::start(scope, name, zone, listen.port(), fp) {
+                Ok(Some(a)) => Mdns::Advertised(a),
+                Ok(None) => Mdns::Off,
+                Err(e) => {
+                    warn!(error = %e, "clients must use seeds to find this agent");
+                    Mdns::Off
+                }
+            },
+            (_, None) => match mdns::daemon(scope) {
+                Ok(Some(d)) => Mdns::BrowseOnly(d),
+                Ok(None) => Mdns::Off,
+                Err(e) => {
+                    warn!(error = %e, "mDNS unavailable; peers come from seeds only");
+                    Mdns::Off
+                }
+            },
         };
         let mesh = Mesh::new(seeds, fingerprint, Probe::default());
-        let task = tokio::spawn(mesh.clone().run(daemon, advertiser, shutdown));
+        let task = tokio::spawn(mesh.clone().run(mdns, shutdown));
         MeshHandle { mesh, task }
     }
 
-    /// Runs until `shutdown`: follows mDNS (when `daemon` is given) and
-    /// probes every peer each interval, the first time at once; then says
-    /// goodbye on mDNS.
-    pub async fn run(
-        self: Arc<Self>,
-        daemon: Option<ServiceDaemon>,
-        advertiser: Option<Advertiser>,
-        shutdown: CancellationToken,
-    ) {
-        let events: Option<Receiver<ServiceEvent>> =
-            daemon.as_ref().and_then(|d| match mdns::browse(d) {
-                Ok(rx) => Some(rx),
-                Err(e) => {
-                    warn!(error = %e, "mesh continues with seeds only");
-                    None
-                }
-            });
-        let mut browsing = events.is_some();
+    /// Runs until `shutdown`: follows mDNS and probes every peer each
+    /// interval, the first time at once; then says goodbye on mDNS.
+    pub async fn run(self: Arc<Self>, mdns: Mdns, shutdown: CancellationToken) {
+        let mut events = mdns.daemon().and_then(browse);
         let mut tick = tokio::time::interval(self.probe.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -197,7 +188,7 @@ impl Mesh {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {
                     let gone = self.probe_all().await;
-                    if let Some(d) = &daemon {
+                    if let Some(d) = mdns.daemon() {
                         for fullname in gone {
                             // RFC 6762 10.4: ask the link whether it is
                             // still there; if not, its records are flushed
@@ -206,7 +197,7 @@ impl Mesh {
                         }
                     }
                 }
-                ev = next_event(&events), if browsing => match ev {
+                ev = next_event(&events), if events.is_some() => match ev {
                     Some(ServiceEvent::ServiceResolved(s)) => {
                         if let Some(seen) = seen(&s) {
                             self.on_seen(seen);
@@ -216,26 +207,38 @@ impl Mesh {
                     Some(_) => {}
                     None => {
                         warn!("mDNS browse ended; mesh continues with seeds only");
-                        browsing = false;
+                        events = None;
                     }
                 },
             }
         }
-        match (advertiser, daemon) {
-            (Some(a), _) => a.shutdown().await,
-            (None, Some(d)) => mdns::stop(&d).await,
-            (None, None) => {}
+        match mdns {
+            Mdns::Advertised(a) => a.shutdown().await,
+            Mdns::BrowseOnly(d) => mdns::stop(&d).await,
+            Mdns::Off => {}
         }
     }
 
     /// An agent announced itself (or changed its addresses).
     pub fn on_seen(&self, seen: Seen) {
-        if self.own.is_some_and(|own| own.to_string() == seen.advert.fingerprint) {
+        if self
+            .own
+            .is_some_and(|own| own.to_string() == seen.advert.fingerprint)
+        {
             return;
         }
         let mut peers = self.lock();
         let key = format!("mdns {}", seen.fullname);
-        let fresh = !peers.contains_key(&key);
+        if let Some(known) = peers.get_mut(&key) {
+            // The same addresses again (a cache refresh, an answer to a
+            // verification): what the probes found still stands.
+            if known.addrs == seen.addrs {
+                known.name = Some(seen.advert.name);
+                return;
+            }
+        } else {
+            info!(peer = %seen.advert.name, zone = %seen.advert.zone, addrs = ?seen.addrs, "found peer on mDNS");
+        }
         let status = PeerStatus {
             name: Some(seen.advert.name.clone()),
             source: Source::Mdns {
@@ -245,9 +248,6 @@ impl Mesh {
             addrs: seen.addrs,
             misses: 0,
         };
-        if fresh {
-            info!(peer = %seen.advert.name, zone = %seen.advert.zone, addrs = ?status.addrs, "found peer on mDNS");
-        }
         peers.insert(key, status);
     }
 
@@ -316,6 +316,31 @@ impl MeshHandle {
     pub async fn finished(self) {
         let _ = self.task.await;
     }
+}
+
+/// How the agent takes part in mDNS.
+pub enum Mdns {
+    /// Listening on loopback, or mDNS unavailable: seeds only.
+    Off,
+    /// Browsing only (the agent's own certificate could not be read).
+    BrowseOnly(ServiceDaemon),
+    Advertised(Advertiser),
+}
+
+impl Mdns {
+    fn daemon(&self) -> Option<&ServiceDaemon> {
+        match self {
+            Mdns::Off => None,
+            Mdns::BrowseOnly(d) => Some(d),
+            Mdns::Advertised(a) => Some(a.daemon()),
+        }
+    }
+}
+
+fn browse(daemon: &ServiceDaemon) -> Option<Receiver<ServiceEvent>> {
+    mdns::browse(daemon)
+        .map_err(|e| warn!(error = %e, "mesh continues with seeds only"))
+        .ok()
 }
 
 async fn next_event(events: &Option<Receiver<ServiceEvent>>) -> Option<ServiceEvent> {

@@ -23,7 +23,7 @@ async fn until(what: &str, mut cond: impl FnMut() -> bool) {
 
 fn spawn_mesh(mesh: &Arc<Mesh>) -> (CancellationToken, impl Future) {
     let stop = CancellationToken::new();
-    let task = tokio::spawn(mesh.clone().run(None, None, stop.clone()));
+    let task = tokio::spawn(mesh.clone().run(Mdns::Off, stop.clone()));
     (stop, task)
 }
 

@@ -81,13 +81,23 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         };
         tokio::spawn(serve_admin(listener, state, shutdown.clone()));
     }
+    let peering = crate::mesh::Mesh::start(
+        &config.name,
+        &config.zone,
+        local,
+        &config.tls.cert,
+        &config.seeds,
+        shutdown.clone(),
+    );
     let server = Arc::new(Server {
+        mesh: peering.mesh.clone(),
         metrics,
         registry,
         acceptor: TlsAcceptor::from(Arc::new(tls)),
         limits: Limits::default(),
     });
     server.serve(listener, shutdown).await;
+    peering.finished().await;
     if let Some(task) = hotplug {
         let _ = task.await;
     }

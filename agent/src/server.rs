@@ -42,6 +42,8 @@ impl Default for Limits {
 }
 
 pub struct Server {
+    /// Other agents, for `Inventory.peers`.
+    pub mesh: Arc<crate::mesh::Mesh>,
     pub registry: Arc<Registry>,
     pub metrics: AgentMetrics,
     pub acceptor: TlsAcceptor,
@@ -92,6 +94,13 @@ impl Server {
         let accept = self.acceptor.accept(stream);
         let tls = match tokio::time::timeout(self.limits.handshake_timeout, accept).await {
             Ok(Ok(tls)) => tls,
+            // Closed during the handshake without a word: a port probe
+            // (other agents' liveness checks, Kubernetes tcpSocket probes)
+            // or a client that gave up, not a TLS failure.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                tracing::debug!(%peer, "connection closed during the TLS handshake (a port probe?)");
+                return;
+            }
             Ok(Err(e)) => {
                 self.metrics.handshake_failures.inc();
                 warn!(%peer, error = %e, "TLS handshake failed");
@@ -103,6 +112,14 @@ impl Server {
                 return;
             }
         };
-        handler::handle(tls, peer, &self.registry, &self.limits, &self.metrics).await;
+        handler::handle(
+            tls,
+            peer,
+            &self.registry,
+            &self.mesh,
+            &self.limits,
+            &self.metrics,
+        )
+        .await;
     }
 }

@@ -27,6 +27,8 @@ pub enum Command {
     Pki(PkiCommand),
     /// Expose one device as a local endpoint, in the foreground.
     Connect(ConnectArgs),
+    /// List every zone, agent and device, and who is using each.
+    Ls(crate::ls::LsArgs),
     /// Serve every [[endpoint]] of a client config (beside a gateway).
     Sidecar {
         #[arg(long, value_name = "FILE")]

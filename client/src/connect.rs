@@ -25,18 +25,28 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
             .into())
         }
     };
-    let Some(agent) = args.agent else {
-        return Err(UsageError(
-            "--agent HOST:PORT is required: this build does not resolve addresses through mDNS or seeds yet".into(),
-        )
-        .into());
-    };
-    check_host_port("--agent", &agent).map_err(UsageError)?;
     let dialer = Arc::new(dialer(&args.tls)?);
+    let (agent, resolver) = match args.agent {
+        Some(agent) => {
+            check_host_port("--agent", &agent).map_err(UsageError)?;
+            (agent, None)
+        }
+        None => {
+            let (tls, seeds) = crate::dial_pinned::tls_and_seeds(&args.tls)?;
+            let dialers = Arc::new(crate::dial_pinned::Dialers::new(&tls)?);
+            let resolver = Arc::new(crate::resolve::Resolver::new(dialers, seeds, true));
+            crate::resolve::report_at_start(&resolver, &address);
+            (
+                "(resolved through mDNS and seeds)".to_string(),
+                Some(resolver),
+            )
+        }
+    };
     let spec = Spec {
         address,
         local,
         agent,
+        resolver,
     };
     serve(dialer, vec![spec], args.admin, shutdown).await
 }

@@ -27,7 +27,11 @@ const CLOSE_WAIT: Duration = Duration::from_millis(300);
 
 pub struct Target {
     pub address: String,
+    /// `host:port` of the agent (`--agent`), or what resolves it, for logs.
     pub agent: String,
+    /// Finds the agent anew before every dial (mDNS and seeds), so a device
+    /// moved to another host is followed; `None`: always `agent`.
+    pub resolver: Option<Arc<crate::resolve::Resolver>>,
     pub meters: Arc<EndpointMeters>,
 }
 
@@ -93,7 +97,12 @@ pub async fn run<L: Local>(
         // While dialling, the application's bytes wait in the socket buffer
         // and are relayed once the tunnel is up: the first command a gateway
         // sends right after connecting must not be lost.
-        let dial = dialer.open(&target.agent, &target.address);
+        let dial = async {
+            match &target.resolver {
+                Some(resolver) => resolver.open(&target.address).await,
+                None => dialer.open(&target.agent, &target.address).await,
+            }
+        };
         let session = tokio::select! {
             s = dial => s,
             _ = stop.cancelled() => return LinkEnd::Stopped,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use serde_json::{json, Value};
+use serialmesh_config::check_host_port;
 use serialmesh_proto::{DeviceInfo, DeviceState};
 use tokio_util::sync::CancellationToken;
 
@@ -50,12 +51,7 @@ pub struct LsArgs {
 pub async fn run(args: LsArgs, shutdown: CancellationToken) -> Result<()> {
     let (tls, mut seeds) = tls_and_seeds(&args.tls)?;
     for seed in &args.seeds {
-        if !seed.contains(':') {
-            return Err(UsageError(format!(
-                "--seed '{seed}' has no port; write HOST:PORT, e.g. --seed shed.lan:21317"
-            ))
-            .into());
-        }
+        check_host_port("--seed", seed).map_err(UsageError)?;
     }
     seeds.extend(args.seeds);
     let resolver = Resolver::new(Arc::new(Dialers::new(&tls)?), seeds, true);
@@ -77,7 +73,10 @@ pub async fn run(args: LsArgs, shutdown: CancellationToken) -> Result<()> {
         let survey = resolver.survey(MDNS_WINDOW, DEADLINE).await;
         let text = render(&survey, args.json, true);
         if text != last {
-            emit(&format!("{}{text}", if clear { "\x1b[H\x1b[2J" } else { "" }))?;
+            emit(&format!(
+                "{}{text}",
+                if clear { "\x1b[H\x1b[2J" } else { "" }
+            ))?;
             warn_unreachable(&survey.unreachable);
             last = text;
         }
@@ -114,7 +113,11 @@ fn emit(text: &str) -> Result<()> {
 
 fn warn_unreachable(unreachable: &[Unreached]) {
     for u in unreachable {
-        let name = u.name.as_deref().map(|n| format!(" '{n}'")).unwrap_or_default();
+        let name = u
+            .name
+            .as_deref()
+            .map(|n| format!(" '{n}'"))
+            .unwrap_or_default();
         let how = match &u.source {
             crate::resolve::Source::Peer { via } => format!("peer of {via}"),
             s => s.as_str().to_string(),

@@ -99,7 +99,10 @@ fn json_follows_the_documented_schema() {
     assert_eq!(zwave["serial"], Value::Null);
     assert_eq!(zwave["settings"]["baud"], 115_200);
     let free = &house["devices"][1];
-    assert_eq!((&free["state"], &free["client"]), (&json!("free"), &Value::Null));
+    assert_eq!(
+        (&free["state"], &free["client"]),
+        (&json!("free"), &Value::Null)
+    );
     let u = &v["unreachable"][0];
     assert_eq!(u["addresses"][0], "10.0.0.9:21317");
     assert_eq!(u["source"], "seed");

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use serialmesh_client::cli::{Cli, Command};
-use serialmesh_client::{connect, pki_cmd, sidecar, UsageError};
+use serialmesh_client::{connect, ls, pki_cmd, sidecar, UsageError};
 use serialmesh_config::{error_chain, init_logging};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // pki commands print their own results; their logs are only warnings.
-    let level = if matches!(cli.command, Command::Pki(_)) {
+    let level = if matches!(cli.command, Command::Pki(_) | Command::Ls(_)) {
         "warn"
     } else {
         "info"
@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pki(cmd) => pki_cmd::run(cmd),
         Command::Connect(args) => serve(|shutdown| connect::run(args, shutdown)),
+        Command::Ls(args) => serve(|shutdown| ls::run(args, shutdown)),
         Command::Sidecar { config, admin } => {
             serve(|shutdown| async move { sidecar::run(&config, admin, shutdown).await })
         }

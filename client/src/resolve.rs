@@ -8,6 +8,7 @@
 //! reconnect) use what is known and ask the agents again, which is how a
 //! stick moved to another host is followed.
 
+mod oneshot;
 mod pick;
 mod survey;
 
@@ -39,6 +40,10 @@ pub use survey::{Reached, Survey, Unreached};
 /// TLS round trips. (A lost packet is only retried by the browser after
 /// 1 s; `--watch` and the long-lived resolver of `connect` pick it up.)
 pub const MDNS_WINDOW: Duration = Duration::from_millis(500);
+/// How long answers to the one-shot query at start stand in for the
+/// browse's own: by then the browse has asked again (its retries come 1 s
+/// and 3 s after it starts) and knows them itself, or they are gone.
+const EARLY_TRUST: Duration = Duration::from_secs(5);
 /// How long a lookup for `connect` waits for agents' inventories.
 pub const RESOLVE_DEADLINE: Duration = Duration::from_secs(3);
 
@@ -48,7 +53,9 @@ pub enum Source {
     Mdns,
     Seed,
     /// Reported in the peers of the agent named `via`.
-    Peer { via: String },
+    Peer {
+        via: String,
+    },
 }
 
 impl Source {
@@ -238,6 +245,8 @@ struct Browse {
     daemon: ServiceDaemon,
     started: Instant,
     seen: Mutex<BTreeMap<String, AgentInfo>>,
+    /// Answers to the one-shot query sent at start (see [`oneshot`]).
+    early: Mutex<Vec<AgentInfo>>,
     /// Bumped on every change, for `--watch` and waiting lookups.
     changes: watch::Sender<u64>,
 }
@@ -250,7 +259,19 @@ impl Browse {
             daemon,
             started: Instant::now(),
             seen: Mutex::default(),
+            early: Mutex::default(),
             changes: watch::Sender::new(0),
+        });
+        let b = browse.clone();
+        tokio::spawn(async move {
+            oneshot::query(MDNS_WINDOW, |agent| {
+                b.early
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(agent);
+                b.changes.send_modify(|n| *n += 1);
+            })
+            .await;
         });
         let b = browse.clone();
         tokio::spawn(async move {
@@ -263,7 +284,9 @@ impl Browse {
                         }
                         None => false,
                     },
-                    ServiceEvent::ServiceRemoved(_, fullname) => b.lock().remove(&fullname).is_some(),
+                    ServiceEvent::ServiceRemoved(_, fullname) => {
+                        b.lock().remove(&fullname).is_some()
+                    }
                     _ => false,
                 };
                 if changed {
@@ -275,7 +298,18 @@ impl Browse {
     }
 
     fn snapshot(&self) -> Vec<AgentInfo> {
-        self.lock().values().cloned().collect()
+        let seen = self.lock();
+        let mut out: Vec<AgentInfo> = seen.values().cloned().collect();
+        if self.started.elapsed() < EARLY_TRUST {
+            let early = self.early.lock().unwrap_or_else(|p| p.into_inner());
+            out.extend(
+                early
+                    .iter()
+                    .filter(|a| a.fullname.as_ref().is_some_and(|f| !seen.contains_key(f)))
+                    .cloned(),
+            );
+        }
+        out
     }
 
     /// Asks the link whether `fullname` is still there (RFC 6762 10.4); a

@@ -25,6 +25,8 @@ pub struct Spec {
     pub address: Address,
     pub local: EndpointTarget,
     pub agent: String,
+    /// Resolve the address before every dial instead of using `agent`.
+    pub resolver: Option<Arc<crate::resolve::Resolver>>,
 }
 
 enum Bound {
@@ -72,12 +74,15 @@ pub async fn serve(
             address: spec.address.to_string(),
             agent: spec.agent.clone(),
             meters: meters.clone(),
+            resolver: spec.resolver.clone(),
         });
         let span = tracing::info_span!("endpoint", device = %spec.address);
         let (dialer, shutdown) = (dialer.clone(), shutdown.clone());
         if admin_listener.is_some() {
             tracker.spawn(telemetry::probe(
                 dialer.clone(),
+                spec.resolver.clone(),
+                spec.address.clone(),
                 spec.agent.clone(),
                 spec.address.device.clone(),
                 meters,

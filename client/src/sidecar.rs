@@ -33,19 +33,35 @@ pub async fn run(
         .into());
     }
     let dialer = Arc::new(dialer_for(tls)?);
+    // One resolver (one mDNS browse) for every endpoint without an agent.
+    let mut resolver: Option<Arc<crate::resolve::Resolver>> = None;
     let mut specs = Vec::new();
     for e in config.endpoints {
-        let agent = e.agent.clone().ok_or_else(|| {
-            UsageError(format!(
-                "{}: endpoint for '{}' has no agent; add agent = \"HOST:PORT\" (this build does not resolve addresses through mDNS or seeds yet)",
-                path.display(),
-                e.device
-            ))
-        })?;
+        let (agent, this) = match e.agent {
+            Some(agent) => (agent, None),
+            None => {
+                let r = match &resolver {
+                    Some(r) => r.clone(),
+                    None => {
+                        let dialers = Arc::new(crate::dial_pinned::Dialers::new(tls)?);
+                        let r = Arc::new(crate::resolve::Resolver::new(
+                            dialers,
+                            config.seeds.clone(),
+                            true,
+                        ));
+                        resolver = Some(r.clone());
+                        r
+                    }
+                };
+                crate::resolve::report_at_start(&r, &e.device);
+                ("(resolved through mDNS and seeds)".to_string(), Some(r))
+            }
+        };
         specs.push(Spec {
             address: e.device,
             local: e.target,
             agent,
+            resolver: this,
         });
     }
     serve(dialer, specs, admin.or(config.admin), shutdown).await

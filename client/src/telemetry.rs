@@ -110,6 +110,8 @@ pub fn readiness(endpoints: Vec<Arc<EndpointMeters>>) -> impl Fn() -> Readiness 
 /// agent is asked every few seconds whether the device is there.
 pub async fn probe(
     dialer: Arc<Dialer>,
+    resolver: Option<Arc<crate::resolve::Resolver>>,
+    address: serialmesh_config::Address,
     agent: String,
     device: String,
     meters: Arc<EndpointMeters>,
@@ -118,14 +120,24 @@ pub async fn probe(
     const EVERY: Duration = Duration::from_secs(5);
     loop {
         if meters.tunnel_up.get() == 0 {
-            let ok = match dialer.list(&agent).await {
-                Ok(inv) => inv.devices.iter().any(|d| {
-                    (d.name == device || d.address == device) && d.state != DeviceState::Gone
-                }),
-                Err(e) => {
-                    meters.error(&e.to_string());
-                    false
-                }
+            let ok = match &resolver {
+                // Resolving asks the agents over TLS, as a dial would.
+                Some(r) => match r.resolve(&address).await {
+                    Ok(_) => true,
+                    Err(e) => {
+                        meters.error(&e.to_string());
+                        false
+                    }
+                },
+                None => match dialer.list(&agent).await {
+                    Ok(inv) => inv.devices.iter().any(|d| {
+                        (d.name == device || d.address == device) && d.state != DeviceState::Gone
+                    }),
+                    Err(e) => {
+                        meters.error(&e.to_string());
+                        false
+                    }
+                },
             };
             meters.available.store(ok, Ordering::Relaxed);
         }

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use crate::load::Ctx;
 use crate::profile::{validate_profiles, RawProfile};
-use crate::{check_name, ConfigError, TlsConfig, UserProfile};
+use crate::{check_host_port, check_name, ConfigError, TlsConfig, UserProfile};
 
 /// Where certificates live when the config does not say.
 pub const DEFAULT_CONFIG_DIR: &str = "/etc/serialmesh";
@@ -34,6 +34,9 @@ pub struct AgentConfig {
     pub discovery: bool,
     /// Health and metrics HTTP address (`/healthz`, `/readyz`, `/metrics`).
     pub admin: Option<SocketAddr>,
+    /// Other agents (`host:port`) to report to clients where mDNS does not
+    /// reach (pod networks, other VLANs).
+    pub seeds: Vec<String>,
 }
 
 /// A device given by path in the config (beside discovered ones).
@@ -54,6 +57,8 @@ pub(crate) struct RawAgent {
     zone: Option<Spanned<String>>,
     listen: Option<Spanned<String>>,
     tls: Option<TlsConfig>,
+    #[serde(default)]
+    seeds: Vec<Spanned<String>>,
     #[serde(default)]
     device: Vec<RawDevice>,
     #[serde(default)]
@@ -174,7 +179,13 @@ impl RawAgent {
             })?),
             None => None,
         };
+        let mut seeds = Vec::new();
+        for s in self.seeds {
+            check_host_port("seed", s.get_ref()).map_err(|m| ctx.at(s.span(), m, None))?;
+            seeds.push(s.into_inner());
+        }
         Ok(AgentConfig {
+            seeds,
             admin,
             name,
             zone,

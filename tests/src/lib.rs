@@ -30,6 +30,7 @@ pub mod agent;
 pub mod bins;
 pub mod client;
 pub mod http;
+pub mod mesh;
 pub mod net;
 pub mod netns;
 pub mod pki;

@@ -441,21 +441,6 @@ fn seriald_unknown_log_format_lists_the_valid_ones() {
 // ----------------------------------------------- serialctl connect: usage
 
 #[test]
-fn connect_without_agent_says_agent_is_required_and_why() {
-    let port = free_port();
-    let ran = serialctl(connect_args(
-        "zwave@shed",
-        &["--tcp", &format!("127.0.0.1:{port}")],
-        &nowhere(),
-    ));
-    ran.expect(
-        2,
-        &["serialctl: --agent HOST:PORT is required: this build does not resolve addresses through mDNS or seeds yet"],
-    )
-    .one_line_error("serialctl: ");
-}
-
-#[test]
 fn connect_without_tcp_asks_for_a_local_endpoint_with_an_example() {
     let ran = serialctl(connect_args(
         "zwave@shed",
@@ -706,7 +691,9 @@ fn connect_whose_local_port_is_taken_exits_1_saying_cannot_listen() {
         &["--agent", "127.0.0.1:21317", "--tcp", &addr.to_string()],
         &gw,
     ));
-    let want = format!("serialctl: cannot listen on {addr}: Address already in use");
+    let want = format!(
+        "serialctl: endpoint for 'zwave@shed': cannot listen on {addr}: Address already in use"
+    );
     ran.expect(1, &[&want]);
     drop(taken);
 }

@@ -298,14 +298,6 @@ fn sidecar_config_errors_say_what_to_fix() {
     expect_exit(
         &Sidecar::config(
             &tls,
-            "[[endpoint]]\ndevice = \"zwave@shed\"\ntcp = \"127.0.0.1:5000\"\n",
-        ),
-        2,
-        "endpoint for 'zwave@shed' has no agent",
-    );
-    expect_exit(
-        &Sidecar::config(
-            &tls,
             "[[endpoint]]\ndevice = \"zwave@shed\"\nagent = \"h:1\"\n",
         ),
         2,

@@ -118,10 +118,7 @@ fn unknown(survey: &Survey, here: &[&Reached], address: &Address) -> String {
             } else {
                 format!("there are: {}", devices.join(", "))
             };
-            format!(
-                "no device '{}' {scope}; {listing}",
-                address.device
-            )
+            format!("no device '{}' {scope}; {listing}", address.device)
         }
     };
     if !survey.unreachable.is_empty() {

@@ -111,7 +111,10 @@ fn an_unknown_zone_lists_every_zone_found() {
 fn no_agents_at_all_says_what_was_tried() {
     let mut s = survey(vec![]);
     let e = pick(&s, &addr("zwave@shed")).unwrap_err().to_string();
-    assert!(e.contains("none was found on mDNS and no seed was given"), "{e}");
+    assert!(
+        e.contains("none was found on mDNS and no seed was given"),
+        "{e}"
+    );
     s.unreachable.push(Unreached {
         addrs: vec!["10.9.0.1:21317".into()],
         name: None,
@@ -119,5 +122,8 @@ fn no_agents_at_all_says_what_was_tried() {
         error: "connection refused".into(),
     });
     let e = pick(&s, &addr("zwave@shed")).unwrap_err().to_string();
-    assert!(e.ends_with("tried 10.9.0.1:21317: connection refused"), "{e}");
+    assert!(
+        e.ends_with("tried 10.9.0.1:21317: connection refused"),
+        "{e}"
+    );
 }
