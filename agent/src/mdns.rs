@@ -75,6 +75,7 @@ pub fn daemon(scope: Scope) -> Result<Option<ServiceDaemon>, MdnsError> {
             .and_then(|()| daemon.enable_interface(IfKind::Addr(ip)))
             .map_err(|e| MdnsError::Daemon(e.to_string()))?;
     }
+    crate::addr_watch::follow(daemon.clone());
     Ok(Some(daemon))
 }
 
@@ -98,7 +99,7 @@ struct Spec {
 impl Advertiser {
     /// Starts a daemon on the interfaces of `scope` and registers the agent
     /// there, with the addresses of those interfaces; the daemon checks
-    /// them every few seconds and announces new ones. Needs a tokio runtime
+    /// them when the kernel reports a change and announces new ones. Needs a tokio runtime
     /// (a task logs what the daemon does). `None` for [`Scope::Off`].
     pub fn start(
         scope: Scope,

@@ -186,7 +186,9 @@ impl Mesh {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tick.tick() => {
+                // No peers, nothing to probe: an idle agent alone on its
+                // network has no timer at all.
+                _ = tick.tick(), if !self.lock().is_empty() => {
                     let gone = self.probe_all().await;
                     if let Some(d) = mdns.daemon() {
                         for fullname in gone {

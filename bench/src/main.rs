@@ -16,6 +16,7 @@ mod procstat;
 mod pty_echo;
 mod relays;
 mod report;
+mod scale;
 mod suite;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,13 @@ struct Args {
     /// relay's log) instead of removing it, and print where it is.
     #[arg(long)]
     keep_temp: bool,
+    /// Instead of the relay comparison: one agent with --devices devices,
+    /// all in use at once by one sidecar, and the idle agent's footprint.
+    #[arg(long)]
+    scale: bool,
+    /// Devices (and sidecar endpoints) for --scale.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    devices: usize,
 }
 
 fn main() -> ExitCode {
@@ -73,6 +81,9 @@ fn main() -> ExitCode {
 /// Runs every selected relay; Ok(false) if any measurement failed.
 fn run(args: &Args) -> Result<bool> {
     let started = Instant::now();
+    if args.scale {
+        return run_scale(args);
+    }
     let kinds = selected(&args.only)?;
     let plan = if args.quick {
         Plan::quick()
@@ -125,6 +136,32 @@ fn run(args: &Args) -> Result<bool> {
         started.elapsed().as_secs_f64()
     );
     Ok(rows.iter().all(|r| r.errors.is_empty()))
+}
+
+fn run_scale(args: &Args) -> Result<bool> {
+    let started = Instant::now();
+    if args.devices == 0 {
+        bail!("--devices must be at least 1");
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("serialmesh-bench.")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    let bins = Bins::in_dir(&bin_dir(args)?)?;
+    let pki = Pki::create(&bins.serialctl, &tmp.path().join("pki"))?;
+    let opts = scale::Options {
+        devices: args.devices,
+        rounds: if args.quick { 50 } else { 1000 },
+    };
+    print!("{}", scale::run(&bins, &pki, tmp.path(), &opts)?);
+    if args.keep_temp {
+        eprintln!("serialmesh-bench: kept {}", tmp.keep().display());
+    }
+    eprintln!(
+        "serialmesh-bench: scale run took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(true)
 }
 
 /// Starts `kind` on a fresh echo pty, measures it, stops both.

@@ -49,16 +49,18 @@ pub struct Host {
 }
 
 impl Lan {
-    /// A LAN of `hosts` namespaces (at most 16).
+    /// A LAN of `hosts` namespaces (at most 64).
     ///
     /// # Panics
     /// If a command fails (not root, no `ip`), with its output.
     pub fn new(hosts: usize) -> Lan {
-        assert!(hosts <= 16, "at most 16 hosts per LAN");
+        // Interface names have at most 15 bytes: `smv`, the pid (6 hex
+        // digits at most), `g`, the LAN (2) and `h`, the host (2).
+        assert!(hosts <= 64, "at most 64 hosts per LAN");
         sweep_leftovers();
         let pid = std::process::id();
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(n < 4096, "too many LANs in one test process");
+        assert!(n < 256, "too many LANs in one test process");
         let bridge = format!("{PREFIX_BRIDGE}{pid:x}g{n:x}");
         // Unique per test in this process, and spread over processes.
         let subnet = (16 + (pid % 200) as u8, (n % 256) as u8);

@@ -5,9 +5,9 @@
 //! returns the endpoint the measuring client talks to and the guards of its
 //! processes, which are measured for memory and CPU and killed on drop.
 
-mod pki;
+pub mod pki;
 mod ser2net;
-mod serialmesh;
+pub mod serialmesh;
 mod socat;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use crate::conn::Endpoint;
 use crate::procstat;
 
 /// How long a relay may take to start listening.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a finished session may take to go away (socat's `-t 0.05`
 /// plus process exit, with room for a loaded machine).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(3);

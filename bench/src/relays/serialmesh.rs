@@ -72,7 +72,7 @@ pub fn start(cx: &StartContext) -> Result<Running> {
 }
 
 /// A path as a TOML basic string.
-fn toml_str(p: &Path) -> String {
+pub fn toml_str(p: &Path) -> String {
     let s = p.display().to_string();
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
