@@ -25,7 +25,7 @@ mod identity;
 mod naming;
 mod profiles;
 mod sysfs;
-mod uevent;
+pub(crate) mod uevent;
 mod watch;
 
 use std::path::{Path, PathBuf};
