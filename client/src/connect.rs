@@ -80,9 +80,11 @@ pub fn dialer(args: &TlsArgs, pin: Option<Fingerprint>) -> Result<Dialer> {
 /// `--agent-fingerprint HEX`, checked (a bad one is a usage error).
 pub fn parse_pin(hex: Option<&str>) -> Result<Option<Fingerprint>> {
     match hex {
-        Some(h) => Ok(Some(h.parse().map_err(|e| {
-            UsageError(format!("--agent-fingerprint: {e}"))
-        })?)),
+        Some(h) => {
+            Ok(Some(h.parse().map_err(|e| {
+                UsageError(format!("--agent-fingerprint: {e}"))
+            })?))
+        }
         None => Ok(None),
     }
 }

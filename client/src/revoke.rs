@@ -46,9 +46,7 @@ pub fn run(r: Revoke) -> Result<()> {
     let existing = match std::fs::read_to_string(&r.file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(UsageError(format!("cannot read {}: {e}", r.file.display())).into())
-        }
+        Err(e) => return Err(UsageError(format!("cannot read {}: {e}", r.file.display())).into()),
     };
     // Refuse to add to a file agents could not read: they would keep the
     // old list and this revocation would never take effect.

@@ -104,7 +104,11 @@ fn connect(address: &str, agent: SocketAddr, tls: &TlsPaths) -> serialmesh_tests
 #[test]
 fn rules_decide_who_opens_and_who_lists_and_refusals_name_client_and_device() {
     let pki = Pki::new();
-    let (zwave, zigbee, rs232) = (EchoDevice::start(), EchoDevice::start(), EchoDevice::start());
+    let (zwave, zigbee, rs232) = (
+        EchoDevice::start(),
+        EchoDevice::start(),
+        EchoDevice::start(),
+    );
     let agent = AgentBuilder::new(&pki, "az-shed")
         .device("zwave", zwave.path())
         .device("zigbee", zigbee.path())
@@ -146,7 +150,8 @@ fn rules_decide_who_opens_and_who_lists_and_refusals_name_client_and_device() {
     let s = connect("zwave@az-shed", agent.addr, &stranger);
     let mut app4 = s.connect();
     assert!(closed_within(&mut app4, T));
-    s.wait_for_output("has no [[allow]] rule for it", T).unwrap();
+    s.wait_for_output("has no [[allow]] rule for it", T)
+        .unwrap();
     assert_refusal_logged(&agent, "stranger", "zwave");
     let u = connect("nosuch@az-shed", agent.addr, &gw);
     let _app5 = u.connect();
@@ -200,4 +205,243 @@ fn sighup_reloads_rules_and_ends_sessions_they_no_longer_allow() {
     assert!(closed_within(&mut app, T), "session outlived the rule");
     client.wait_for_output("may no longer open", T).unwrap();
     assert!(agent.is_running());
+}
+
+/// Starts an agent whose config has `top` among the top-level keys and
+/// `tables` after the others, and expects it to exit 2 with
+/// `FILE:LINE:COLUMN: message` pointing at `needle`, and `hint`.
+fn config_error(pki: &Pki, top: &str, tables: &str, needle: &str, message: &str, hint: &str) {
+    let agent = AgentBuilder::new(pki, "az-bad")
+        .tls(agent_tls(pki))
+        .top_level_toml(top)
+        .device_toml(tables)
+        .spawn();
+    let status = agent.wait_exit(T).expect("seriald kept running");
+    assert_eq!(status.code(), Some(2), "{}", agent.output());
+    let text = std::fs::read_to_string(agent.config_path()).unwrap();
+    let (line, column) = text
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
+        .unwrap_or_else(|| panic!("{needle:?} not in {text}"));
+    let want = format!(
+        "seriald: {}:{line}:{column}: {message}",
+        agent.config_path().display()
+    );
+    let err = agent.stderr();
+    assert!(err.contains(&want), "want {want:?}\ngot:\n{err}");
+    assert!(
+        err.contains(&format!("\n  hint: {hint}")),
+        "want hint {hint:?}\ngot:\n{err}"
+    );
+}
+
+/// One agent certificate per CA for the config error cases (`pki issue`
+/// refuses to overwrite).
+fn agent_tls(pki: &Pki) -> TlsPaths {
+    let cert = pki.dir().join("agent-az-bad/az-bad.pem");
+    if cert.exists() {
+        TlsPaths {
+            key: cert.with_extension("key"),
+            ca: pki.dir().join("agent-az-bad/ca.pem"),
+            cert,
+        }
+    } else {
+        pki.agent("az-bad", "az-bad")
+    }
+}
+
+#[test]
+fn every_authorisation_config_error_names_the_place_and_the_fix() {
+    let pki = Pki::new();
+    config_error(
+        &pki,
+        "",
+        "[[allow]]\ndevices = [\"zwave\"]",
+        "[[allow]]",
+        "[[allow]] names no clients",
+        "add clients = [\"NAME\", ...] with client certificate names; \"*\" means every client",
+    );
+    config_error(
+        &pki,
+        "",
+        "[[allow]]\nclients = [\"gw\"]",
+        "[[allow]]",
+        "[[allow]] names no devices or zones",
+        "add devices = [\"zwave\", \"zigbee@garage\"] or zones = [\"shed\"]",
+    );
+    config_error(
+        &pki,
+        "",
+        "[[allow]]\nclients = [\"gw/1\"]\ndevices = [\"*\"]",
+        "\"gw/1\"",
+        "[[allow]] client pattern 'gw/1' contains '/'; use letters, digits, '-', '_' and the wildcards * and ?",
+        "write a client certificate name, e.g. \"zwave-js-ui\" or \"gw-*\"",
+    );
+    config_error(
+        &pki,
+        "",
+        "[[allow]]\nclients = [\"gw\"]\ndevices = [\"zwave@sh ed\"]",
+        "\"zwave@sh ed\"",
+        "[[allow]] device pattern 'zwave@sh ed' (zone or agent part) contains ' '",
+        "write NAME, NAME@ZONE or NAME@AGENT, e.g. \"zwave\", \"zigbee@garage\" or \"*@shed\"",
+    );
+    config_error(
+        &pki,
+        "",
+        "[[allow]]\nclients = [\"gw\"]\nzones = [\"sh.ed\"]",
+        "\"sh.ed\"",
+        "[[allow]] zone pattern 'sh.ed' contains '.'",
+        "write a zone or agent name, e.g. \"shed\" or \"lab-*\"",
+    );
+    config_error(
+        &pki,
+        "",
+        "[[allow]]\nclient = [\"gw\"]\ndevices = [\"*\"]",
+        "client =",
+        "unknown field `client`, expected one of `clients`, `devices`, `zones`, `access`",
+        "did you mean `clients`?",
+    );
+    config_error(
+        &pki,
+        "revoked = [\"abc\"]",
+        "",
+        "\"abc\"",
+        "revoked: invalid fingerprint \"abc\": it has 3 hex digits, not 64",
+        "`serialctl pki show CERT.pem` prints a certificate's fingerprint",
+    );
+
+    // access takes one of two values; the message lists them.
+    let agent = AgentBuilder::new(&pki, "az-bad")
+        .tls(agent_tls(&pki))
+        .device_toml("[[allow]]\nclients = [\"gw\"]\ndevices = [\"*\"]\naccess = \"admin\"")
+        .spawn();
+    assert_eq!(agent.wait_exit(T).and_then(|s| s.code()), Some(2));
+    assert!(
+        agent
+            .stderr()
+            .contains("unknown variant `admin`, expected `list` or `open`"),
+        "{}",
+        agent.output()
+    );
+
+    // The revoked file: missing, then broken.
+    let dir = serialmesh_tests::util::temp_dir();
+    let file = dir.path().join("revoked.txt");
+    let agent = AgentBuilder::new(&pki, "az-bad")
+        .tls(agent_tls(&pki))
+        .top_level_toml(&format!("revoked_file = {file:?}"))
+        .spawn();
+    assert_eq!(agent.wait_exit(T).and_then(|s| s.code()), Some(2));
+    let want = format!(
+        "seriald: cannot read revoked file {}: No such file or directory (os error 2); create it (an empty file revokes nothing) or fix `revoked_file` in the agent config",
+        file.display()
+    );
+    assert!(agent.stderr().contains(&want), "{}", agent.output());
+    std::fs::write(&file, format!("{}\n  nothex # x\n", "ab".repeat(32))).unwrap();
+    let agent = AgentBuilder::new(&pki, "az-bad")
+        .tls(agent_tls(&pki))
+        .top_level_toml(&format!("revoked_file = {file:?}"))
+        .spawn();
+    assert_eq!(agent.wait_exit(T).and_then(|s| s.code()), Some(2));
+    let want = format!(
+        "seriald: {}:2:3: invalid fingerprint \"nothex\": it has 6 hex digits, not 64",
+        file.display()
+    );
+    assert!(agent.stderr().contains(&want), "{}", agent.output());
+    assert!(agent
+        .stderr()
+        .contains("hint: one fingerprint a line, '#' starts a comment"));
+}
+
+#[test]
+fn client_side_pin_and_revoke_usage_errors_say_what_is_wrong() {
+    let pki = Pki::new();
+    let gw = pki.client("gw");
+    let run = |args: &[&str]| {
+        ProcBuilder::new(bins::serialctl())
+            .args(args)
+            .label("serialctl")
+            .run_to_end(T)
+    };
+    let cert = gw.cert.to_str().unwrap();
+    let key = gw.key.to_str().unwrap();
+    let ca = gw.ca.to_str().unwrap();
+    let tls = ["--cert", cert, "--key", key, "--ca", ca];
+    let (code, _, err) = run(&[
+        &[
+            "connect",
+            "zwave@x",
+            "--agent",
+            "127.0.0.1:1",
+            "--tcp",
+            "127.0.0.1:0",
+            "--agent-fingerprint",
+            "abc",
+        ][..],
+        &tls,
+    ]
+    .concat());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("serialctl: --agent-fingerprint: invalid fingerprint \"abc\": it has 3 hex digits, not 64"), "{err}");
+    let (code, _, err) = run(&[
+        &["ls", "--seed", "127.0.0.1:1", "--agent-fingerprint", "xyz"][..],
+        &tls,
+    ]
+    .concat());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("serialctl: --agent-fingerprint: invalid fingerprint \"xyz\""),
+        "{err}"
+    );
+
+    let dir = serialmesh_tests::util::temp_dir();
+    let config = dir.path().join("client.toml");
+    std::fs::write(
+        &config,
+        format!("[tls]\ncert = {cert:?}\nkey = {key:?}\nca = {ca:?}\n[[endpoint]]\ndevice = \"zwave\"\ntcp = \"127.0.0.1:0\"\nagent_fingerprint = \"12:34\"\n"),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["sidecar", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    let want = format!("serialctl: {}:8:21: agent_fingerprint: invalid fingerprint \"12:34\": with ':' separators it must be 32 pairs of hex digits", config.display());
+    assert!(err.contains(&want), "{err}");
+    assert!(
+        err.contains("hint: `serialctl pki show AGENT.pem` prints it"),
+        "{err}"
+    );
+
+    // pki revoke: a bad fingerprint, a broken file, neither target.
+    let (code, _, err) = run(&[
+        "pki",
+        "revoke",
+        "--file",
+        dir.path().join("r.txt").to_str().unwrap(),
+        "--fingerprint",
+        "nothex",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("serialctl: invalid fingerprint \"nothex\""),
+        "{err}"
+    );
+    let broken = dir.path().join("broken.txt");
+    std::fs::write(&broken, "garbage\n").unwrap();
+    let (code, _, err) = run(&["pki", "revoke", "--file", broken.to_str().unwrap(), cert]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!(
+            "serialctl: {}:1:1: invalid fingerprint \"garbage\"",
+            broken.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&broken).unwrap(),
+        "garbage\n",
+        "a broken file was changed"
+    );
+    let (code, _, err) = run(&["pki", "revoke", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("<CERT.pem|--fingerprint <HEX>>"), "{err}");
 }

@@ -49,7 +49,10 @@ fn revoked_in_the_config_then_sighup_drops_the_session_and_refuses_the_reconnect
     std::fs::write(agent.config_path(), format!("revoked = [\"{fp}\"]\n{text}")).unwrap();
     agent.signal(Signal::SIGHUP);
     agent
-        .wait_for_output(&format!("certificate revoked; refusing it from now on fingerprint={fp}"), T)
+        .wait_for_output(
+            &format!("certificate revoked; refusing it from now on fingerprint={fp}"),
+            T,
+        )
         .unwrap();
     assert!(closed_within(&mut app, T), "revoked session still open");
     client.wait_for_output("has been revoked", T).unwrap();
@@ -61,10 +64,15 @@ fn revoked_in_the_config_then_sighup_drops_the_session_and_refuses_the_reconnect
     agent
         .wait_for_output_after(mark, "its fingerprint is on the deny-list", T)
         .unwrap();
-    again.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    again
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut b = [0u8; 8];
     again.write_all(b"x").unwrap();
-    assert!(!matches!(again.read(&mut b), Ok(n) if n > 0), "bytes reached a revoked client");
+    assert!(
+        !matches!(again.read(&mut b), Ok(n) if n > 0),
+        "bytes reached a revoked client"
+    );
     assert!(agent.is_running());
 }
 
@@ -88,7 +96,12 @@ fn pki_revoke_writes_the_file_and_the_agent_acts_on_it_without_a_signal() {
 
     let out = pki.revoke(&gw.cert);
     let fp = Pki::fingerprint(&gw.cert);
-    assert!(out.contains(&format!("revoked certificate of client 'gw' (fingerprint {fp})")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "revoked certificate of client 'gw' (fingerprint {fp})"
+        )),
+        "{out}"
+    );
     let file = std::fs::read_to_string(pki.revoked_file()).unwrap();
     assert!(file.contains(&format!("{fp}  # client 'gw'")), "{file}");
     assert!(closed_within(&mut app, T), "revoked session still open");
@@ -98,8 +111,12 @@ fn pki_revoke_writes_the_file_and_the_agent_acts_on_it_without_a_signal() {
     assert!(pki.revoke(&gw.cert).contains("is already in"));
 
     let mut again = client.connect();
-    agent.wait_for_output("its fingerprint is on the deny-list", T).unwrap();
-    again.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    agent
+        .wait_for_output("its fingerprint is on the deny-list", T)
+        .unwrap();
+    again
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut b = [0u8; 8];
     again.write_all(b"x").unwrap();
     assert!(!matches!(again.read(&mut b), Ok(n) if n > 0));
@@ -109,11 +126,15 @@ fn pki_revoke_writes_the_file_and_the_agent_acts_on_it_without_a_signal() {
     // A broken file is reported, and the revocations in force stay.
     std::fs::write(pki.revoked_file(), "not a fingerprint\n").unwrap();
     agent
-        .wait_for_output("cannot reload the revoked file, keeping the revocations in force", T)
+        .wait_for_output(
+            "cannot reload the revoked file, keeping the revocations in force",
+            T,
+        )
         .unwrap();
-    assert!(agent
-        .output()
-        .contains(&format!("{}:1:1: invalid fingerprint", pki.revoked_file().display())));
+    assert!(agent.output().contains(&format!(
+        "{}:1:1: invalid fingerprint",
+        pki.revoked_file().display()
+    )));
     let mark = agent.mark();
     let _third = client.connect();
     agent
@@ -152,10 +173,14 @@ fn a_pinned_agent_fingerprint_that_does_not_match_is_refused_with_a_clear_line()
         T,
     )
     .unwrap();
-    app.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    app.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     app.write_all(b"x").unwrap();
     let mut b = [0u8; 8];
-    assert!(!matches!(app.read(&mut b), Ok(n) if n > 0), "bytes from an unpinned agent");
+    assert!(
+        !matches!(app.read(&mut b), Ok(n) if n > 0),
+        "bytes from an unpinned agent"
+    );
 
     // The same pin in a sidecar config.
     let dir = serialmesh_tests::util::temp_dir();
@@ -175,10 +200,8 @@ fn a_pinned_agent_fingerprint_that_does_not_match_is_refused_with_a_clear_line()
         .label("serialctl-sidecar")
         .spawn();
     sidecar.wait_listening(port, T).unwrap();
-    let _app = serialmesh_tests::net::connect_retry(
-        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-        T,
-    );
+    let _app =
+        serialmesh_tests::net::connect_retry(std::net::SocketAddr::from(([127, 0, 0, 1], port)), T);
     sidecar
         .wait_for_output("it is not the pinned agent certificate", T)
         .unwrap();
@@ -196,6 +219,12 @@ fn a_pinned_agent_fingerprint_that_does_not_match_is_refused_with_a_clear_line()
         .label("serialctl-ls")
         .run_to_end(T);
     assert!(!out.contains("rv-pin  "), "{out}");
-    assert!(err.contains(&format!("at {} (seed) did not answer", agent.addr)), "{code} {err}");
-    assert!(err.contains("it is not the pinned agent certificate"), "{err}");
+    assert!(
+        err.contains(&format!("at {} (seed) did not answer", agent.addr)),
+        "{code} {err}"
+    );
+    assert!(
+        err.contains("it is not the pinned agent certificate"),
+        "{err}"
+    );
 }
