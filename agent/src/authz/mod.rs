@@ -76,7 +76,7 @@ impl Authz {
         }
         match self.access(client, fingerprint, device) {
             Some(Access::Open) => None,
-            _ => Some(forbidden(client, device, &self.agent, None, true)),
+            access => Some(forbidden(client, device, &self.agent, access, true)),
         }
     }
 
