@@ -102,9 +102,18 @@ fn main() -> ExitCode {
             info!("shutting down");
             signals.cancel();
         });
+        // The demo device is added again, so a reload compares like with like.
+        let demo = cli
+            .demo
+            .then(|| config.devices.iter().find(|d| d.name == "demo").cloned())
+            .flatten();
         let source: ConfigSource = cli.config.clone().map(|path| {
             let host = host.clone();
-            Box::new(move || AgentConfig::load(&path, &host)) as _
+            Box::new(move || {
+                let mut reloaded = AgentConfig::load(&path, &host)?;
+                reloaded.devices.extend(demo.clone());
+                Ok(reloaded)
+            }) as _
         });
         match run(config, source, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
