@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::authz::Authz;
 use crate::registry::Registry;
 use crate::server::Limits;
 use crate::session;
@@ -21,6 +22,7 @@ pub async fn handle(
     mut tls: TlsStream<TcpStream>,
     peer: SocketAddr,
     registry: &Arc<Registry>,
+    authz: &Authz,
     mesh: &crate::mesh::Mesh,
     limits: &Limits,
     metrics: &AgentMetrics,
@@ -45,6 +47,7 @@ pub async fn handle(
             return;
         }
     };
+    let gate = authz.gate(&identity);
     let span = tracing::info_span!("client", client = %identity.name, %peer);
     async move {
         let mut buf = BytesMut::new();
@@ -87,7 +90,7 @@ pub async fn handle(
                     &mut tls,
                     buf,
                     open,
-                    &identity.name,
+                    &gate,
                     registry,
                     limits.liveness,
                     metrics,
@@ -98,7 +101,7 @@ pub async fn handle(
                 let inv = Frame::Inventory(Inventory {
                     agent: registry.agent.clone(),
                     zone: registry.zone.clone(),
-                    devices: registry.inventory(),
+                    devices: registry.inventory_for(&gate),
                     peers: mesh.peers(),
                 });
                 let _ = write_frame(&mut tls, &inv).await;

@@ -1,6 +1,7 @@
 //! `seriald`: shares the serial devices of one host over mutual TLS.
 
 pub mod addr_watch;
+pub mod authz;
 pub mod demo;
 pub mod discovery;
 pub mod handler;

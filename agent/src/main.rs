@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use serialmesh_agent::authz::reload::ConfigSource;
 use serialmesh_agent::discovery::DiscoveryConfig;
 use serialmesh_agent::run::{run, StartError};
 use serialmesh_config::{error_chain, init_logging, AgentConfig, DeviceConfig, LogFormat};
@@ -101,7 +102,20 @@ fn main() -> ExitCode {
             info!("shutting down");
             signals.cancel();
         });
-        match run(config, shutdown).await {
+        // The demo device is added again, so a reload compares like with like.
+        let demo = cli
+            .demo
+            .then(|| config.devices.iter().find(|d| d.name == "demo").cloned())
+            .flatten();
+        let source: ConfigSource = cli.config.clone().map(|path| {
+            let host = host.clone();
+            Box::new(move || {
+                let mut reloaded = AgentConfig::load(&path, &host)?;
+                reloaded.devices.extend(demo.clone());
+                Ok(reloaded)
+            }) as _
+        });
+        match run(config, source, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(StartError::Config(e)) => {
                 eprintln!("seriald: {}", error_chain(e.as_ref()));

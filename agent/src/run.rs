@@ -11,6 +11,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::authz::reload::{ConfigSource, Reloader};
+use crate::authz::Authz;
 use crate::discovery::DiscoveryConfig;
 use crate::hotplug::Hotplug;
 use crate::registry::Registry;
@@ -25,15 +27,38 @@ pub enum StartError {
     Runtime(anyhow::Error),
 }
 
-pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), StartError> {
+/// `source` re-reads the config on SIGHUP (see [`crate::authz::reload`]).
+pub async fn run(
+    config: AgentConfig,
+    source: ConfigSource,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
     let files = TlsFiles {
         cert: config.tls.cert.clone(),
         key: config.tls.key.clone(),
         ca: config.tls.ca.clone(),
     };
-    let mut tls = serialmesh_pki::server_config(&files, DenyList::default())
+    let deny = DenyList::default();
+    let mut tls = serialmesh_pki::server_config(&files, deny.clone())
         .map_err(|e| StartError::Config(e.into()))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
+    let registry = Arc::new(Registry::new(
+        &config.name,
+        &config.zone,
+        config.devices.clone(),
+        shutdown.clone(),
+    ));
+    let authz = Arc::new(Authz::new(
+        &config.name,
+        &config.zone,
+        config.authz.rules.clone(),
+        deny,
+    ));
+    // Before anything is served: the revoked file is in force (or the
+    // start fails) by the time the first client connects.
+    let reloader = Reloader::start(authz.clone(), registry.clone(), &config, source)
+        .map_err(|e| StartError::Config(e.into()))?;
+    tokio::spawn(reloader.run(shutdown.clone()));
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}; is another seriald running? change `listen` in the config", config.listen))
@@ -50,12 +75,6 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     info!(agent = %config.name, zone = %config.zone, devices = %names.join(","), "listening on {local}");
     let discovery = config.discovery.then(|| DiscoveryConfig::from(&config));
     let reserved: Vec<String> = config.devices.iter().map(|d| d.name.clone()).collect();
-    let registry = Arc::new(Registry::new(
-        &config.name,
-        &config.zone,
-        config.devices,
-        shutdown.clone(),
-    ));
     let hotplug = discovery.map(|cfg| {
         let mut h = Hotplug::new(cfg, &reserved, registry.clone());
         // Devices present at start are shared before the first client comes.
@@ -93,6 +112,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         mesh: peering.mesh.clone(),
         metrics,
         registry,
+        authz,
         acceptor: TlsAcceptor::from(Arc::new(tls)),
         limits: Limits::default(),
     });

@@ -45,6 +45,7 @@ pub struct Server {
     /// Other agents, for `Inventory.peers`.
     pub mesh: Arc<crate::mesh::Mesh>,
     pub registry: Arc<Registry>,
+    pub authz: Arc<crate::authz::Authz>,
     pub metrics: AgentMetrics,
     pub acceptor: TlsAcceptor,
     pub limits: Limits,
@@ -116,6 +117,7 @@ impl Server {
             tls,
             peer,
             &self.registry,
+            &self.authz,
             &self.mesh,
             &self.limits,
             &self.metrics,

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_serial::SerialStream;
 use tracing::{info, warn};
 
-use crate::registry::Registry;
+use crate::registry::{Gate, Registry};
 use crate::serial;
 use crate::telemetry::AgentMetrics;
 
@@ -39,14 +39,14 @@ pub async fn run<S>(
     net: &mut S,
     buf: BytesMut,
     open: Open,
-    client: &str,
+    gate: &dyn Gate,
     registry: &Arc<Registry>,
     liveness: Liveness,
     metrics: &AgentMetrics,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let claim = match registry.claim(&open.address, client) {
+    let claim = match registry.claim_gated(&open.address, gate) {
         Ok(c) => c,
         Err(reason) => {
             metrics.refused(&reason.kind.to_string());

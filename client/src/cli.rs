@@ -63,6 +63,24 @@ pub enum PkiCommand {
     },
     /// Print a certificate's subject, role, fingerprint and validity.
     Show { file: PathBuf },
+    /// Add a certificate's fingerprint to a revoked file (DIR/revoked.txt,
+    /// or --file); agents reading it refuse the certificate at once.
+    #[command(group(clap::ArgGroup::new("where").required(true).args(["dir", "file"])))]
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["cert", "fingerprint"])))]
+    Revoke {
+        /// The CA directory: writes DIR/revoked.txt.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The revoked file to write instead (e.g. an agent's own copy).
+        #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+        file: Option<PathBuf>,
+        /// The certificate to revoke (its .pem).
+        #[arg(value_name = "CERT.pem")]
+        cert: Option<PathBuf>,
+        /// Its SHA-256 fingerprint instead, as `serialctl pki show` prints it.
+        #[arg(long, value_name = "HEX", conflicts_with = "cert")]
+        fingerprint: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -87,6 +105,10 @@ pub struct ConnectArgs {
     /// Serve /healthz, /readyz and /metrics here.
     #[arg(long, value_name = "HOST:PORT")]
     pub admin: Option<SocketAddr>,
+    /// Accept only the agent certificate with this SHA-256 fingerprint
+    /// (as `serialctl pki show` prints it).
+    #[arg(long, value_name = "HEX")]
+    pub agent_fingerprint: Option<String>,
     #[command(flatten)]
     pub tls: TlsArgs,
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 use serialmesh_config::{check_host_port, Address, ClientConfig, EndpointTarget, TlsConfig};
-use serialmesh_pki::{DenyList, TlsFiles};
+use serialmesh_pki::{DenyList, Fingerprint, TlsFiles};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{ConnectArgs, TlsArgs};
@@ -25,7 +25,8 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
             .into())
         }
     };
-    let dialer = Arc::new(dialer(&args.tls)?);
+    let pin = parse_pin(args.agent_fingerprint.as_deref())?;
+    let dialer = Arc::new(dialer(&args.tls, pin)?);
     let (agent, resolver) = match args.agent {
         Some(agent) => {
             check_host_port("--agent", &agent).map_err(UsageError)?;
@@ -43,6 +44,8 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
         }
     };
     let spec = Spec {
+        pin,
+        dialer: None,
         address,
         local,
         agent,
@@ -53,7 +56,7 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
 
 /// Builds the TLS side from --cert/--key/--ca or a config's [tls] table.
 /// Problems here are configuration problems (exit status 2).
-pub fn dialer(args: &TlsArgs) -> Result<Dialer> {
+pub fn dialer(args: &TlsArgs, pin: Option<Fingerprint>) -> Result<Dialer> {
     let tls: TlsConfig = match (&args.cert, &args.key, &args.ca, &args.config) {
         (Some(cert), Some(key), Some(ca), None) => TlsConfig {
             cert: cert.clone(),
@@ -71,17 +74,30 @@ pub fn dialer(args: &TlsArgs) -> Result<Dialer> {
             .into())
         }
     };
-    dialer_for(&tls)
+    dialer_for(&tls, pin)
 }
 
-/// Builds the TLS side from a `[tls]` table.
-pub fn dialer_for(tls: &TlsConfig) -> Result<Dialer> {
+/// `--agent-fingerprint HEX`, checked (a bad one is a usage error).
+pub fn parse_pin(hex: Option<&str>) -> Result<Option<Fingerprint>> {
+    match hex {
+        Some(h) => {
+            Ok(Some(h.parse().map_err(|e| {
+                UsageError(format!("--agent-fingerprint: {e}"))
+            })?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Builds the TLS side from a `[tls]` table; with `pin`, only the agent
+/// certificate of that fingerprint is accepted.
+pub fn dialer_for(tls: &TlsConfig, pin: Option<Fingerprint>) -> Result<Dialer> {
     let files = TlsFiles {
         cert: tls.cert.clone(),
         key: tls.key.clone(),
         ca: tls.ca.clone(),
     };
-    let config = serialmesh_pki::client_config(&files, DenyList::default(), None)
+    let config = serialmesh_pki::client_config(&files, DenyList::default(), pin)
         .map_err(|e| UsageError(e.to_string()))?;
     let certs = serialmesh_pki::load_certs(&files.cert).map_err(|e| UsageError(e.to_string()))?;
     let first = certs

@@ -33,6 +33,8 @@ pub struct Dialers {
     files: TlsFiles,
     client_name: String,
     cache: Mutex<HashMap<Option<Fingerprint>, Arc<Dialer>>>,
+    /// Overrides every pin asked for (`ls --agent-fingerprint`).
+    required: Option<Fingerprint>,
 }
 
 impl Dialers {
@@ -57,7 +59,15 @@ impl Dialers {
             files,
             client_name: identity.name,
             cache: Mutex::new(cache),
+            required: None,
         })
+    }
+
+    /// Accept only the agent certificate `pin` (if given), whatever an
+    /// advertisement says.
+    pub fn require(mut self, pin: Option<Fingerprint>) -> Self {
+        self.required = pin;
+        self
     }
 
     /// This client's name, from its certificate.
@@ -67,6 +77,7 @@ impl Dialers {
 
     /// The dialer for `pin`.
     pub fn get(&self, pin: Option<Fingerprint>) -> Result<Arc<Dialer>, PkiError> {
+        let pin = self.required.or(pin);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(d) = cache.get(&pin) {
             return Ok(d.clone());

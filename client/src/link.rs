@@ -33,6 +33,9 @@ pub struct Target {
     /// moved to another host is followed; `None`: always `agent`.
     pub resolver: Option<Arc<crate::resolve::Resolver>>,
     pub meters: Arc<EndpointMeters>,
+    /// The agent certificate required (`agent_fingerprint`), also when
+    /// the agent is found by resolution.
+    pub pin: Option<serialmesh_pki::Fingerprint>,
 }
 
 /// The application's side of a link: a TCP connection or a pty.
@@ -99,7 +102,7 @@ pub async fn run<L: Local>(
         // sends right after connecting must not be lost.
         let dial = async {
             match &target.resolver {
-                Some(resolver) => resolver.open(&target.address).await,
+                Some(resolver) => resolver.open(&target.address, target.pin).await,
                 None => dialer.open(&target.agent, &target.address).await,
             }
         };

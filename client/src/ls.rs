@@ -44,6 +44,10 @@ pub struct LsArgs {
     /// repeatable, added to the config's seeds.
     #[arg(long = "seed", value_name = "HOST:PORT")]
     pub seeds: Vec<String>,
+    /// Accept only the agent certificate with this SHA-256 fingerprint;
+    /// every other agent is listed as unreachable, with the reason.
+    #[arg(long, value_name = "HEX")]
+    pub agent_fingerprint: Option<String>,
     #[command(flatten)]
     pub tls: TlsArgs,
 }
@@ -54,7 +58,9 @@ pub async fn run(args: LsArgs, shutdown: CancellationToken) -> Result<()> {
         check_host_port("--seed", seed).map_err(UsageError)?;
     }
     seeds.extend(args.seeds);
-    let resolver = Resolver::new(Arc::new(Dialers::new(&tls)?), seeds, true);
+    let pin = crate::connect::parse_pin(args.agent_fingerprint.as_deref())?;
+    let dialers = Dialers::new(&tls)?.require(pin);
+    let resolver = Resolver::new(Arc::new(dialers), seeds, true);
     if !args.watch {
         let survey = resolver.survey(MDNS_WINDOW, DEADLINE).await;
         emit(&render(&survey, args.json, false))?;

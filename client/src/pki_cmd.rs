@@ -4,6 +4,7 @@ use anyhow::Result;
 use serialmesh_pki::Role;
 
 use crate::cli::{PkiCommand, RoleArg};
+use crate::revoke::{Revoke, Target};
 
 pub fn run(cmd: PkiCommand) -> Result<()> {
     match cmd {
@@ -34,6 +35,24 @@ pub fn run(cmd: PkiCommand) -> Result<()> {
             println!("  certificate: {}", issued.cert.display());
             println!("  key:         {} (mode 0600)", issued.key.display());
             println!("  CA:          {}", issued.ca.display());
+        }
+        PkiCommand::Revoke {
+            dir,
+            file,
+            cert,
+            fingerprint,
+        } => {
+            let file = match (file, dir) {
+                (Some(f), _) => f,
+                (None, Some(d)) => d.join(crate::revoke::DEFAULT_FILE),
+                (None, None) => unreachable!("clap requires --dir or --file"),
+            };
+            let what = match (cert, fingerprint) {
+                (Some(c), _) => Target::Cert(c),
+                (None, Some(f)) => Target::Fingerprint(f),
+                (None, None) => unreachable!("clap requires CERT.pem or --fingerprint"),
+            };
+            crate::revoke::run(Revoke { file, what })?;
         }
         PkiCommand::Show { file } => {
             print!("{}", serialmesh_pki::inspect(&file)?);

@@ -198,7 +198,15 @@ impl Resolver {
     /// pinned when it was advertised. Resolution failures come back as a
     /// refusal with `unknown_device`, which a link retries with backoff
     /// (the device may be plugged in, or a second holder unplugged).
-    pub async fn open(&self, address: &str) -> Result<Session, DialError> {
+    ///
+    /// `pin` (the user's `agent_fingerprint`) overrides the advertised
+    /// certificate: the device is found as usual, but only that agent
+    /// certificate is accepted for the session.
+    pub async fn open(
+        &self,
+        address: &str,
+        pin: Option<Fingerprint>,
+    ) -> Result<Session, DialError> {
         let refused = |message: String| DialError::Refused {
             agent: format!("(resolving {address})"),
             reason: CloseReason::new(CloseReasonKind::UnknownDevice, message),
@@ -210,7 +218,7 @@ impl Resolver {
             .map_err(|e| refused(e.to_string()))?;
         let dialer = self
             .dialers
-            .get(resolved.pinned)
+            .get(pin.or(resolved.pinned))
             .map_err(|e| DialError::Tls {
                 agent: resolved.agent.clone(),
                 error: e.to_string(),

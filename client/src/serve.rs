@@ -27,6 +27,10 @@ pub struct Spec {
     pub agent: String,
     /// Resolve the address before every dial instead of using `agent`.
     pub resolver: Option<Arc<crate::resolve::Resolver>>,
+    /// Accept only this agent certificate (see [`crate::link::Target::pin`]).
+    pub pin: Option<serialmesh_pki::Fingerprint>,
+    /// A dialer of its own (pinned to `pin`) instead of the shared one.
+    pub dialer: Option<Arc<Dialer>>,
 }
 
 enum Bound {
@@ -75,9 +79,11 @@ pub async fn serve(
             agent: spec.agent.clone(),
             meters: meters.clone(),
             resolver: spec.resolver.clone(),
+            pin: spec.pin,
         });
         let span = tracing::info_span!("endpoint", device = %spec.address);
-        let (dialer, shutdown) = (dialer.clone(), shutdown.clone());
+        let dialer = spec.dialer.clone().unwrap_or_else(|| dialer.clone());
+        let shutdown = shutdown.clone();
         if admin_listener.is_some() {
             tracker.spawn(telemetry::probe(
                 dialer.clone(),

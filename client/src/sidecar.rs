@@ -32,7 +32,7 @@ pub async fn run(
         ))
         .into());
     }
-    let dialer = Arc::new(dialer_for(tls)?);
+    let dialer = Arc::new(dialer_for(tls, None)?);
     // One resolver (one mDNS browse) for every endpoint without an agent.
     let mut resolver: Option<Arc<crate::resolve::Resolver>> = None;
     let mut specs = Vec::new();
@@ -57,7 +57,13 @@ pub async fn run(
                 ("(resolved through mDNS and seeds)".to_string(), Some(r))
             }
         };
+        let own = match e.agent_fingerprint {
+            Some(pin) => Some(Arc::new(dialer_for(tls, Some(pin))?)),
+            None => None,
+        };
         specs.push(Spec {
+            pin: e.agent_fingerprint,
+            dialer: own,
             address: e.device,
             local: e.target,
             agent,

@@ -7,9 +7,10 @@ use serde::Deserialize;
 use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits, DEFAULT_PORT};
 use toml::Spanned;
 
+use crate::authz::{RawAllow, RawAuthz};
 use crate::load::Ctx;
 use crate::profile::{validate_profiles, RawProfile};
-use crate::{check_host_port, check_name, ConfigError, TlsConfig, UserProfile};
+use crate::{check_host_port, check_name, AuthzConfig, ConfigError, TlsConfig, UserProfile};
 
 /// Where certificates live when the config does not say.
 pub const DEFAULT_CONFIG_DIR: &str = "/etc/serialmesh";
@@ -37,6 +38,8 @@ pub struct AgentConfig {
     /// Other agents (`host:port`) to report to clients where mDNS does not
     /// reach (pod networks, other VLANs).
     pub seeds: Vec<String>,
+    /// `[[allow]]` rules, `revoked` and `revoked_file`.
+    pub authz: AuthzConfig,
 }
 
 /// A device given by path in the config (beside discovered ones).
@@ -69,6 +72,11 @@ pub(crate) struct RawAgent {
     dev: Option<PathBuf>,
     discovery: Option<bool>,
     admin: Option<Spanned<String>>,
+    #[serde(default)]
+    allow: Vec<Spanned<RawAllow>>,
+    #[serde(default)]
+    revoked: Vec<Spanned<String>>,
+    revoked_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -184,7 +192,14 @@ impl RawAgent {
             check_host_port("seed", s.get_ref()).map_err(|m| ctx.at(s.span(), m, None))?;
             seeds.push(s.into_inner());
         }
+        let authz = RawAuthz {
+            allow: self.allow,
+            revoked: self.revoked,
+            revoked_file: self.revoked_file,
+        }
+        .validate(ctx)?;
         Ok(AgentConfig {
+            authz,
             seeds,
             admin,
             name,

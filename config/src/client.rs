@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use serialmesh_pki::Fingerprint;
 use toml::Spanned;
 
 use crate::agent::parse_listen;
@@ -25,6 +26,8 @@ pub struct EndpointConfig {
     pub target: EndpointTarget,
     /// `host:port` of the agent; without it the address is resolved.
     pub agent: Option<String>,
+    /// Accept only the agent certificate with this SHA-256 fingerprint.
+    pub agent_fingerprint: Option<Fingerprint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +54,7 @@ struct RawEndpoint {
     tcp: Option<Spanned<String>>,
     pty: Option<PathBuf>,
     agent: Option<Spanned<String>>,
+    agent_fingerprint: Option<Spanned<String>>,
 }
 
 impl RawClient {
@@ -98,10 +102,21 @@ impl RawClient {
                 }
                 None => None,
             };
+            let agent_fingerprint = match e.agent_fingerprint {
+                Some(f) => Some(f.get_ref().parse::<Fingerprint>().map_err(|err| {
+                    ctx.at(
+                        f.span(),
+                        format!("agent_fingerprint: {err}"),
+                        Some("`serialctl pki show AGENT.pem` prints it; `serialctl ls --json` shows each agent's".into()),
+                    )
+                })?),
+                None => None,
+            };
             endpoints.push(EndpointConfig {
                 device,
                 target,
                 agent,
+                agent_fingerprint,
             });
         }
         let admin = match self.admin {

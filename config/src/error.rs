@@ -7,6 +7,11 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read revoked file {path}: {source}; create it (an empty file revokes nothing) or fix `revoked_file` in the agent config")]
+    Revoked {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Parse or validation problem at a known place in the file.
     #[error("{path}:{line}:{column}: {message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
     At {

@@ -5,20 +5,24 @@
 //! Errors carry `file:line:column` and a hint.
 
 mod agent;
+mod authz;
 mod client;
 mod error;
 mod load;
 mod logging;
 mod names;
 mod profile;
+mod revoked;
 
 pub use agent::{AgentConfig, DeviceConfig, DEFAULT_CONFIG_DIR};
+pub use authz::{Access, AllowRule, AuthzConfig};
 pub use client::{ClientConfig, EndpointConfig, EndpointTarget};
 pub use error::ConfigError;
 pub use load::{parse_agent, parse_client};
 pub use logging::{error_chain, init_logging, LogFormat};
 pub use names::{check_host_port, check_name, Address};
 pub use profile::UserProfile;
+pub use revoked::{load_revoked, parse_revoked};
 
 use serde::Deserialize;
 use std::path::PathBuf;

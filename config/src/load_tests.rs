@@ -190,3 +190,34 @@ fn other_tools_spellings_get_a_hint() {
     let e = agent("[[device]]\nname = \"a\"\npath = \"/dev/x\"\nstopbits = 2\n").unwrap_err();
     assert!(e.contains("hint: did you mean `stop_bits`?"), "{e}");
 }
+
+#[test]
+fn allow_rules_and_revocations_parse_with_defaults() {
+    let fp = "ab".repeat(32);
+    let c = agent(&format!(
+        r#"
+revoked = ["{fp}"]
+revoked_file = "revoked.txt"
+[[allow]]
+clients = ["gw-*"]
+devices = ["zwave", "*@shed"]
+[[allow]]
+clients = ["*"]
+zones = ["lab-?"]
+access = "list"
+"#
+    ))
+    .unwrap();
+    let a = &c.authz;
+    assert_eq!(a.rules.len(), 2);
+    assert_eq!(a.rules[0].access, crate::Access::Open);
+    assert_eq!(a.rules[0].devices, ["zwave", "*@shed"]);
+    assert_eq!(a.rules[1].access, crate::Access::List);
+    assert_eq!(a.rules[1].zones, ["lab-?"]);
+    assert_eq!(a.revoked[0].to_string(), fp);
+    assert_eq!(
+        a.revoked_file.as_deref(),
+        Some(Path::new("/etc/serialmesh/revoked.txt"))
+    );
+    assert_eq!(agent("").unwrap().authz, crate::AuthzConfig::default());
+}

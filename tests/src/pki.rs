@@ -122,6 +122,46 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// The SHA-256 fingerprint `serialctl pki show` prints for `cert`.
+    ///
+    /// # Panics
+    /// If `pki show` fails or prints no fingerprint line.
+    pub fn fingerprint(cert: &Path) -> String {
+        let (code, out, err) = ProcBuilder::new(bins::serialctl())
+            .args(["pki", "show"])
+            .arg(cert)
+            .label("serialctl-pki-show")
+            .run_to_end(PKI_TIMEOUT);
+        assert_eq!(code, 0, "pki show {}: {out}{err}", cert.display());
+        out.lines()
+            .find_map(|l| l.strip_prefix("fingerprint:"))
+            .map(|f| f.trim().to_owned())
+            .unwrap_or_else(|| panic!("no fingerprint line in:\n{out}"))
+    }
+
+    /// The CA directory's revoked file, as `serialctl pki revoke --dir`
+    /// writes it.
+    pub fn revoked_file(&self) -> PathBuf {
+        self.ca_dir().join("revoked.txt")
+    }
+
+    /// `serialctl pki revoke --dir CA_DIR CERT`; returns its stdout.
+    ///
+    /// # Panics
+    /// If it does not exit 0 (with its output).
+    pub fn revoke(&self, cert: &Path) -> String {
+        let (code, out, err) = ProcBuilder::new(bins::serialctl())
+            .args(["pki", "revoke", "--dir"])
+            .arg(self.ca_dir())
+            .arg(cert)
+            .label("serialctl-pki-revoke")
+            .run_to_end(PKI_TIMEOUT);
+        assert_eq!(code, 0, "pki revoke {}: {out}{err}", cert.display());
+        out
+    }
+}
+
 impl Default for Pki {
     fn default() -> Self {
         Pki::new()

@@ -5,11 +5,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serialmesh_config::{Address, DeviceConfig};
+use serialmesh_pki::Fingerprint;
 use serialmesh_proto::{CloseReason, CloseReasonKind, DeviceInfo, DeviceState};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+mod gate;
 mod stop;
+pub use gate::{Gate, OpenToAll};
 pub use stop::SessionStop;
 
 /// What discovery knows about a device, for inventories and `ls`.
@@ -23,6 +26,8 @@ pub struct DeviceMeta {
 
 struct Holder {
     client: String,
+    /// Of the holder's certificate, so a revocation can end the session.
+    fingerprint: Option<Fingerprint>,
     session: u64,
     since: SystemTime,
     stop: SessionStop,
@@ -94,13 +99,25 @@ impl Registry {
     /// of the same client (a restarted pod must not wait for its half-open
     /// predecessor) or, with `takeover`, of anyone.
     pub fn claim(&self, address: &str, client: &str) -> Result<Claim, CloseReason> {
-        let name = self.resolve(address)?;
+        self.claim_gated(address, &OpenToAll(client))
+    }
+
+    /// [`Registry::claim`] for the client `gate` speaks for: only devices
+    /// it may see are named in "unknown device" answers, and it must be
+    /// allowed to open the device before anyone is replaced. The gate is
+    /// asked under the registry lock, so a revocation sweep
+    /// ([`Registry::stop_where`]) either sees this claim or this claim
+    /// sees the revocation.
+    pub fn claim_gated(&self, address: &str, gate: &dyn Gate) -> Result<Claim, CloseReason> {
+        let client = gate.client();
         let session = {
             let mut n = lock(&self.next_session);
             *n += 1;
             *n
         };
         let mut slots = lock(&self.slots);
+        let name = self.resolve(&slots, address, gate)?;
+        gate.may_open(&name)?;
         let slot = slots
             .get_mut(&name)
             .ok_or_else(|| CloseReason::new(CloseReasonKind::UnknownDevice, address))?;
@@ -139,6 +156,7 @@ impl Registry {
         let stop = SessionStop::new(&self.shutdown);
         slot.holder = Some(Holder {
             client: client.to_string(),
+            fingerprint: gate.fingerprint(),
             session,
             since: SystemTime::now(),
             stop: stop.clone(),
@@ -210,18 +228,45 @@ impl Registry {
         }
     }
 
-    fn resolve(&self, address: &str) -> Result<String, CloseReason> {
+    /// Ends every session for which `why(device, client, fingerprint)`
+    /// gives a reason (a revoked certificate, a rule that no longer allows
+    /// it); returns how many.
+    pub fn stop_where(
+        &self,
+        why: impl Fn(&str, &str, Option<&Fingerprint>) -> Option<CloseReason>,
+    ) -> usize {
+        let slots = lock(&self.slots);
+        let mut stopped = 0;
+        for (name, slot) in slots.iter() {
+            let Some(h) = &slot.holder else { continue };
+            if let Some(reason) = why(name, &h.client, h.fingerprint.as_ref()) {
+                warn!(device = %name, client = %h.client, %reason, "ending session");
+                h.stop.stop(reason);
+                stopped += 1;
+            }
+        }
+        stopped
+    }
+
+    fn resolve(
+        &self,
+        slots: &BTreeMap<String, Slot>,
+        address: &str,
+        gate: &dyn Gate,
+    ) -> Result<String, CloseReason> {
         let addr: Address = address
             .parse()
             .map_err(|e: String| CloseReason::new(CloseReasonKind::UnknownDevice, e))?;
-        let names: Vec<String> = lock(&self.slots).keys().cloned().collect();
         let here = match &addr.place {
             None => true,
             Some(p) => *p == self.zone || *p == self.agent,
         };
-        if here && names.contains(&addr.device) {
+        if here && slots.contains_key(&addr.device) {
             return Ok(addr.device);
         }
+        // Only what this client may see is listed, so a refusal never
+        // reveals devices it has no rights on.
+        let names: Vec<&String> = slots.keys().filter(|n| gate.visible(n)).collect();
         let listing = if names.is_empty() {
             "it shares no devices".to_string()
         } else {
@@ -244,8 +289,14 @@ impl Registry {
     }
 
     pub fn inventory(&self) -> Vec<DeviceInfo> {
+        self.inventory_for(&OpenToAll(""))
+    }
+
+    /// The devices `gate` may see.
+    pub fn inventory_for(&self, gate: &dyn Gate) -> Vec<DeviceInfo> {
         lock(&self.slots)
             .values()
+            .filter(|s| gate.visible(&s.config.name))
             .map(|s| DeviceInfo {
                 name: s.config.name.clone(),
                 address: format!("{}@{}", s.config.name, self.zone),

@@ -1,0 +1,225 @@
+//! Picking up new rules and revocations without a restart.
+//!
+//! - `SIGHUP` re-reads the config file; its `[[allow]]`, `revoked` and
+//!   `revoked_file` take effect (other settings need a restart, and the
+//!   log says so), and the revoked file is re-read.
+//! - The revoked file is re-read whenever it changes: inotify on its
+//!   directory sees both in-place writes and the atomic rename
+//!   `serialctl pki revoke` does. No timer runs while nothing changes.
+//!
+//! After each reload every live session is checked again: a session of a
+//! revoked certificate, or of a client the rules no longer let open its
+//! device, ends with "not authorised". A config or file that does not
+//! parse is logged and the lists in force stay: failing open would
+//! un-revoke everyone.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serialmesh_config::{load_revoked, AgentConfig, AuthzConfig, ConfigError};
+use serialmesh_pki::Fingerprint;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::watch::FileWatch;
+use super::Authz;
+use crate::registry::Registry;
+
+/// A burst of writes (truncate, write, close) settles into one reload.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// Re-reads the agent config; `None` when the agent runs without one.
+pub type ConfigSource = Option<Box<dyn Fn() -> Result<AgentConfig, ConfigError> + Send + Sync>>;
+
+pub struct Reloader {
+    authz: Arc<Authz>,
+    registry: Arc<Registry>,
+    source: ConfigSource,
+    /// The config as started, without its authorisation part: to tell
+    /// whether a reload changed anything that needs a restart.
+    base: Option<AgentConfig>,
+    settings: AuthzConfig,
+    from_file: HashSet<Fingerprint>,
+    hangup: Option<Signal>,
+}
+
+impl Reloader {
+    /// Loads the revoked file (a missing or broken one is a configuration
+    /// error at start), puts the lists in force and installs the SIGHUP
+    /// handler, so a SIGHUP from now on reloads rather than kills.
+    pub fn start(
+        authz: Arc<Authz>,
+        registry: Arc<Registry>,
+        config: &AgentConfig,
+        source: ConfigSource,
+    ) -> Result<Reloader, ConfigError> {
+        let from_file = match &config.authz.revoked_file {
+            Some(path) => load_revoked(path)?.into_iter().collect(),
+            None => HashSet::new(),
+        };
+        let hangup = match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!(error = %e, "cannot handle SIGHUP; rules and revocations reload only from the revoked file");
+                None
+            }
+        };
+        let base = source.as_ref().map(|_| without_authz(config));
+        let this = Reloader {
+            authz,
+            registry,
+            source,
+            base,
+            settings: config.authz.clone(),
+            from_file,
+            hangup,
+        };
+        this.apply();
+        this.log_state();
+        Ok(this)
+    }
+
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut watch = self.watch();
+        loop {
+            let hangup = async {
+                match &mut self.hangup {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let changed = async {
+                match &mut watch {
+                    Some(w) => w.changed(SETTLE).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = hangup => {
+                    info!("SIGHUP: reloading authorisation rules and revocations");
+                    if self.reload_config() {
+                        // The file may have moved.
+                        watch = self.watch();
+                    }
+                    self.reload_file();
+                    self.apply();
+                    self.log_state();
+                }
+                ok = changed => {
+                    if !ok {
+                        warn!("watching the revoked file failed; revocations now reload on SIGHUP only");
+                        watch = None;
+                        continue;
+                    }
+                    if self.reload_file() {
+                        self.apply();
+                        self.log_state();
+                    }
+                }
+            }
+        }
+    }
+
+    fn watch(&self) -> Option<FileWatch> {
+        let path = self.settings.revoked_file.as_ref()?;
+        match FileWatch::new(path) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!(file = %path.display(), error = %e, "cannot watch the revoked file; changes to it apply on SIGHUP");
+                None
+            }
+        }
+    }
+
+    /// Re-reads the config; true if the revoked file setting changed.
+    fn reload_config(&mut self) -> bool {
+        let Some(source) = &self.source else {
+            info!("no config file (--config) to reload; re-reading the revoked file only");
+            return false;
+        };
+        match source() {
+            Ok(config) => {
+                if self.base.as_ref() != Some(&without_authz(&config)) {
+                    warn!("the config changed beyond [[allow]], revoked and revoked_file; those other changes apply at the next restart");
+                }
+                let moved = config.authz.revoked_file != self.settings.revoked_file;
+                if moved && config.authz.revoked_file.is_none() {
+                    self.from_file.clear();
+                }
+                self.settings = config.authz;
+                moved
+            }
+            Err(e) => {
+                error!("cannot reload the config, keeping the rules and revocations in force: {e}");
+                false
+            }
+        }
+    }
+
+    /// Re-reads the revoked file; true if it was read.
+    fn reload_file(&mut self) -> bool {
+        let Some(path) = &self.settings.revoked_file else {
+            return false;
+        };
+        match load_revoked(path) {
+            Ok(list) => {
+                self.from_file = list.into_iter().collect();
+                true
+            }
+            Err(e) => {
+                error!("cannot reload the revoked file, keeping the revocations in force: {e}");
+                false
+            }
+        }
+    }
+
+    fn apply(&self) {
+        let mut set: HashSet<Fingerprint> = self.settings.revoked.iter().copied().collect();
+        set.extend(self.from_file.iter().copied());
+        let deny = self.authz.deny_list();
+        let mut added: Vec<&Fingerprint> = set.iter().filter(|f| !deny.contains(f)).collect();
+        added.sort();
+        for fp in added {
+            info!(fingerprint = %fp, "certificate revoked; refusing it from now on");
+        }
+        deny.replace(set);
+        self.authz.set_rules(self.settings.rules.clone());
+        let ended = self
+            .registry
+            .stop_where(|device, client, fp| self.authz.revoked_or_forbidden(device, client, fp));
+        if ended > 0 {
+            info!(
+                sessions = ended,
+                "ended sessions that are no longer authorised"
+            );
+        }
+    }
+
+    fn log_state(&self) {
+        let file = self
+            .settings
+            .revoked_file
+            .as_deref()
+            .map_or_else(|| "none".to_string(), |p: &Path| p.display().to_string());
+        info!(
+            rules = self.settings.rules.len(),
+            revoked = self.settings.revoked.len() + self.from_file.len(),
+            revoked_file = %file,
+            "authorisation in force"
+        );
+        if self.settings.rules.is_empty() {
+            info!("no [[allow]] rules: every client certificate of the CA may list and open every device");
+        }
+    }
+}
+
+fn without_authz(config: &AgentConfig) -> AgentConfig {
+    AgentConfig {
+        authz: AuthzConfig::default(),
+        ..config.clone()
+    }
+}

@@ -1,0 +1,72 @@
+//! The revoked-certificates file: one SHA-256 fingerprint a line (64 hex
+//! digits, or 32 ':'-separated pairs), `#` starts a comment, blank lines
+//! are ignored. `serialctl pki revoke` writes it; agents read it.
+
+use std::path::Path;
+
+use serialmesh_pki::Fingerprint;
+
+use crate::authz::REVOKE_HINT;
+use crate::ConfigError;
+
+/// Reads and parses a revoked file.
+pub fn load_revoked(path: &Path) -> Result<Vec<Fingerprint>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Revoked {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_revoked(&text, path)
+}
+
+/// Parses the text of a revoked file; `path` is for messages.
+pub fn parse_revoked(text: &str, path: &Path) -> Result<Vec<Fingerprint>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let content = line.split('#').next().unwrap_or("");
+        let value = content.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let column = content.find(value).unwrap_or(0) + 1;
+        let fp: Fingerprint = value.parse().map_err(|e| ConfigError::At {
+            path: path.to_path_buf(),
+            line: i + 1,
+            column,
+            message: format!("{e}"),
+            hint: Some(format!(
+                "one fingerprint a line, '#' starts a comment; {REVOKE_HINT}"
+            )),
+        })?;
+        out.push(fp);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_blank_lines_and_both_spellings() {
+        let a = "ab".repeat(32);
+        let b = vec!["CD"; 32].join(":");
+        let text = format!("# revoked\n\n{a}  # stolen laptop\n   {b}\n");
+        let got = parse_revoked(&text, Path::new("r.txt")).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].to_string(), a);
+        assert_eq!(got[1].to_string(), "cd".repeat(32));
+    }
+
+    #[test]
+    fn a_bad_line_is_named_with_line_and_column() {
+        let text = format!("{}\n  nothex # x\n", "ab".repeat(32));
+        let e = parse_revoked(&text, Path::new("/etc/r.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/etc/r.txt:2:3: invalid fingerprint \"nothex\""),
+            "{e}"
+        );
+        assert!(e.contains("hint: one fingerprint a line"), "{e}");
+    }
+}
