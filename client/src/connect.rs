@@ -47,6 +47,7 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
         local,
         agent,
         resolver,
+        rfc2217: args.rfc2217,
     };
     serve(dialer, vec![spec], args.admin, shutdown).await
 }

@@ -12,6 +12,7 @@ pub mod pki_cmd;
 pub mod pty;
 pub mod pty_endpoint;
 pub mod resolve;
+pub mod rfc2217;
 pub mod serve;
 pub mod sidecar;
 pub mod telemetry;

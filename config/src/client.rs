@@ -25,6 +25,9 @@ pub struct EndpointConfig {
     pub target: EndpointTarget,
     /// `host:port` of the agent; without it the address is resolved.
     pub agent: Option<String>,
+    /// A TCP endpoint that speaks RFC 2217 (telnet COM-PORT-OPTION)
+    /// instead of raw bytes.
+    pub rfc2217: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +54,7 @@ struct RawEndpoint {
     tcp: Option<Spanned<String>>,
     pty: Option<PathBuf>,
     agent: Option<Spanned<String>>,
+    rfc2217: Option<Spanned<bool>>,
 }
 
 impl RawClient {
@@ -84,6 +88,17 @@ impl RawClient {
                     ))
                 }
             };
+            let rfc2217 = match e.rfc2217 {
+                Some(r) if *r.get_ref() && matches!(target, EndpointTarget::Pty(_)) => {
+                    return Err(ctx.at(
+                        r.span(),
+                        format!("endpoint for '{device}': rfc2217 needs a tcp endpoint; a pty carries line settings through its termios"),
+                        Some("remove rfc2217, or use tcp = \"127.0.0.1:5000\"".into()),
+                    ))
+                }
+                Some(r) => r.into_inner(),
+                None => false,
+            };
             if endpoints.iter().any(|o| o.target == target) {
                 return Err(ctx.at(
                     e.device.span(),
@@ -102,6 +117,7 @@ impl RawClient {
                 device,
                 target,
                 agent,
+                rfc2217,
             });
         }
         let admin = match self.admin {
