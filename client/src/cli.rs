@@ -81,7 +81,7 @@ pub struct ConnectArgs {
     /// The TCP endpoint speaks RFC 2217 (telnet COM-PORT-OPTION): clients
     /// such as pyserial's rfc2217:// set baud rate, framing, flow control,
     /// DTR/RTS and break on the device.
-    #[arg(long, requires = "tcp")]
+    #[arg(long)]
     pub rfc2217: bool,
     /// Serve the device on a pty, symlinked at PATH (e.g. /dev/ttyZWAVE).
     #[arg(long, value_name = "PATH")]
