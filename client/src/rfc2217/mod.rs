@@ -276,3 +276,7 @@ impl AsyncWrite for Rfc2217Stream {
         Pin::new(&mut this.tcp).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;
