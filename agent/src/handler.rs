@@ -6,7 +6,8 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use serialmesh_proto::conn::{read_frame, write_frame, ConnError};
 use serialmesh_proto::{
-    CloseReason, CloseReasonKind, Frame, Hello, Inventory, ALPN, PROTOCOL_VERSION,
+    CloseReason, CloseReasonKind, Frame, Hello, Inventory, ALPN, FEATURE_LINE_CONTROL,
+    PROTOCOL_VERSION,
 };
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
@@ -80,6 +81,7 @@ pub async fn handle(
             software: format!("seriald {}", env!("CARGO_PKG_VERSION")),
             name: registry.agent.clone(),
             zone: registry.zone.clone(),
+            features: vec![FEATURE_LINE_CONTROL.to_string()],
         });
         if write_frame(&mut tls, &ours).await.is_err() {
             return;

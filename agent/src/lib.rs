@@ -6,6 +6,7 @@ pub mod demo;
 pub mod discovery;
 pub mod handler;
 pub mod hotplug;
+pub mod line_control;
 pub mod mdns;
 pub mod mesh;
 pub mod registry;

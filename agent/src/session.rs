@@ -1,6 +1,5 @@
 //! One client attached to one device: claim, open, relay, close with a reason.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,9 +9,9 @@ use serialmesh_proto::{
     CloseReason, CloseReasonKind, Frame, Liveness, Open, Opened, Relay, RelayEnd,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_serial::SerialStream;
 use tracing::{info, warn};
 
+use crate::line_control::SessionControl;
 use crate::registry::{Gate, Registry};
 use crate::serial;
 use crate::telemetry::AgentMetrics;
@@ -119,7 +118,7 @@ pub async fn run<S>(
             &mut port,
             claim.stop.token().cancelled(),
             liveness,
-            |port: &mut SerialStream, frame: Frame| on_control(port, frame, &path),
+            SessionControl::new(path.clone()),
         )
         .await;
     let reason = match end {
@@ -177,23 +176,4 @@ pub async fn run<S>(
     // The port closes before the port lock is released, so a replacing
     // session never finds it still open.
     drop(port);
-}
-
-fn on_control(port: &mut SerialStream, frame: Frame, path: &Path) -> Result<(), CloseReason> {
-    match frame {
-        Frame::SetLine(settings) => {
-            serial::apply(port, &settings, path).map_err(|e| {
-                CloseReason::new(
-                    CloseReasonKind::OpenFailed,
-                    format!("cannot apply {settings} to {}: {e}", path.display()),
-                )
-            })?;
-            info!(%settings, "line settings changed by client");
-            Ok(())
-        }
-        other => Err(CloseReason::new(
-            CloseReasonKind::Protocol,
-            format!("unexpected {:?} frame during a session", other.frame_type()),
-        )),
-    }
 }

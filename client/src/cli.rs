@@ -96,6 +96,11 @@ pub struct ConnectArgs {
     /// Serve the device on this local TCP address (e.g. 127.0.0.1:5000).
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "pty")]
     pub tcp: Option<SocketAddr>,
+    /// The TCP endpoint speaks RFC 2217 (telnet COM-PORT-OPTION): clients
+    /// such as pyserial's rfc2217:// set baud rate, framing, flow control,
+    /// DTR/RTS and break on the device.
+    #[arg(long)]
+    pub rfc2217: bool,
     /// Serve the device on a pty, symlinked at PATH (e.g. /dev/ttyZWAVE).
     #[arg(long, value_name = "PATH")]
     pub pty: Option<PathBuf>,

@@ -14,6 +14,12 @@ use crate::UsageError;
 
 pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
     let address: Address = args.address.parse().map_err(UsageError)?;
+    if args.rfc2217 && args.tcp.is_none() {
+        return Err(UsageError(
+            "--rfc2217 needs a TCP endpoint: give --tcp HOST:PORT (a pty carries line settings through its termios)".into(),
+        )
+        .into());
+    }
     let local = match (args.tcp, args.pty) {
         (Some(tcp), None) => EndpointTarget::Tcp(tcp),
         (None, Some(pty)) => EndpointTarget::Pty(pty),
@@ -50,6 +56,7 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
         local,
         agent,
         resolver,
+        rfc2217: args.rfc2217,
     };
     serve(dialer, vec![spec], args.admin, shutdown).await
 }

@@ -8,7 +8,8 @@ use bytes::BytesMut;
 use rustls_pki_types::ServerName;
 use serialmesh_proto::conn::{read_frame, write_frame, ConnError};
 use serialmesh_proto::{
-    CloseReason, Frame, Hello, Inventory, Open, Opened, ALPN, PROTOCOL_VERSION,
+    CloseReason, Frame, Hello, Inventory, Open, Opened, ALPN, FEATURE_LINE_CONTROL,
+    PROTOCOL_VERSION,
 };
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -36,6 +37,9 @@ pub struct Session {
     /// Bytes read past the `Opened` frame; the relay must start with them.
     pub buf: BytesMut,
     pub opened: Opened,
+    /// The agent understands line control frames (break, purge, modem
+    /// lines); an older agent would close the session on them.
+    pub line_control: bool,
 }
 
 /// What every dial needs: who we are and how we talk TLS.
@@ -81,6 +85,7 @@ impl Dialer {
             software: format!("serialctl {}", env!("CARGO_PKG_VERSION")),
             name: self.client_name.clone(),
             zone: String::new(),
+            features: Vec::new(),
         });
         let mut buf = BytesMut::new();
         write_frame(&mut stream, &hello)
@@ -94,7 +99,8 @@ impl Dialer {
 
     /// Opens `address` on the agent at `agent` (`host:port`).
     pub async fn open(&self, agent: &str, address: &str) -> Result<Session, DialError> {
-        let (mut stream, mut buf, _hello) = self.hello(agent).await?;
+        let (mut stream, mut buf, hello) = self.hello(agent).await?;
+        let line_control = hello.features.iter().any(|f| f == FEATURE_LINE_CONTROL);
         let open = Frame::Open(Open {
             address: address.to_string(),
             settings: None,
@@ -107,6 +113,7 @@ impl Dialer {
                 stream,
                 buf,
                 opened,
+                line_control,
             }),
             other => Err(unexpected(agent, &other)),
         }

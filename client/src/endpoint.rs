@@ -2,7 +2,9 @@
 //!
 //! Each accepted connection becomes a link to the device; a newer local
 //! connection replaces the older one (ser2net's "kickolduser"), because a
-//! gateway that reconnects has given up on its old socket.
+//! gateway that reconnects has given up on its old socket. With `rfc2217`
+//! each connection speaks telnet with the COM-PORT-OPTION (see
+//! [`crate::rfc2217`]).
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use tracing::{info, warn, Instrument};
 
 use crate::dial::Dialer;
 use crate::link::{self, Target};
+use crate::rfc2217::Rfc2217Stream;
 
 pub async fn serve_tcp(
     listener: TcpListener,
@@ -21,6 +24,7 @@ pub async fn serve_tcp(
     target: Arc<Target>,
     shutdown: CancellationToken,
     liveness: Liveness,
+    rfc2217: bool,
 ) {
     let tracker = TaskTracker::new();
     let mut current: Option<(CancellationToken, tokio::task::JoinHandle<()>)> = None;
@@ -55,8 +59,20 @@ pub async fn serve_tcp(
         let (dialer, target) = (dialer.clone(), target.clone());
         let task = tracker.spawn(
             async move {
-                let mut stream = stream;
-                link::run(dialer, target, &mut stream, stop, liveness).await;
+                if rfc2217 {
+                    let mut stream = Rfc2217Stream::new(stream);
+                    link::run(dialer, target, &mut stream, stop, liveness).await;
+                    // Answers and device bytes still queued for the
+                    // application, before its connection closes.
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_millis(300),
+                        tokio::io::AsyncWriteExt::flush(&mut stream),
+                    )
+                    .await;
+                } else {
+                    let mut stream = stream;
+                    link::run(dialer, target, &mut stream, stop, liveness).await;
+                }
             }
             .instrument(span),
         );

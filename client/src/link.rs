@@ -41,31 +41,45 @@ pub struct Target {
 /// The application's side of a link: a TCP connection or a pty.
 pub trait Local: AsyncRead + AsyncWrite + Unpin + Send {
     /// The tunnel is up with these settings (a pty shows them to the
-    /// application through its termios).
-    fn tunnel_up(&mut self, _opened: &Opened) {}
+    /// application through its termios). `line_control`: the agent takes
+    /// line control frames (break, purge, modem lines).
+    fn tunnel_up(&mut self, _opened: &Opened, _line_control: bool) {}
+
+    /// The tunnel went down; frames for the agent have nowhere to go.
+    fn tunnel_down(&mut self) {}
 
     /// Line settings the application changed since the last call.
     fn line_change(&mut self) -> Option<LineSettings> {
         None
     }
-}
 
-impl Local for TcpStream {}
+    /// The next control frame for the agent, ahead of the application's
+    /// next bytes.
+    fn outbound_frame(&mut self) -> Option<Frame> {
+        self.line_change().map(Frame::SetLine)
+    }
 
-/// Agents send no control frames during a session in protocol 1; the
-/// application's line changes go the other way.
-struct LocalControl;
-
-impl<L: Local> Control<L> for LocalControl {
-    fn inbound(&mut self, _dev: &mut L, frame: Frame) -> Result<(), CloseReason> {
+    /// A control frame from the agent during the session.
+    fn inbound_frame(&mut self, frame: Frame) -> Result<(), CloseReason> {
         Err(CloseReason::new(
             CloseReasonKind::Protocol,
             format!("unexpected {:?} frame from agent", frame.frame_type()),
         ))
     }
+}
+
+impl Local for TcpStream {}
+
+/// Hands control frames between the relay and the application's side.
+struct LocalControl;
+
+impl<L: Local> Control<L> for LocalControl {
+    fn inbound(&mut self, dev: &mut L, frame: Frame) -> Result<(), CloseReason> {
+        dev.inbound_frame(frame)
+    }
 
     fn outbound(&mut self, dev: &mut L) -> Option<Frame> {
-        dev.line_change().map(Frame::SetLine)
+        dev.outbound_frame()
     }
 }
 
@@ -132,7 +146,7 @@ pub async fn run<L: Local>(
             }
         };
         backoff.reset();
-        local.tunnel_up(&session.opened);
+        local.tunnel_up(&session.opened, session.line_control);
         let meters = &target.meters;
         meters.tunnel_up.set(1);
         meters.lost_to_device.add(dropped);
@@ -211,6 +225,7 @@ pub async fn run<L: Local>(
             }
         };
         relay.account_losses();
+        local.tunnel_down();
         meters.tunnel_up.set(0);
         let s = relay.stats;
         meters.lost_to_device.add(s.lost_to_device);

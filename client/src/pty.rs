@@ -137,7 +137,7 @@ impl PtyEndpoint {
 }
 
 impl Local for PtyEndpoint {
-    fn tunnel_up(&mut self, opened: &Opened) {
+    fn tunnel_up(&mut self, opened: &Opened, _line_control: bool) {
         self.shown = Some(opened.settings);
         // On Linux, termios calls on the master act on the slave's settings.
         let Some(mut t) = self.termios() else { return };

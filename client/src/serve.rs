@@ -31,6 +31,8 @@ pub struct Spec {
     pub pin: Option<serialmesh_pki::Fingerprint>,
     /// A dialer of its own (pinned to `pin`) instead of the shared one.
     pub dialer: Option<Arc<Dialer>>,
+    /// The TCP endpoint speaks RFC 2217 (telnet COM-PORT-OPTION).
+    pub rfc2217: bool,
 }
 
 enum Bound {
@@ -98,10 +100,18 @@ pub async fn serve(
         match bound {
             Bound::Tcp(listener) => {
                 let local = listener.local_addr().context("listener has no address")?;
-                info!(parent: &span, client = %dialer.client_name, agent = %spec.agent, "serving tcp://{local}");
+                let scheme = if spec.rfc2217 { "rfc2217" } else { "tcp" };
+                info!(parent: &span, client = %dialer.client_name, agent = %spec.agent, "serving {scheme}://{local}");
                 tracker.spawn(
-                    serve_tcp(listener, dialer, target, shutdown, Liveness::default())
-                        .instrument(span),
+                    serve_tcp(
+                        listener,
+                        dialer,
+                        target,
+                        shutdown,
+                        Liveness::default(),
+                        spec.rfc2217,
+                    )
+                    .instrument(span),
                 );
             }
             Bound::Pty(pty) => {

@@ -68,6 +68,7 @@ pub async fn run(
             local: e.target,
             agent,
             resolver: this,
+            rfc2217: e.rfc2217,
         });
     }
     serve(dialer, specs, admin.or(config.admin), shutdown).await

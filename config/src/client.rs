@@ -28,6 +28,9 @@ pub struct EndpointConfig {
     pub agent: Option<String>,
     /// Accept only the agent certificate with this SHA-256 fingerprint.
     pub agent_fingerprint: Option<Fingerprint>,
+    /// A TCP endpoint that speaks RFC 2217 (telnet COM-PORT-OPTION)
+    /// instead of raw bytes.
+    pub rfc2217: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +58,7 @@ struct RawEndpoint {
     pty: Option<PathBuf>,
     agent: Option<Spanned<String>>,
     agent_fingerprint: Option<Spanned<String>>,
+    rfc2217: Option<Spanned<bool>>,
 }
 
 impl RawClient {
@@ -88,6 +92,17 @@ impl RawClient {
                     ))
                 }
             };
+            let rfc2217 = match e.rfc2217 {
+                Some(r) if *r.get_ref() && matches!(target, EndpointTarget::Pty(_)) => {
+                    return Err(ctx.at(
+                        r.span(),
+                        format!("endpoint for '{device}': rfc2217 needs a tcp endpoint; a pty carries line settings through its termios"),
+                        Some("remove rfc2217, or use tcp = \"127.0.0.1:5000\"".into()),
+                    ))
+                }
+                Some(r) => r.into_inner(),
+                None => false,
+            };
             if endpoints.iter().any(|o| o.target == target) {
                 return Err(ctx.at(
                     e.device.span(),
@@ -117,6 +132,7 @@ impl RawClient {
                 target,
                 agent,
                 agent_fingerprint,
+                rfc2217,
             });
         }
         let admin = match self.admin {

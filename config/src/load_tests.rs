@@ -163,6 +163,35 @@ pty = "/dev/ttyZIGBEE"
 }
 
 #[test]
+fn rfc2217_is_a_tcp_endpoint_option() {
+    let c = parse_client(
+        "[[endpoint]]\ndevice = \"rs232@shed\"\ntcp = \"127.0.0.1:5000\"\nrfc2217 = true\n\
+         [[endpoint]]\ndevice = \"zwave@shed\"\ntcp = \"127.0.0.1:5001\"\n",
+        Path::new("c.toml"),
+    )
+    .unwrap();
+    assert!(c.endpoints[0].rfc2217);
+    assert!(!c.endpoints[1].rfc2217, "off unless asked for");
+    let e = parse_client(
+        "[[endpoint]]\ndevice = \"zwave@shed\"\npty = \"/dev/ttyZ\"\nrfc2217 = true\n",
+        Path::new("c.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("c.toml:4:11: endpoint for 'zwave@shed': rfc2217 needs a tcp endpoint"),
+        "{e}"
+    );
+    let e = parse_client(
+        "[[endpoint]]\ndevice = \"zwave@shed\"\ntcp = \"127.0.0.1:5000\"\nrfc2217 = \"yes\"\n",
+        Path::new("c.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("c.toml:4:11"), "{e}");
+}
+
+#[test]
 fn client_endpoint_needs_exactly_one_target() {
     let e = parse_client(
         "[[endpoint]]\ndevice = \"zwave@shed\"\n",

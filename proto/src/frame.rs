@@ -6,7 +6,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::{CloseReason, Hello, Inventory, LineSettings, Open, Opened};
+use crate::{CloseReason, Hello, Inventory, LineControl, LineSettings, ModemState, Open, Opened};
 
 pub const HEADER_LEN: usize = 5;
 /// Largest payload accepted from a peer. Inventories of big agents are the
@@ -27,6 +27,8 @@ pub enum FrameType {
     Close = 0x07,
     List = 0x08,
     Inventory = 0x09,
+    LineControl = 0x0A,
+    ModemState = 0x0B,
 }
 
 impl FrameType {
@@ -41,6 +43,8 @@ impl FrameType {
             0x07 => Self::Close,
             0x08 => Self::List,
             0x09 => Self::Inventory,
+            0x0A => Self::LineControl,
+            0x0B => Self::ModemState,
             _ => return None,
         })
     }
@@ -57,6 +61,9 @@ pub enum Frame {
     Close(CloseReason),
     List,
     Inventory(Inventory),
+    /// Only to agents that list [`crate::FEATURE_LINE_CONTROL`].
+    LineControl(LineControl),
+    ModemState(ModemState),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -81,6 +88,8 @@ impl Frame {
             Self::Close(_) => FrameType::Close,
             Self::List => FrameType::List,
             Self::Inventory(_) => FrameType::Inventory,
+            Self::LineControl(_) => FrameType::LineControl,
+            Self::ModemState(_) => FrameType::ModemState,
         }
     }
 
@@ -127,6 +136,8 @@ impl Frame {
             FrameType::SetLine => Frame::SetLine(json(kind, &payload)?),
             FrameType::Close => Frame::Close(json(kind, &payload)?),
             FrameType::Inventory => Frame::Inventory(json(kind, &payload)?),
+            FrameType::LineControl => Frame::LineControl(json(kind, &payload)?),
+            FrameType::ModemState => Frame::ModemState(json(kind, &payload)?),
         })
     }
 
@@ -150,6 +161,8 @@ impl Frame {
             Frame::SetLine(m) => put_json(out, kind, m),
             Frame::Close(m) => put_json(out, kind, m),
             Frame::Inventory(m) => put_json(out, kind, m),
+            Frame::LineControl(m) => put_json(out, kind, m),
+            Frame::ModemState(m) => put_json(out, kind, m),
         }
     }
 

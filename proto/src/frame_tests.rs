@@ -17,6 +17,7 @@ fn every_frame_type_roundtrips() {
         software: "test".into(),
         name: "shed".into(),
         zone: "garden".into(),
+        features: vec![crate::FEATURE_LINE_CONTROL.into()],
     }));
     roundtrip(Frame::Open(Open {
         address: "zwave@shed".into(),
@@ -55,6 +56,39 @@ fn every_frame_type_roundtrips() {
         }],
         peers: vec!["10.0.0.2:21317".into()],
     }));
+    roundtrip(Frame::LineControl(LineControl::Break { on: true }));
+    roundtrip(Frame::LineControl(LineControl::Purge {
+        input: true,
+        output: false,
+    }));
+    roundtrip(Frame::LineControl(LineControl::WatchModem));
+    roundtrip(Frame::ModemState(ModemState { lines: None }));
+    roundtrip(Frame::ModemState(ModemState {
+        lines: Some(crate::ModemLines {
+            cts: true,
+            dsr: false,
+            ri: false,
+            cd: true,
+        }),
+    }));
+}
+
+#[test]
+fn line_control_is_plain_json_and_a_hello_without_features_still_parses() {
+    let body = Frame::LineControl(LineControl::Purge {
+        input: true,
+        output: true,
+    })
+    .to_bytes();
+    assert_eq!(&body[..1], &[0x0A]);
+    assert_eq!(&body[5..], br#"{"op":"purge","input":true,"output":true}"#);
+    // A protocol-1 peer from before features existed.
+    let old = br#"{"version":1,"software":"seriald 0.1.0","name":"shed","zone":"shed"}"#;
+    let hello: Hello = serde_json::from_slice(old).unwrap();
+    assert!(hello.features.is_empty());
+    // And what we send without features is what such a peer expects.
+    let ours = serde_json::to_string(&hello).unwrap();
+    assert!(!ours.contains("features"), "{ours}");
 }
 
 #[test]

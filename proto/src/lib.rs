@@ -6,6 +6,7 @@
 
 mod close;
 pub mod conn;
+mod control;
 pub mod discovery;
 mod frame;
 mod line;
@@ -13,6 +14,7 @@ mod messages;
 mod relay;
 
 pub use close::{CloseReason, CloseReasonKind};
+pub use control::{LineControl, ModemLines, ModemState, FEATURE_LINE_CONTROL};
 pub use frame::{
     encode_data_header, Frame, FrameType, ProtocolError, HEADER_LEN, MAX_DATA_CHUNK, MAX_PAYLOAD,
 };

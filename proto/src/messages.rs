@@ -17,6 +17,11 @@ pub struct Hello {
     /// The agent's zone; empty for clients.
     #[serde(default)]
     pub zone: String,
+    /// Optional protocol features the sender understands (e.g.
+    /// [`crate::FEATURE_LINE_CONTROL`]). Peers that predate a feature leave
+    /// it out, and older peers ignore the field, so the version stays 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
 }
 
 /// Client request: attach to a device.

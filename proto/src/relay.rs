@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 
 use crate::{
@@ -152,8 +152,14 @@ impl Relay {
     {
         let mut stop = std::pin::pin!(stop);
         let start = Instant::now();
-        let mut tick = tokio::time::interval_at(start + liveness.heartbeat, liveness.heartbeat);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // One timer for both heartbeats and silence. It is set for the
+        // earlier of the two deadlines as they stood when it was last set;
+        // sending and receiving only push them later, so it may fire early
+        // (it is then set again) but never late: a dead peer is noticed
+        // `dead_after` after the last frame, not up to a heartbeat later.
+        let mut timer = std::pin::pin!(tokio::time::sleep_until(
+            start + liveness.heartbeat.min(liveness.dead_after)
+        ));
         let mut state = State {
             last_rx: start,
             last_tx: start,
@@ -170,7 +176,7 @@ impl Relay {
             }
             loop {
                 let mut progress = false;
-                match self.poll_round(cx, net, dev, &mut tick, &mut state, &mut on_control) {
+                match self.poll_round(cx, net, dev, timer.as_mut(), &mut state, &mut on_control) {
                     Err(end) => return Poll::Ready(end),
                     Ok(p) => progress |= p,
                 }
@@ -187,7 +193,7 @@ impl Relay {
         cx: &mut Context<'_>,
         net: &mut N,
         dev: &mut D,
-        tick: &mut Interval,
+        mut timer: Pin<&mut Sleep>,
         st: &mut State,
         on_control: &mut F,
     ) -> Result<bool, RelayEnd>
@@ -251,15 +257,23 @@ impl Relay {
         }
 
         // Liveness: one timer for both sending heartbeats and noticing silence.
-        if tick.poll_tick(cx).is_ready() {
+        if timer.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
             let silent = now.duration_since(st.last_rx);
             if silent >= st.liveness.dead_after {
                 return Err(RelayEnd::PeerSilent(silent));
             }
-            if now.duration_since(st.last_tx) >= st.liveness.heartbeat && self.net_out.is_empty() {
+            let mut next_tx = st.last_tx + st.liveness.heartbeat;
+            if now >= next_tx && self.net_out.is_empty() {
                 Frame::Heartbeat.encode(&mut self.net_out);
+                next_tx = now + st.liveness.heartbeat;
             }
+            // A heartbeat held back by output still queued: look again
+            // shortly, without spinning.
+            next_tx = next_tx.max(now + st.liveness.heartbeat / 8);
+            timer
+                .as_mut()
+                .reset(next_tx.min(st.last_rx + st.liveness.dead_after));
             progress = true;
         }
 

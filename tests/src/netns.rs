@@ -142,29 +142,31 @@ impl Lan {
     /// Drops all multicast arriving on host `i` (as on pod networks and
     /// across VLANs): an nft table `serialmesh_test` in its namespace.
     pub fn drop_multicast(&self, i: usize) {
-        let rules = "table inet serialmesh_test {\n\
+        nft(
+            &self.hosts[i].ns,
+            "table inet serialmesh_test {\n\
              chain input { type filter hook input priority 0; ip daddr 224.0.0.0/4 drop; }\n\
-             }\n";
-        let ns = &self.hosts[i].ns;
-        let out = Command::new("ip")
-            .args(["netns", "exec", ns, "nft", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                if let Some(mut stdin) = child.stdin.take() {
-                    stdin.write_all(rules.as_bytes())?;
-                }
-                child.wait_with_output()
-            })
-            .unwrap_or_else(|e| panic!("cannot run nft (apt-get install nftables): {e}"));
-        assert!(
-            out.status.success(),
-            "nft in {ns} failed (is nftables installed?): {}",
-            String::from_utf8_lossy(&out.stderr)
+             }\n",
         );
+    }
+
+    /// Silently drops every packet into and out of host `i`'s `eth0` (an
+    /// nft table `serialmesh_block` in its namespace): a peer that vanished
+    /// without a FIN or RST, as when a switch port or a Wi-Fi link dies.
+    /// Loopback inside the host is untouched.
+    pub fn block(&self, i: usize) {
+        nft(
+            &self.hosts[i].ns,
+            "table inet serialmesh_block {\n\
+             chain input { type filter hook input priority 0; iifname \"eth0\" drop; }\n\
+             chain output { type filter hook output priority 0; oifname \"eth0\" drop; }\n\
+             }\n",
+        );
+    }
+
+    /// Removes what [`Lan::block`] added.
+    pub fn unblock(&self, i: usize) {
+        nft(&self.hosts[i].ns, "delete table inet serialmesh_block\n");
     }
 
     /// Takes host `i`'s link down, as if its cable were pulled.
@@ -351,6 +353,30 @@ fn sweep_leftovers() {
             }
         }
     }
+}
+
+/// Loads `rules` into nft inside namespace `ns`, panicking with nft's
+/// message if it fails.
+fn nft(ns: &str, rules: &str) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(rules.as_bytes())?;
+            }
+            child.wait_with_output()
+        })
+        .unwrap_or_else(|e| panic!("cannot run nft (apt-get install nftables): {e}"));
+    assert!(
+        out.status.success(),
+        "nft in {ns} failed (is nftables installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs `ip ARGS`, panicking with its output if it fails.

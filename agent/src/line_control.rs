@@ -1,0 +1,132 @@
+//! Control frames during a session: new line settings, break, purge, and
+//! the modem input lines a client asked to watch.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serialmesh_proto::{
+    CloseReason, CloseReasonKind, Control, Frame, LineControl, ModemLines, ModemState,
+};
+use tokio_serial::{ClearBuffer, SerialPort, SerialStream};
+use tracing::{debug, info, warn};
+
+use crate::serial;
+
+/// Modem lines are read at most this often while watched. The relay asks on
+/// every round (data moving, or at least once per heartbeat), so changes
+/// reach the client within about a second even on an idle line.
+const MODEM_POLL: Duration = Duration::from_millis(200);
+
+pub struct SessionControl {
+    path: PathBuf,
+    /// Last modem lines sent to the client, while it watches them.
+    watching: Option<Watch>,
+}
+
+struct Watch {
+    sent: Option<ModemLines>,
+    /// Nothing sent yet: the first report goes out whatever it says.
+    first: bool,
+    checked: Option<Instant>,
+}
+
+impl SessionControl {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            watching: None,
+        }
+    }
+
+    fn line_control(&mut self, port: &mut SerialStream, op: LineControl) {
+        let path = self.path.display();
+        match op {
+            LineControl::Break { on } => {
+                let r = if on {
+                    port.set_break()
+                } else {
+                    port.clear_break()
+                };
+                match r {
+                    Ok(()) => info!(on, "break changed by client"),
+                    Err(e) => warn!(on, error = %e, "{path}: cannot change the break condition"),
+                }
+            }
+            LineControl::Purge { input, output } => {
+                let which = match (input, output) {
+                    (true, true) => ClearBuffer::All,
+                    (true, false) => ClearBuffer::Input,
+                    (false, true) => ClearBuffer::Output,
+                    (false, false) => return,
+                };
+                match port.clear(which) {
+                    Ok(()) => info!(input, output, "buffers purged by client"),
+                    Err(e) => warn!(error = %e, "{path}: cannot purge buffers"),
+                }
+            }
+            LineControl::WatchModem => {
+                self.watching = Some(Watch {
+                    sent: None,
+                    first: true,
+                    checked: None,
+                });
+            }
+        }
+    }
+}
+
+/// `None` when the device has no modem lines (TIOCMGET fails, as on a pty).
+fn modem_lines(port: &mut SerialStream) -> Option<ModemLines> {
+    Some(ModemLines {
+        cts: port.read_clear_to_send().ok()?,
+        dsr: port.read_data_set_ready().ok()?,
+        ri: port.read_ring_indicator().ok()?,
+        cd: port.read_carrier_detect().ok()?,
+    })
+}
+
+impl Control<SerialStream> for SessionControl {
+    fn inbound(&mut self, port: &mut SerialStream, frame: Frame) -> Result<(), CloseReason> {
+        match frame {
+            Frame::SetLine(settings) => {
+                serial::apply(port, &settings, &self.path).map_err(|e| {
+                    CloseReason::new(
+                        CloseReasonKind::OpenFailed,
+                        format!("cannot apply {settings} to {}: {e}", self.path.display()),
+                    )
+                })?;
+                info!(%settings, "line settings changed by client");
+                Ok(())
+            }
+            Frame::LineControl(op) => {
+                self.line_control(port, op);
+                Ok(())
+            }
+            other => Err(CloseReason::new(
+                CloseReasonKind::Protocol,
+                format!("unexpected {:?} frame during a session", other.frame_type()),
+            )),
+        }
+    }
+
+    fn outbound(&mut self, port: &mut SerialStream) -> Option<Frame> {
+        let watch = self.watching.as_mut()?;
+        let now = Instant::now();
+        if watch.checked.is_some_and(|t| now - t < MODEM_POLL) {
+            return None;
+        }
+        watch.checked = Some(now);
+        let lines = modem_lines(port);
+        if !watch.first && lines == watch.sent {
+            return None;
+        }
+        watch.first = false;
+        watch.sent = lines;
+        if lines.is_none() {
+            // Nothing will ever change: stop asking the driver.
+            debug!("device has no modem lines");
+            self.watching = None;
+        }
+        Some(Frame::ModemState(ModemState { lines }))
+    }
+}
