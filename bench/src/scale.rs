@@ -91,9 +91,15 @@ fn load(bins: &Bins, pki: &Pki, work: &Path, opts: &Options) -> Result<Load> {
     let (mut agent, agent_port) = start_agent(bins, pki, work, &devices)?;
     wait_listening(agent_port, &mut [&mut agent], START_TIMEOUT)?;
 
-    let ports: Vec<u16> = (0..opts.devices)
-        .map(|_| free_port())
-        .collect::<Result<_>>()?;
+    // free_port() releases the port it found, so two calls may give the
+    // same one: ask until every endpoint has a port of its own.
+    let mut ports: Vec<u16> = Vec::new();
+    while ports.len() < opts.devices {
+        let p = free_port()?;
+        if p != agent_port && !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
     let mut toml = String::new();
     let c = &pki.client;
     let _ = writeln!(toml, "[tls]");

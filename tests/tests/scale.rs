@@ -6,7 +6,7 @@
 //! The default run has 30 agents (debug builds of 30 agents and a client
 //! share two cores here); the figure for 50 comes from release builds:
 //!
-//!     SERIALMESH_BIN_DIR=target/release SERIALMESH_SCALE_AGENTS=50 \
+//!     SERIALMESH_BIN_DIR=$PWD/target/release SERIALMESH_SCALE_AGENTS=50 \
 //!         cargo test -p serialmesh-tests --test scale -- --nocapture
 
 use std::time::{Duration, Instant};
