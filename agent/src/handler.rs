@@ -77,6 +77,10 @@ pub async fn handle(
             software: format!("seriald {}", env!("CARGO_PKG_VERSION")),
             name: registry.agent.clone(),
             zone: registry.zone.clone(),
+            time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs()),
         });
         if write_frame(&mut tls, &ours).await.is_err() {
             return;

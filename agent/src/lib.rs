@@ -1,5 +1,6 @@
 //! `seriald`: shares the serial devices of one host over mutual TLS.
 
+pub mod check;
 pub mod demo;
 pub mod discovery;
 pub mod handler;

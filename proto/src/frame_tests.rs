@@ -17,6 +17,7 @@ fn every_frame_type_roundtrips() {
         software: "test".into(),
         name: "shed".into(),
         zone: "garden".into(),
+        time: None,
     }));
     roundtrip(Frame::Open(Open {
         address: "zwave@shed".into(),

@@ -17,6 +17,11 @@ pub struct Hello {
     /// The agent's zone; empty for clients.
     #[serde(default)]
     pub zone: String,
+    /// The agent's clock (Unix seconds) when it answered; informational
+    /// (`serialctl doctor` compares clocks), never used for trust. Absent
+    /// from clients and from agents before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<u64>,
 }
 
 /// Client request: attach to a device.

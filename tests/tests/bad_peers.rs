@@ -51,6 +51,7 @@ fn hello(s: &mut Tls) {
         software: "raw test client".into(),
         name: "raw".into(),
         zone: String::new(),
+        time: None,
     });
     s.write_all(&h.to_bytes()).unwrap();
     assert!(matches!(next_frame(s), Some(Frame::Hello(_))));
@@ -172,6 +173,7 @@ fn wrong_protocol_version_is_refused() {
         software: "future".into(),
         name: "raw".into(),
         zone: String::new(),
+        time: None,
     });
     raw.write_all(&h.to_bytes()).unwrap();
     expect_protocol_close(
