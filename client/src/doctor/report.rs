@@ -64,6 +64,9 @@ impl Report {
             Level::Fail => self.fails += 1,
             _ => {}
         }
+        // Continuation lines (a config error's hint) are indented under
+        // the finding, so every finding starts with its level.
+        let detail = detail.trim_end().replace('\n', "\n      ");
         let mut text = format!("{:<4}  {topic}: {detail}\n", level.label());
         if let Some(fix) = fix {
             text.push_str(&format!("      fix: {fix}\n"));
