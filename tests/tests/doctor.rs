@@ -21,11 +21,19 @@ struct Doctor {
 
 impl Doctor {
     fn has(&self, needle: &str) -> &Self {
-        assert!(self.out.contains(needle), "`{needle}` missing from:\n{}", self.out);
+        assert!(
+            self.out.contains(needle),
+            "`{needle}` missing from:\n{}",
+            self.out
+        );
         self
     }
     fn lacks(&self, needle: &str) -> &Self {
-        assert!(!self.out.contains(needle), "`{needle}` unexpected in:\n{}", self.out);
+        assert!(
+            !self.out.contains(needle),
+            "`{needle}` unexpected in:\n{}",
+            self.out
+        );
         self
     }
     fn code(&self, code: i32) -> &Self {
@@ -40,7 +48,9 @@ impl Doctor {
             .iter()
             .position(|l| l.starts_with(&prefix))
             .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{}", self.out));
-        let more = lines[i + 1..].iter().take_while(|l| l.starts_with("      "));
+        let more = lines[i + 1..]
+            .iter()
+            .take_while(|l| l.starts_with("      "));
         std::iter::once(&lines[i])
             .chain(more)
             .copied()
@@ -91,7 +101,9 @@ fn all_good_passes_with_every_check_ok_and_the_agent_named() {
     let d = doctor(None, &with_agent(&client, &addr));
     d.code(0).has("\n0 FAIL, ").lacks("FAIL  ");
     let cert = client.cert.display().to_string();
-    assert!(d.finding("OK", &format!("certificate {cert}")).contains("client 'gw', chains to the CA"));
+    assert!(d
+        .finding("OK", &format!("certificate {cert}"))
+        .contains("client 'gw', chains to the CA"));
     d.finding("INFO", &format!("certificate {cert}"));
     assert!(d
         .finding("OK", &format!("key {}", client.key.display()))
@@ -141,7 +153,10 @@ fn config_syntax_error_fails_with_line_and_column() {
     let f = d.finding("FAIL", &format!("config {}", config.display()));
     assert!(f.contains(":3:1") && f.contains("kye"), "{f}");
     assert!(f.contains("\n        hint: did you mean `key`?"), "{f}");
-    assert!(f.contains("fix: correct the file at the line and column shown"), "{f}");
+    assert!(
+        f.contains("fix: correct the file at the line and column shown"),
+        "{f}"
+    );
     // The checks that do not need the config still ran.
     d.finding("OK", "clock");
     d.has("mDNS: ");
@@ -159,9 +174,15 @@ fn wrong_ca_fails_the_certificate_and_skips_the_agents() {
     d.code(1);
     let f = d.finding("FAIL", &format!("certificate {}", client.cert.display()));
     assert!(f.contains("not issued by the pinned CA"), "{f}");
-    assert!(f.contains("fix: use the CA that issued this certificate"), "{f}");
+    assert!(
+        f.contains("fix: use the CA that issued this certificate"),
+        "{f}"
+    );
     let a = d.finding("WARN", "agents");
-    assert!(a.contains(&addr) && a.contains("no usable client certificate"), "{a}");
+    assert!(
+        a.contains(&addr) && a.contains("no usable client certificate"),
+        "{a}"
+    );
 }
 
 #[test]
@@ -214,7 +235,10 @@ fn unreachable_agent_fails_with_what_to_check() {
     let d = doctor(None, &with_agent(&client, &addr));
     d.code(1);
     let f = d.finding("FAIL", &format!("agent {addr}"));
-    assert!(f.contains("cannot connect to agent") && f.contains("refused"), "{f}");
+    assert!(
+        f.contains("cannot connect to agent") && f.contains("refused"),
+        "{f}"
+    );
     assert!(f.contains("fix: check that seriald runs there"), "{f}");
 }
 
@@ -227,8 +251,14 @@ fn a_clock_in_the_past_warns_but_does_not_fail() {
     let d = doctor(Some("2016-03-01 12:00:00"), &with_agent(&client, &addr));
     d.code(0);
     let f = d.finding("WARN", "clock");
-    assert!(f.contains("2016-03-01T12:00") && f.contains("cannot be right"), "{f}");
-    assert!(f.contains("serialmesh does not check certificate dates"), "{f}");
+    assert!(
+        f.contains("2016-03-01T12:00") && f.contains("cannot be right"),
+        "{f}"
+    );
+    assert!(
+        f.contains("serialmesh does not check certificate dates"),
+        "{f}"
+    );
     let f = d.finding("WARN", "clock of agent shed");
     assert!(f.contains("s apart"), "{f}");
     d.finding("OK", &format!("agent {addr}"));
