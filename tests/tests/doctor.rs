@@ -271,3 +271,45 @@ fn missing_certificate_is_a_fail_not_a_usage_error() {
     let f = d.finding("FAIL", "certificate");
     assert!(f.contains("--config FILE"), "{f}");
 }
+
+/// Without --agent or a config naming agents, the agents that answer on
+/// mDNS are listed and checked. Network namespaces: needs root.
+#[test]
+fn mdns_lists_the_agents_that_answer_and_checks_them() {
+    use serialmesh_tests::mesh::{seed, tls_args as ns_tls, NsAgent};
+    use serialmesh_tests::netns::Lan;
+    let lan = Lan::new(2);
+    let pki = Pki::new();
+    let _agent = NsAgent::start(&lan, 0, &pki, "shed", "garden", &[], &[]).announced();
+    let client = pki.client("gw");
+    // doctor listens for about a second, as it should; on a loaded 2-core
+    // machine (measured: a release build beside it) the agent's responder
+    // may miss that, so up to three runs are allowed.
+    let run = || {
+        let (code, out, err) = lan
+            .command(1, bins::serialctl())
+            .arg("doctor")
+            .args(ns_tls(&client))
+            .label("doctor")
+            .run_to_end(T);
+        assert!(!err.contains("panicked"), "{err}");
+        Doctor { code, out }
+    };
+    let mut d = run();
+    for _ in 0..2 {
+        if !d.out.contains("WARN  mDNS: no agent answered") {
+            break;
+        }
+        d = run();
+    }
+    d.code(0);
+    let addr = seed(&lan, 0);
+    let m = d.finding("OK", "mDNS");
+    assert!(
+        m.contains("1 agents answered: shed (zone garden) at ") && m.contains(&addr),
+        "{m}"
+    );
+    assert!(d
+        .finding("OK", &format!("agent {addr}"))
+        .contains("agent 'shed' in zone 'garden'"));
+}
