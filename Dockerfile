@@ -15,9 +15,10 @@ RUN ./scripts/build-release.sh \
     && ./dist/serialctl --version
 
 # Static binaries need no libc. distroless/static brings what they do use:
-# /etc/passwd with the nonroot user (65532), /etc/nsswitch.conf
-# ("hosts: files dns", which static glibc resolves without NSS modules),
-# and /etc/hosts handling; no shell.
+# /etc/passwd with the nonroot user (65532), and nothing else: no shell.
+# Host names resolve through /etc/hosts and /etc/resolv.conf, which the
+# runtime mounts, with the lookups built into static glibc (no NSS modules
+# needed; docs/deployment.md).
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /src/dist/seriald /src/dist/serialctl /usr/local/bin/
 # The client runs as non-root by default. The agent needs root (or the
