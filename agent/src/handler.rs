@@ -82,6 +82,10 @@ pub async fn handle(
             name: registry.agent.clone(),
             zone: registry.zone.clone(),
             features: vec![FEATURE_LINE_CONTROL.to_string()],
+            time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs()),
         });
         if write_frame(&mut tls, &ours).await.is_err() {
             return;

@@ -2,6 +2,7 @@
 
 pub mod addr_watch;
 pub mod authz;
+pub mod check;
 pub mod demo;
 pub mod discovery;
 pub mod handler;

@@ -24,6 +24,11 @@ struct Cli {
     /// for trying serialmesh without hardware.
     #[arg(long)]
     demo: bool,
+    /// Check the config and its TLS files (certificate, key and its mode,
+    /// CA), print what they amount to and exit: 0 when the agent would
+    /// start, 2 when not. Binds nothing.
+    #[arg(long, conflicts_with = "demo")]
+    check: bool,
     /// Log output format.
     #[arg(long, value_enum, default_value_t = LogFormat::Plain, global = true)]
     log_format: LogFormat,
@@ -64,6 +69,9 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Devices { sysfs, json }) = cli.command {
         return devices(&config, sysfs, json);
+    }
+    if cli.check {
+        return check(&config, cli.config.as_deref());
     }
     if cli.demo {
         if config.devices.iter().any(|d| d.name == "demo") {
@@ -127,6 +135,24 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// `seriald --check`: the report on stdout, or the one-line error.
+fn check(config: &AgentConfig, path: Option<&std::path::Path>) -> ExitCode {
+    match serialmesh_agent::check::check(config) {
+        Ok(lines) => {
+            let source = path.map_or("built-in defaults".into(), |p| p.display().to_string());
+            println!("{source}: OK");
+            for line in lines {
+                println!("  {line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("seriald: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `seriald devices`: the config's discovery settings, `--sysfs` winning.

@@ -36,7 +36,14 @@ pub enum Command {
         /// Serve /healthz, /readyz and /metrics here (overrides `admin`).
         #[arg(long, value_name = "HOST:PORT")]
         admin: Option<SocketAddr>,
+        /// Check the config and its TLS files, print the endpoints and
+        /// exit: 0 when the sidecar would start, 2 when not. Binds nothing.
+        #[arg(long)]
+        check: bool,
     },
+    /// Check this client's setup and the agents it would use, and say what
+    /// to fix: config, certificates, key permissions, agents, mDNS, clock.
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 #[derive(Subcommand)]

@@ -86,6 +86,7 @@ impl Dialer {
             name: self.client_name.clone(),
             zone: String::new(),
             features: Vec::new(),
+            time: None,
         });
         let mut buf = BytesMut::new();
         write_frame(&mut stream, &hello)
@@ -121,12 +122,18 @@ impl Dialer {
 
     /// Asks the agent at `agent` for its devices.
     pub async fn list(&self, agent: &str) -> Result<Inventory, DialError> {
-        let (mut stream, mut buf, _hello) = self.hello(agent).await?;
+        self.probe(agent).await.map(|(_, inv)| inv)
+    }
+
+    /// The agent's hello and its devices: every phase of a connection
+    /// short of opening a device (for `serialctl doctor`).
+    pub async fn probe(&self, agent: &str) -> Result<(Hello, Inventory), DialError> {
+        let (mut stream, mut buf, hello) = self.hello(agent).await?;
         write_frame(&mut stream, &Frame::List)
             .await
             .map_err(|e| conv(agent, e.into()))?;
         match reply(agent, &mut stream, &mut buf).await? {
-            Frame::Inventory(inv) => Ok(inv),
+            Frame::Inventory(inv) => Ok((hello, inv)),
             other => Err(unexpected(agent, &other)),
         }
     }

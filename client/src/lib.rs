@@ -5,6 +5,7 @@ pub mod cli;
 pub mod connect;
 pub mod dial;
 pub mod dial_pinned;
+pub mod doctor;
 pub mod endpoint;
 pub mod link;
 pub mod ls;

@@ -210,7 +210,7 @@ fn state_text(state: &DeviceState) -> String {
 
 /// `2024-05-01T12:00:03Z` from Unix seconds (the agent's clock, which may
 /// be wrong: it is shown as the agent reported it).
-fn utc(secs: u64) -> String {
+pub fn utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Days to civil date (Howard Hinnant's algorithm).

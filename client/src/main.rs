@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use serialmesh_client::cli::{Cli, Command};
-use serialmesh_client::{connect, ls, pki_cmd, sidecar, UsageError};
+use serialmesh_client::{connect, doctor, ls, pki_cmd, sidecar, UsageError};
 use serialmesh_config::{error_chain, init_logging};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -10,7 +10,10 @@ use tokio_util::sync::CancellationToken;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // pki commands print their own results; their logs are only warnings.
-    let level = if matches!(cli.command, Command::Pki(_) | Command::Ls(_)) {
+    let level = if matches!(
+        cli.command,
+        Command::Pki(_) | Command::Ls(_) | Command::Doctor(_)
+    ) {
         "warn"
     } else {
         "info"
@@ -20,9 +23,19 @@ fn main() -> ExitCode {
         Command::Pki(cmd) => pki_cmd::run(cmd),
         Command::Connect(args) => serve(|shutdown| connect::run(args, shutdown)),
         Command::Ls(args) => serve(|shutdown| ls::run(args, shutdown)),
-        Command::Sidecar { config, admin } => {
+        Command::Sidecar {
+            config,
+            check: true,
+            ..
+        } => sidecar::check(&config),
+        Command::Sidecar { config, admin, .. } => {
             serve(|shutdown| async move { sidecar::run(&config, admin, shutdown).await })
         }
+        Command::Doctor(args) => match serve(|_| doctor::run(args)) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,10 +49,10 @@ fn main() -> ExitCode {
 }
 
 /// Runs a long-lived command until it ends or SIGTERM/SIGINT stops it.
-fn serve<F, Fut>(command: F) -> anyhow::Result<()>
+fn serve<F, Fut, T>(command: F) -> anyhow::Result<T>
 where
     F: FnOnce(CancellationToken) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

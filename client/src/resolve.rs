@@ -227,6 +227,16 @@ impl Resolver {
     }
 }
 
+/// The agents that answer an mDNS browse within `window` (for `serialctl
+/// doctor`); an error when mDNS cannot run here at all.
+pub async fn browse_once(window: Duration) -> Result<Vec<AgentInfo>, String> {
+    let browse = Browse::start().map_err(|e| e.to_string())?;
+    tokio::time::sleep_until(browse.started + window).await;
+    let agents = browse.snapshot();
+    let _ = browse.daemon.shutdown();
+    Ok(agents)
+}
+
 /// Logs where `address` is now, or why it cannot be found (with the
 /// candidates), without holding up the caller: an endpoint serves either
 /// way, and resolves again for every connection.

@@ -6,10 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
-use serialmesh_config::ClientConfig;
+use serialmesh_config::{ClientConfig, EndpointTarget, TlsConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::dialer_for;
+use crate::dial::Dialer;
 use crate::serve::{serve, Spec};
 use crate::UsageError;
 
@@ -18,21 +19,9 @@ pub async fn run(
     admin: Option<SocketAddr>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let config = ClientConfig::load(path).map_err(|e| UsageError(e.to_string()))?;
-    let tls = config.tls.as_ref().ok_or_else(|| {
-        UsageError(format!(
-            "{}: no [tls] table; add cert, key and ca of this client",
-            path.display()
-        ))
-    })?;
-    if config.endpoints.is_empty() {
-        return Err(UsageError(format!(
-            "{}: no [[endpoint]] tables; add one with device = \"zwave@shed\" and tcp = \"127.0.0.1:5000\"",
-            path.display()
-        ))
-        .into());
-    }
-    let dialer = Arc::new(dialer_for(tls, None)?);
+    let (config, tls, dialer) = load(path)?;
+    let tls = &tls;
+    let dialer = Arc::new(dialer);
     // One resolver (one mDNS browse) for every endpoint without an agent.
     let mut resolver: Option<Arc<crate::resolve::Resolver>> = None;
     let mut specs = Vec::new();
@@ -72,4 +61,58 @@ pub async fn run(
         });
     }
     serve(dialer, specs, admin.or(config.admin), shutdown).await
+}
+
+/// The config with its `[tls]` table loaded into a dialer: everything the
+/// sidecar refuses at start (exit status 2).
+fn load(path: &Path) -> Result<(ClientConfig, TlsConfig, Dialer)> {
+    let config = ClientConfig::load(path).map_err(|e| UsageError(e.to_string()))?;
+    let tls = config.tls.clone().ok_or_else(|| {
+        UsageError(format!(
+            "{}: no [tls] table; add cert, key and ca of this client",
+            path.display()
+        ))
+    })?;
+    if config.endpoints.is_empty() {
+        return Err(UsageError(format!(
+            "{}: no [[endpoint]] tables; add one with device = \"zwave@shed\" and tcp = \"127.0.0.1:5000\"",
+            path.display()
+        ))
+        .into());
+    }
+    let dialer = dialer_for(&tls, None)?;
+    Ok((config, tls, dialer))
+}
+
+/// `serialctl sidecar --config FILE --check`: what [`run`] would refuse,
+/// found without binding anything (for a config in a ConfigMap or image).
+pub fn check(path: &Path) -> Result<()> {
+    let (config, _, dialer) = load(path)?;
+    let mut out = vec![format!("{}: OK", path.display())];
+    out.push(format!(
+        "  client {} (certificate, key and CA usable)",
+        dialer.client_name
+    ));
+    if let Some(admin) = config.admin {
+        out.push(format!("  admin http://{admin}"));
+    }
+    if !config.seeds.is_empty() {
+        out.push(format!("  seeds {}", config.seeds.join(", ")));
+    }
+    for e in &config.endpoints {
+        let local = match &e.target {
+            EndpointTarget::Tcp(addr) => format!("tcp://{addr}"),
+            EndpointTarget::Pty(path) => format!("pty {}", path.display()),
+        };
+        let agent = e
+            .agent
+            .as_deref()
+            .unwrap_or("resolved through mDNS and seeds");
+        out.push(format!(
+            "  endpoint {} on {local} (agent: {agent})",
+            e.device
+        ));
+    }
+    println!("{}", out.join("\n"));
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use rustls_pki_types::pem::{self, PemObject};
@@ -31,13 +31,11 @@ pub(crate) fn load_key_as(path: &Path, hint: &str) -> Result<PrivateKeyDer<'stat
     let mut file = File::open(path).map_err(|e| PkiError::read("private key", path, e, hint))?;
     // Checked on the open handle, so the mode belongs to the file we read
     // even if the path is swapped underneath us.
-    let mode = file
+    let meta = file
         .metadata()
-        .map_err(|e| PkiError::read("private key", path, e, hint))?
-        .permissions()
-        .mode()
-        & 0o7777;
-    if mode & 0o077 != 0 {
+        .map_err(|e| PkiError::read("private key", path, e, hint))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if !key_mode_acceptable(mode, meta.uid(), effective_uid()) {
         return Err(PkiError::KeyPermissions {
             path: path.to_path_buf(),
             mode,
@@ -57,6 +55,25 @@ pub(crate) fn load_key_as(path: &Path, hint: &str) -> Result<PrivateKeyDer<'stat
         },
         hint: hint.to_string(),
     })
+}
+
+/// Whether a private key with `mode`, owned by `owner`, may be used by a
+/// process running as `uid`: only its owner may read it, with one
+/// exception. A root-owned key that a group may read (never others) is an
+/// administrator's deliberate grant to a non-root service, the way
+/// Debian's ssl-cert group and PostgreSQL's rule for root-owned keys work,
+/// and the only way Kubernetes hands a Secret to a non-root container
+/// (`fsGroup` makes Secret files `root:GROUP 0440`). A root process gains
+/// nothing from the grant, so for it the strict rule stays.
+pub(crate) fn key_mode_acceptable(mode: u32, owner: u32, uid: u32) -> bool {
+    let private = mode & 0o077 == 0;
+    let granted = owner == 0 && uid != 0 && mode & 0o037 == 0;
+    private || granted
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// The single CA certificate that everything is pinned to.

@@ -1,6 +1,6 @@
 //! The rustls configurations agents and clients run with.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use rustls::crypto::CryptoProvider;
@@ -11,7 +11,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use crate::load::{load_certs, load_key, KEY_HINT};
 use crate::verifier::PeerVerifier;
 use crate::verify::{check, Policy, RefusalKind, TrustRoot};
-use crate::{DenyList, Fingerprint, PkiError, Role};
+use crate::{DenyList, Fingerprint, Identity, PkiError, Role};
 
 /// Where one host's certificate, key and pinned CA live.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,34 +109,57 @@ impl OwnCert {
         let root = TrustRoot::load(&files.ca)?;
         let chain = load_certs(&files.cert)?;
         let key = load_key(&files.key)?;
-        let policy = Policy {
-            role,
-            deny: None,
-            pinned: None,
-        };
-        let sig_algs = crypto_provider().signature_verification_algorithms.all;
-        if let Err(refusal) = check(&root, &chain[0], &policy, sig_algs) {
-            let (side, flag) = match role {
-                Role::Agent => ("an agent", "--role agent"),
-                Role::Client => ("a client", "--role client"),
-            };
-            let hint = match refusal.kind {
-                RefusalKind::UnknownIssuer | RefusalKind::Validity => format!(
-                    "set the CA to the one that issued it, or issue a new certificate from the CA of {} \
-                     with `serialctl pki issue {flag}`",
-                    files.ca.display()
-                ),
-                _ => format!("issue a new certificate with `serialctl pki issue {flag}`"),
-            };
-            return Err(PkiError::OwnCertificate {
-                side,
-                path: files.cert.clone(),
-                reason: refusal.reason,
-                hint,
-            });
-        }
+        check_own(files, &root, &chain, role)?;
         Ok(OwnCert { root, chain, key })
     }
+}
+
+/// Whether the certificate at `cert` is a `role` certificate issued by the
+/// CA at `ca`, checked as a peer would check it (dates aside), without the
+/// key: `serialctl doctor` reports on the key separately.
+pub fn check_certificate(cert: &Path, ca: &Path, role: Role) -> Result<Identity, PkiError> {
+    let files = TlsFiles {
+        cert: cert.to_path_buf(),
+        key: PathBuf::new(),
+        ca: ca.to_path_buf(),
+    };
+    let root = TrustRoot::load(ca)?;
+    let chain = load_certs(cert)?;
+    check_own(&files, &root, &chain, role)
+}
+
+fn check_own(
+    files: &TlsFiles,
+    root: &TrustRoot,
+    chain: &[CertificateDer<'static>],
+    role: Role,
+) -> Result<Identity, PkiError> {
+    let policy = Policy {
+        role,
+        deny: None,
+        pinned: None,
+    };
+    let sig_algs = crypto_provider().signature_verification_algorithms.all;
+    check(root, &chain[0], &policy, sig_algs).map_err(|refusal| {
+        let (side, flag) = match role {
+            Role::Agent => ("an agent", "--role agent"),
+            Role::Client => ("a client", "--role client"),
+        };
+        let hint = match refusal.kind {
+            RefusalKind::UnknownIssuer | RefusalKind::Validity => format!(
+                "set the CA to the one that issued it, or issue a new certificate from the CA of {} \
+                 with `serialctl pki issue {flag}`",
+                files.ca.display()
+            ),
+            _ => format!("issue a new certificate with `serialctl pki issue {flag}`"),
+        };
+        PkiError::OwnCertificate {
+            side,
+            path: files.cert.clone(),
+            reason: refusal.reason,
+            hint,
+        }
+    })
 }
 
 fn key_error(files: &TlsFiles, e: rustls::Error) -> PkiError {

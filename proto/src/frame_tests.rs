@@ -18,6 +18,7 @@ fn every_frame_type_roundtrips() {
         name: "shed".into(),
         zone: "garden".into(),
         features: vec![crate::FEATURE_LINE_CONTROL.into()],
+        time: None,
     }));
     roundtrip(Frame::Open(Open {
         address: "zwave@shed".into(),

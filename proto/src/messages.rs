@@ -22,6 +22,11 @@ pub struct Hello {
     /// it out, and older peers ignore the field, so the version stays 1.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<String>,
+    /// The agent's clock (Unix seconds) when it answered; informational
+    /// (`serialctl doctor` compares clocks), never used for trust. Absent
+    /// from clients and from agents before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<u64>,
 }
 
 /// Client request: attach to a device.

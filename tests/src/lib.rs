@@ -37,6 +37,7 @@ pub mod pki;
 pub mod proc;
 pub mod pty;
 pub mod sysfs;
+pub mod tools;
 pub mod util;
 
 pub use agent::{AgentBuilder, RunningAgent};

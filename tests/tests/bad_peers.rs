@@ -52,6 +52,7 @@ fn hello(s: &mut Tls) {
         name: "raw".into(),
         zone: String::new(),
         features: Vec::new(),
+        time: None,
     });
     s.write_all(&h.to_bytes()).unwrap();
     assert!(matches!(next_frame(s), Some(Frame::Hello(_))));
@@ -174,6 +175,7 @@ fn wrong_protocol_version_is_refused() {
         name: "raw".into(),
         zone: String::new(),
         features: Vec::new(),
+        time: None,
     });
     raw.write_all(&h.to_bytes()).unwrap();
     expect_protocol_close(

@@ -76,3 +76,21 @@ fn missing_key_names_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn key_mode_rule_allows_only_owner_or_a_root_group_grant() {
+    use crate::load::key_mode_acceptable as ok;
+    // Private to its owner: fine for anyone who can open it.
+    assert!(ok(0o600, 1000, 1000));
+    assert!(ok(0o400, 0, 0));
+    // Group-readable, root-owned, read by a non-root service (fsGroup).
+    assert!(ok(0o440, 0, 65532));
+    assert!(ok(0o640, 0, 65532));
+    // ... but not group-writable, not for root itself, not for other owners.
+    assert!(!ok(0o460, 0, 65532));
+    assert!(!ok(0o640, 0, 0));
+    assert!(!ok(0o640, 1000, 1000));
+    // Others may never read it.
+    assert!(!ok(0o444, 0, 65532));
+    assert!(!ok(0o644, 1000, 1000));
+}

