@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits, DEFAULT_PORT};
 use toml::Spanned;
 
+use crate::limits::{LimitsConfig, RawLimits};
 use crate::load::Ctx;
 use crate::profile::{validate_profiles, RawProfile};
 use crate::{check_host_port, check_name, ConfigError, TlsConfig, UserProfile};
@@ -37,6 +38,8 @@ pub struct AgentConfig {
     /// Other agents (`host:port`) to report to clients where mDNS does not
     /// reach (pod networks, other VLANs).
     pub seeds: Vec<String>,
+    /// `[limits]`: what an unauthenticated or idle peer may cost.
+    pub limits: LimitsConfig,
 }
 
 /// A device given by path in the config (beside discovered ones).
@@ -69,6 +72,7 @@ pub(crate) struct RawAgent {
     dev: Option<PathBuf>,
     discovery: Option<bool>,
     admin: Option<Spanned<String>>,
+    limits: Option<RawLimits>,
 }
 
 #[derive(Deserialize)]
@@ -184,7 +188,12 @@ impl RawAgent {
             check_host_port("seed", s.get_ref()).map_err(|m| ctx.at(s.span(), m, None))?;
             seeds.push(s.into_inner());
         }
+        let limits = match self.limits {
+            Some(l) => l.validate(ctx)?,
+            None => LimitsConfig::default(),
+        };
         Ok(AgentConfig {
+            limits,
             seeds,
             admin,
             name,

@@ -7,6 +7,9 @@
 mod agent;
 mod client;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
+mod limits;
 mod load;
 mod logging;
 mod names;
@@ -15,6 +18,7 @@ mod profile;
 pub use agent::{AgentConfig, DeviceConfig, DEFAULT_CONFIG_DIR};
 pub use client::{ClientConfig, EndpointConfig, EndpointTarget};
 pub use error::ConfigError;
+pub use limits::LimitsConfig;
 pub use load::{parse_agent, parse_client};
 pub use logging::{error_chain, init_logging, LogFormat};
 pub use names::{check_host_port, check_name, Address};

@@ -8,6 +8,8 @@ mod close;
 pub mod conn;
 pub mod discovery;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod line;
 mod messages;
 mod relay;

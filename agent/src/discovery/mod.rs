@@ -21,6 +21,8 @@
 //! ```
 
 mod builtin;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 mod naming;
 mod profiles;
