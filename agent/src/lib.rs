@@ -1,5 +1,6 @@
 //! `seriald`: shares the serial devices of one host over mutual TLS.
 
+pub mod admission;
 pub mod demo;
 pub mod discovery;
 pub mod handler;
@@ -12,3 +13,4 @@ pub mod serial;
 pub mod server;
 pub mod session;
 pub mod telemetry;
+pub mod throttle;

@@ -94,7 +94,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         metrics,
         registry,
         acceptor: TlsAcceptor::from(Arc::new(tls)),
-        limits: Limits::default(),
+        limits: Limits::from_config(&config.limits),
     });
     server.serve(listener, shutdown).await;
     peering.finished().await;

@@ -62,7 +62,7 @@ impl RawLimits {
             None => Ok(default),
             Some(s) => {
                 let x = *s.get_ref();
-                if x.is_finite() && x >= 0.001 && x <= MAX_TIMEOUT_SECS {
+                if (0.001..=MAX_TIMEOUT_SECS).contains(&x) {
                     Ok(Duration::from_secs_f64(x))
                 } else {
                     Err(ctx.at(
