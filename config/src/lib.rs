@@ -9,6 +9,7 @@ mod client;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod hints;
 mod limits;
 mod load;
 mod logging;
