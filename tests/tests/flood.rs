@@ -23,7 +23,7 @@ use serialmesh_tests::{AgentBuilder, ConnectBuilder, EchoDevice, Pki};
 /// Bogus connections in all, at least.
 const BOGUS: usize = 1000;
 /// Of which slowloris connections, opened first and held.
-const SLOW: usize = 250;
+const SLOW: usize = 400;
 /// Threads churning through the other kinds.
 const CHURNERS: usize = 12;
 const LEGIT_BOUND: Duration = Duration::from_secs(1);
