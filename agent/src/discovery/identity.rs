@@ -136,8 +136,9 @@ mod tests {
         (id.into(), port.into(), tty.into())
     }
 
-    /// Caught by the discovery fuzz target's checks: three ports of one adapter with no
-    /// port_number had two of them end up as `...@1-1`, and so one name.
+    /// Caught by the discovery fuzz target's checks: three ports of one
+    /// adapter without port_number had two of them end up as `...@1-1`,
+    /// and so shared under one name.
     #[test]
     fn clones_in_one_port_get_their_tty_too() {
         let mut items = vec![
