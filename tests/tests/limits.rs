@@ -172,6 +172,14 @@ fn one_client_name_over_its_connection_cap_is_refused_with_the_limit_named() {
             T,
         )
         .unwrap();
+    // serialctl under that name says why it can not get in.
+    let over = ConnectBuilder::new("zwave@house", agent.addr, &greedy).start();
+    let app = over.connect();
+    let line = over
+        .wait_for_output("already has 2 connections to this agent", T)
+        .unwrap();
+    assert!(line.contains("max_connections_per_client"), "{line}");
+    drop((app, over));
     // Another name is not affected, and a freed connection is reusable.
     echo_ok(&pki, agent.addr, "gw");
     drop(held.pop());
