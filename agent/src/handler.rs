@@ -50,9 +50,12 @@ pub async fn handle(
     };
     let gate = authz.gate(&identity);
     let span = tracing::info_span!("client", client = %identity.name, %peer);
+    // One deadline for Hello and the request together: a peer trickling a
+    // byte at a time can not stretch it frame by frame.
+    let deadline = tokio::time::Instant::now() + limits.request_timeout;
     async move {
         let mut buf = BytesMut::new();
-        let hello = match next(&mut tls, &mut buf, limits).await {
+        let hello = match next(&mut tls, &mut buf, deadline, limits).await {
             Ok(Frame::Hello(h)) => h,
             Ok(other) => {
                 return refuse(
@@ -90,7 +93,7 @@ pub async fn handle(
         if write_frame(&mut tls, &ours).await.is_err() {
             return;
         }
-        match next(&mut tls, &mut buf, limits).await {
+        match next(&mut tls, &mut buf, deadline, limits).await {
             Ok(Frame::Open(open)) => {
                 session::run(
                     &mut tls,
@@ -127,15 +130,20 @@ pub async fn handle(
     .await
 }
 
-async fn next<S>(tls: &mut S, buf: &mut BytesMut, limits: &Limits) -> Result<Frame, ConnError>
+async fn next<S>(
+    tls: &mut S,
+    buf: &mut BytesMut,
+    deadline: tokio::time::Instant,
+    limits: &Limits,
+) -> Result<Frame, ConnError>
 where
     S: tokio::io::AsyncRead + Unpin,
 {
-    match tokio::time::timeout(limits.handshake_timeout, read_frame(tls, buf)).await {
+    match tokio::time::timeout_at(deadline, read_frame(tls, buf)).await {
         Ok(r) => r,
         Err(_) => Err(ConnError::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            format!("no request within {:?}", limits.handshake_timeout),
+            format!("no request within {:?}", limits.request_timeout),
         ))),
     }
 }

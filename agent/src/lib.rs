@@ -1,6 +1,7 @@
 //! `seriald`: shares the serial devices of one host over mutual TLS.
 
 pub mod addr_watch;
+pub mod admission;
 pub mod authz;
 pub mod check;
 pub mod demo;
@@ -16,3 +17,4 @@ pub mod serial;
 pub mod server;
 pub mod session;
 pub mod telemetry;
+pub mod throttle;

@@ -114,7 +114,7 @@ pub async fn run(
         registry,
         authz,
         acceptor: TlsAcceptor::from(Arc::new(tls)),
-        limits: Limits::default(),
+        limits: Limits::from_config(&config.limits),
     });
     server.serve(listener, shutdown).await;
     peering.finished().await;

@@ -1,19 +1,24 @@
 //! The mTLS listener: accept, limit, hand each connection to its own task.
 //!
 //! The TLS handshake happens inside the spawned task under its own timeout,
-//! so a slow or hostile peer never stalls the accept loop.
+//! so a slow or hostile peer never stalls the accept loop. Floods are logged
+//! a line per interval, not a line per connection (`throttle.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serialmesh_config::LimitsConfig;
+use serialmesh_proto::conn::write_frame;
+use serialmesh_proto::{CloseReason, Frame};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::admission::{Admission, Slot};
 use crate::handler;
 use crate::registry::Registry;
 use crate::telemetry::AgentMetrics;
@@ -23,21 +28,36 @@ use serialmesh_proto::Liveness;
 pub struct Limits {
     /// Connections at once, authenticated or not.
     pub max_connections: usize,
-    /// TLS handshake, then hello and request, must each finish within this.
+    /// Connections in their TLS handshake at once (see `admission.rs`).
+    pub max_pending: usize,
+    /// Connections at once from one client certificate name.
+    pub max_connections_per_client: usize,
+    /// The TLS handshake must finish within this.
     pub handshake_timeout: Duration,
+    /// After the handshake, Hello and the request must arrive within this.
+    pub request_timeout: Duration,
     pub liveness: Liveness,
     /// Grace period for sessions to say goodbye on shutdown.
     pub shutdown_grace: Duration,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
+impl Limits {
+    pub fn from_config(c: &LimitsConfig) -> Self {
         Self {
-            max_connections: 256,
-            handshake_timeout: Duration::from_secs(10),
+            max_connections: c.max_connections,
+            max_pending: c.max_pending,
+            max_connections_per_client: c.max_connections_per_client,
+            handshake_timeout: c.handshake_timeout,
+            request_timeout: c.request_timeout,
             liveness: Liveness::default(),
             shutdown_grace: Duration::from_millis(1500),
         }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::from_config(&LimitsConfig::default())
     }
 }
 
@@ -53,7 +73,12 @@ pub struct Server {
 
 impl Server {
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) {
-        let permits = Arc::new(Semaphore::new(self.limits.max_connections));
+        let l = self.limits;
+        let admission = Arc::new(Admission::new(
+            l.max_connections,
+            l.max_pending,
+            l.max_connections_per_client,
+        ));
         let tracker = TaskTracker::new();
         loop {
             let accepted = tokio::select! {
@@ -62,13 +87,18 @@ impl Server {
             };
             match accepted {
                 Ok((stream, peer)) => {
-                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    let Some(slot) = admission.connection() else {
                         self.metrics.over_limit.inc();
-                        warn!(%peer, limit = self.limits.max_connections, "too many connections; dropping this one");
+                        if let Some(unlogged) = admission.log_over_limit.admit() {
+                            warn!(%peer, limit = l.max_connections, unlogged, "too many connections (max_connections); closing new ones");
+                        }
                         continue;
                     };
                     let this = self.clone();
-                    tracker.spawn(async move { this.connection(stream, peer, permit).await });
+                    let admission = admission.clone();
+                    tracker.spawn(
+                        async move { this.connection(stream, peer, slot, &admission).await },
+                    );
                 }
                 Err(e) => {
                     // Out of file descriptors and similar: back off instead
@@ -88,30 +118,35 @@ impl Server {
         info!("stopped");
     }
 
-    async fn connection(&self, stream: TcpStream, peer: SocketAddr, _permit: OwnedSemaphorePermit) {
-        if let Err(e) = stream.set_nodelay(true) {
-            warn!(%peer, error = %e, "cannot set TCP_NODELAY");
-        }
-        let accept = self.acceptor.accept(stream);
-        let tls = match tokio::time::timeout(self.limits.handshake_timeout, accept).await {
-            Ok(Ok(tls)) => tls,
-            // Closed during the handshake without a word: a port probe
-            // (other agents' liveness checks, Kubernetes tcpSocket probes)
-            // or a client that gave up, not a TLS failure.
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                tracing::debug!(%peer, "connection closed during the TLS handshake (a port probe?)");
-                return;
-            }
-            Ok(Err(e)) => {
-                self.metrics.handshake_failures.inc();
-                warn!(%peer, error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                self.metrics.handshake_failures.inc();
-                warn!(%peer, timeout = ?self.limits.handshake_timeout, "TLS handshake timed out");
-                return;
-            }
+    async fn connection(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        _slot: Slot,
+        admission: &Admission,
+    ) {
+        let Some(tls) = self.handshake(stream, peer, admission).await else {
+            return;
+        };
+        // The handler refuses a connection without a usable certificate
+        // name; only named clients count toward the per-client cap.
+        let name = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .and_then(|c| serialmesh_pki::identity_of(c).ok())
+            .map(|id| id.name);
+        let _ticket = match name {
+            Some(name) => match admission.client(&name) {
+                Some(t) => Some(t),
+                None => {
+                    return self
+                        .refuse_over_client_limit(tls, peer, &name, admission)
+                        .await
+                }
+            },
+            None => None,
         };
         handler::handle(
             tls,
@@ -121,6 +156,87 @@ impl Server {
             &self.mesh,
             &self.limits,
             &self.metrics,
+        )
+        .await;
+    }
+
+    /// The TLS handshake, within `handshake_timeout` and while no newer
+    /// connection needs this one's pending place.
+    async fn handshake(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        admission: &Admission,
+    ) -> Option<TlsStream<TcpStream>> {
+        let (ticket, evicted_other) = admission.pending();
+        if evicted_other {
+            self.metrics.over_limit.inc();
+            if let Some(unlogged) = admission.log_evicted.admit() {
+                warn!(%peer, limit = self.limits.max_pending, unlogged, "too many pending TLS handshakes (max_pending); closed the oldest to make room");
+            }
+        }
+        if let Err(e) = stream.set_nodelay(true) {
+            warn!(%peer, error = %e, "cannot set TCP_NODELAY");
+        }
+        let accept =
+            tokio::time::timeout(self.limits.handshake_timeout, self.acceptor.accept(stream));
+        let result = tokio::select! {
+            r = accept => r,
+            _ = ticket.evicted.cancelled() => {
+                self.metrics.handshake_failures.inc();
+                tracing::debug!(%peer, "pending handshake closed to make room for a newer connection");
+                return None;
+            }
+        };
+        match result {
+            Ok(Ok(tls)) => Some(tls),
+            // Closed during the handshake without a word: a port probe
+            // (other agents' liveness checks, Kubernetes tcpSocket probes)
+            // or a client that gave up, not a TLS failure.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                tracing::debug!(%peer, "connection closed during the TLS handshake (a port probe?)");
+                None
+            }
+            Ok(Err(e)) => {
+                self.metrics.handshake_failures.inc();
+                match admission.log_handshake.admit() {
+                    Some(unlogged) => warn!(%peer, error = %e, unlogged, "TLS handshake failed"),
+                    None => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                }
+                None
+            }
+            Err(_) => {
+                self.metrics.handshake_failures.inc();
+                let timeout = self.limits.handshake_timeout;
+                match admission.log_handshake.admit() {
+                    Some(unlogged) => warn!(%peer, ?timeout, unlogged, "TLS handshake timed out"),
+                    None => tracing::debug!(%peer, ?timeout, "TLS handshake timed out"),
+                }
+                None
+            }
+        }
+    }
+
+    /// Tells a client over its cap why, out of band, and closes.
+    async fn refuse_over_client_limit(
+        &self,
+        mut tls: TlsStream<TcpStream>,
+        peer: SocketAddr,
+        name: &str,
+        admission: &Admission,
+    ) {
+        let limit = admission.max_per_client();
+        self.metrics.refused("too many connections");
+        if let Some(unlogged) = admission.log_per_client.admit() {
+            warn!(%peer, client = %name, limit, unlogged, "client has too many connections (max_connections_per_client); refusing another");
+        }
+        let reason = CloseReason::busy(
+            name,
+            format!("client '{name}' already has {limit} connections to this agent (max_connections_per_client)"),
+        );
+        let _ = tokio::time::timeout(
+            Duration::from_millis(500),
+            write_frame(&mut tls, &Frame::Close(reason)),
         )
         .await;
     }

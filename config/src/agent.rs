@@ -8,6 +8,7 @@ use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits, DE
 use toml::Spanned;
 
 use crate::authz::{RawAllow, RawAuthz};
+use crate::limits::{LimitsConfig, RawLimits};
 use crate::load::Ctx;
 use crate::profile::{validate_profiles, RawProfile};
 use crate::{check_host_port, check_name, AuthzConfig, ConfigError, TlsConfig, UserProfile};
@@ -40,6 +41,8 @@ pub struct AgentConfig {
     pub seeds: Vec<String>,
     /// `[[allow]]` rules, `revoked` and `revoked_file`.
     pub authz: AuthzConfig,
+    /// `[limits]`: what an unauthenticated or idle peer may cost.
+    pub limits: LimitsConfig,
 }
 
 /// A device given by path in the config (beside discovered ones).
@@ -77,6 +80,7 @@ pub(crate) struct RawAgent {
     #[serde(default)]
     revoked: Vec<Spanned<String>>,
     revoked_file: Option<PathBuf>,
+    limits: Option<RawLimits>,
 }
 
 #[derive(Deserialize)]
@@ -198,8 +202,13 @@ impl RawAgent {
             revoked_file: self.revoked_file,
         }
         .validate(ctx)?;
+        let limits = match self.limits {
+            Some(l) => l.validate(ctx)?,
+            None => LimitsConfig::default(),
+        };
         Ok(AgentConfig {
             authz,
+            limits,
             seeds,
             admin,
             name,

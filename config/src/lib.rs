@@ -8,6 +8,10 @@ mod agent;
 mod authz;
 mod client;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
+mod hints;
+mod limits;
 mod load;
 mod logging;
 mod names;
@@ -18,6 +22,7 @@ pub use agent::{AgentConfig, DeviceConfig, DEFAULT_CONFIG_DIR};
 pub use authz::{Access, AllowRule, AuthzConfig};
 pub use client::{ClientConfig, EndpointConfig, EndpointTarget};
 pub use error::ConfigError;
+pub use limits::LimitsConfig;
 pub use load::{parse_agent, parse_client};
 pub use logging::{error_chain, init_logging, LogFormat};
 pub use names::{check_host_port, check_name, Address};

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::agent::RawAgent;
 use crate::client::RawClient;
+use crate::hints::{hint_for, key_at};
 use crate::{AgentConfig, ClientConfig, ConfigError, TlsConfig};
 
 /// Parses an agent config. `path` is used for messages and to resolve
@@ -69,10 +70,16 @@ impl<'a> Ctx<'a> {
     }
 
     fn toml(&self, e: toml::de::Error) -> ConfigError {
-        let message = e.message().trim().to_string();
-        let hint = unknown_key_hint(&message);
+        let raw = e.message().trim();
+        // TOML syntax errors come as "what\nexpected what": one line reads
+        // better after "file:line:column:".
+        let message = raw.replace('\n', "; ");
         match e.span() {
-            Some(span) => self.at(span, message, hint),
+            Some(span) => {
+                let key = key_at(self.text, span.start);
+                let hint = hint_for(raw, key.as_deref());
+                self.at(span, message, hint)
+            }
             None => ConfigError::File {
                 path: self.path.to_path_buf(),
                 message,
@@ -106,40 +113,6 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
-}
-
-/// serde says "unknown field `lisen`, expected one of `name`, `listen`"; we add
-/// the nearest valid key so the fix is obvious.
-fn unknown_key_hint(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
-    let (bad, rest) = rest.split_once('`')?;
-    let candidates: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
-    // Spellings from other tools ("baudrate", "databits") are caught by
-    // comparing without underscores and allowing a shared prefix.
-    let plain = |s: &str| s.replace('_', "").to_ascii_lowercase();
-    let best = candidates
-        .iter()
-        .map(|c| {
-            let (b, k) = (plain(bad), plain(c));
-            let prefix = k.len() >= 3 && (b.starts_with(&k) || k.starts_with(&b));
-            (if prefix { 0 } else { edit_distance(&b, &k) }, *c)
-        })
-        .min()?;
-    (best.0 <= 3).then(|| format!("did you mean `{}`?", best.1))
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

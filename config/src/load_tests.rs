@@ -250,3 +250,132 @@ access = "list"
     );
     assert_eq!(agent("").unwrap().authz, crate::AuthzConfig::default());
 }
+
+/// Every kind of parser error gets a hint that says what to write instead.
+#[test]
+fn every_parser_error_kind_has_a_hint() {
+    let cases = [
+        (
+            "name = 5\n",
+            "1:8: invalid type: integer `5`, expected a string",
+            "`name` takes text in double quotes",
+        ),
+        (
+            "discovery = \"yes\"\n",
+            "1:13: invalid type: string \"yes\"",
+            "`discovery` takes true or false",
+        ),
+        (
+            "seeds = \"a:1\"\n",
+            "1:9: invalid type",
+            "`seeds` takes a list in brackets",
+        ),
+        (
+            "tls = 3\n",
+            "1:7: invalid type",
+            "`tls` is a table: write [tls]",
+        ),
+        (
+            "[[device]]\nname = \"a\"\npath = \"/dev/x\"\nparity = \"evn\"\n",
+            "4:10: unknown variant `evn`",
+            "did you mean \"even\"?",
+        ),
+        (
+            "[[device]]\nname = \"a\"\npath = \"/dev/x\"\nparity = \"mark\"\n",
+            "4:10: unknown variant `mark`",
+            "give `parity` one of the values listed",
+        ),
+        (
+            "[[device]]\npath = \"/dev/x\"\n",
+            "1:1: missing field `name`",
+            "add `name = ...` to this table",
+        ),
+        (
+            "name = shed\n",
+            "1:8: invalid string; expected",
+            "text values need double quotes, e.g. name = \"shed\"",
+        ),
+        (
+            "[tls\n",
+            "1:5: invalid table header",
+            "write a table header as [name]",
+        ),
+        (
+            "name = \"a\"\nname = \"b\"\n",
+            "2:1: duplicate key `name`",
+            "remove one of them",
+        ),
+        (
+            "[limits]\nhandshake_timeout = \"5s\"\n",
+            "2:21: invalid type: string \"5s\", expected f64",
+            "a number of seconds without quotes, e.g. handshake_timeout = 5",
+        ),
+        (
+            "[limits]\nmax_pending = 1.5\n",
+            "2:15: invalid type: floating point `1.5`",
+            "`max_pending` takes a whole number",
+        ),
+        (
+            "[[device]]\nname = \"a\"\npath = \"/dev/x\"\nbaud = -5\n",
+            "4:8: invalid value: integer `-5`",
+            "`baud` takes a whole number of 0 or more",
+        ),
+        (
+            "[[device]]\nname = \"a\"\npath = \"/dev/x\"\nflow_control = true\n",
+            "4:16: wanted string or table",
+            "`flow_control` takes one of its values in double quotes",
+        ),
+        (
+            "[limits]\nfoo = 1\n",
+            "2:1: unknown field `foo`",
+            "remove it, or use one of the keys listed",
+        ),
+        ("name = \"a\"\nzone = [\n", "3:1:", "not valid TOML"),
+    ];
+    for (text, at, hint) in cases {
+        let e = agent(text).unwrap_err();
+        let (message, got_hint) = e.split_once("\n  hint: ").unwrap_or((&e, ""));
+        assert!(message.starts_with("/etc/serialmesh/agent.toml:"), "{e}");
+        assert!(message.contains(at), "want {at:?} in {e:?}");
+        assert!(!message.contains('\n'), "message spans lines: {e:?}");
+        assert!(
+            got_hint.contains(hint),
+            "want hint {hint:?} for {text:?}, got {e:?}"
+        );
+    }
+}
+
+#[test]
+fn limits_table_parses_and_validates() {
+    let c = agent("").unwrap();
+    assert_eq!(c.limits, crate::LimitsConfig::default());
+    assert_eq!(
+        c.limits.handshake_timeout,
+        std::time::Duration::from_secs(5)
+    );
+    assert_eq!(c.limits.max_pending, 64);
+    let c = agent("[limits]\nhandshake_timeout = 2\nrequest_timeout = 0.25\nmax_connections = 10\nmax_connections_per_client = 3\n").unwrap();
+    assert_eq!(
+        c.limits.handshake_timeout,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(
+        c.limits.request_timeout,
+        std::time::Duration::from_millis(250)
+    );
+    // An unset max_pending follows a lowered max_connections.
+    assert_eq!(c.limits.max_pending, 10);
+    assert_eq!(c.limits.max_connections_per_client, 3);
+    for (text, want) in [
+        ("[limits]\nmax_pending = 0\n", "2:15: max_pending 0 is out of range\n  hint: use a number between 1 and 65536, e.g. max_pending = 64"),
+        ("[limits]\nmax_pending = 100\nmax_connections = 10\n", "2:15: max_pending 100 exceeds max_connections 10\n  hint: pending connections count toward max_connections"),
+        ("[limits]\nhandshake_timeout = 0\n", "2:21: handshake_timeout 0 is out of range\n  hint: give seconds between 0.001 and 3600, e.g. handshake_timeout = 5"),
+        ("[limits]\nrequest_timeout = 86400\n", "2:19: request_timeout 86400 is out of range"),
+        ("[limits]\nhandshake_timeout = nan\n", "handshake_timeout NaN is out of range"),
+        ("[limits]\nmax_connections_per_client = 100000\n", "2:30: max_connections_per_client 100000 is out of range"),
+        ("[limits]\nhandshake_timout = 5\n", "2:1: unknown field `handshake_timout`, expected one of `handshake_timeout`"),
+    ] {
+        let e = agent(text).unwrap_err();
+        assert!(e.contains(want), "want {want:?} in {e:?}");
+    }
+}

@@ -11,6 +11,7 @@ mod identity;
 mod inspect;
 mod issue;
 mod load;
+mod refusal_log;
 mod role;
 mod tls;
 mod verifier;

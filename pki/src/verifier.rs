@@ -63,16 +63,26 @@ impl PeerVerifier {
                 Ok(())
             }
             Err(refusal) => {
-                tracing::warn!(
-                    subject = %refusal.subject,
-                    fingerprint = %refusal.fingerprint,
-                    reason = %refusal.reason,
-                    "refused {} certificate {} (fingerprint {}): {}",
-                    self.expect,
-                    refusal.subject,
-                    refusal.fingerprint,
-                    refusal.reason
-                );
+                let now = std::time::Instant::now();
+                match crate::refusal_log::REFUSALS.admit(refusal.fingerprint, now) {
+                    Some(unlogged) => tracing::warn!(
+                        subject = %refusal.subject,
+                        fingerprint = %refusal.fingerprint,
+                        reason = %refusal.reason,
+                        unlogged_refusals = unlogged,
+                        "refused {} certificate {} (fingerprint {}): {}",
+                        self.expect,
+                        refusal.subject,
+                        refusal.fingerprint,
+                        refusal.reason
+                    ),
+                    None => tracing::debug!(
+                        fingerprint = %refusal.fingerprint,
+                        reason = %refusal.reason,
+                        "refused {} certificate again (reported before)",
+                        self.expect
+                    ),
+                }
                 Err(rustls::Error::InvalidCertificate(
                     refusal.kind.certificate_error(),
                 ))

@@ -9,6 +9,8 @@ pub mod conn;
 mod control;
 pub mod discovery;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod line;
 mod messages;
 mod relay;

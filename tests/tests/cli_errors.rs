@@ -178,7 +178,66 @@ fn seriald_value_of_the_wrong_type_is_reported_at_its_position() {
         "{}:4:8: invalid type: integer `42`, expected",
         path.display()
     );
-    ran.expect(2, &[&at]);
+    ran.expect(2, &[&at, "hint: `path` takes text in double quotes"]);
+}
+
+#[test]
+fn seriald_limits_out_of_range_names_the_valid_range() {
+    let (ran, path, _dir) = seriald_with_config("[limits]\nmax_pending = 0\n");
+    let at = format!("{}:2:15: max_pending 0 is out of range", path.display());
+    ran.expect(
+        2,
+        &[
+            &at,
+            "hint: use a number between 1 and 65536, e.g. max_pending = 64",
+        ],
+    );
+}
+
+#[test]
+fn seriald_limits_timeout_with_a_unit_says_to_write_seconds() {
+    let (ran, path, _dir) = seriald_with_config("[limits]\nhandshake_timeout = \"5s\"\n");
+    let at = format!(
+        "{}:2:21: invalid type: string \"5s\", expected f64",
+        path.display()
+    );
+    ran.expect(
+        2,
+        &[
+            &at,
+            "hint: `handshake_timeout` takes a number of seconds without quotes",
+        ],
+    );
+}
+
+#[test]
+fn seriald_limits_pending_above_the_connection_cap_is_refused() {
+    let (ran, path, _dir) =
+        seriald_with_config("[limits]\nmax_connections = 8\nmax_pending = 16\n");
+    let at = format!(
+        "{}:3:15: max_pending 16 exceeds max_connections 8",
+        path.display()
+    );
+    ran.expect(
+        2,
+        &[
+            &at,
+            "hint: pending connections count toward max_connections",
+        ],
+    );
+}
+
+#[test]
+fn seriald_toml_syntax_error_has_a_hint() {
+    let (ran, path, _dir) = seriald_with_config("zone = shed\n");
+    let at = format!("{}:1:8: invalid string; expected", path.display());
+    ran.expect(
+        2,
+        &[
+            &at,
+            "hint: text values need double quotes, e.g. zone = \"shed\"",
+        ],
+    );
 }
 
 #[test]
@@ -263,7 +322,7 @@ fn seriald_toml_syntax_error_is_reported_at_file_line_column() {
 fn seriald_device_without_a_name_says_the_field_is_missing() {
     let (ran, path, _dir) = seriald_with_config("[[device]]\npath = \"/dev/ttyUSB0\"\n");
     let at = format!("{}:1:1: missing field `name`", path.display());
-    ran.expect(2, &[&at]);
+    ran.expect(2, &[&at, "hint: add `name = ...` to this table"]);
 }
 
 #[test]
@@ -678,6 +737,28 @@ fn connect_with_a_config_with_an_unknown_key_suggests_the_nearest() {
     ]);
     let at = format!("{}:1:1: unknown field `seedz`", path.display());
     ran.expect(2, &[&at, "did you mean `seeds`?"]);
+}
+
+#[test]
+fn connect_with_a_config_value_of_the_wrong_type_says_what_to_write() {
+    let dir = temp_dir();
+    let path = write(&dir, "client.toml", "seeds = \"shed.lan:21317\"\n");
+    let port = free_port();
+    let ran = serialctl([
+        "connect",
+        "zwave@shed",
+        "--agent",
+        "127.0.0.1:21317",
+        "--tcp",
+        &format!("127.0.0.1:{port}"),
+        "--config",
+        &path.display().to_string(),
+    ]);
+    let at = format!(
+        "{}:1:9: invalid type: string \"shed.lan:21317\", expected a sequence",
+        path.display()
+    );
+    ran.expect(2, &[&at, "hint: `seeds` takes a list in brackets"]);
 }
 
 #[test]

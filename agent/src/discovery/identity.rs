@@ -37,19 +37,44 @@ pub fn identity(tty: &str, usb: Option<&UsbInfo>) -> String {
 /// `@port` appended. Such devices can not be told apart anyway, so this
 /// only keeps them from colliding.
 ///
-/// `items` are `(identity, port path)`; identities are rewritten in place.
-pub fn disambiguate(items: &mut [(String, String)]) {
-    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, (id, _)) in items.iter().enumerate() {
-        groups.entry(id.clone()).or_default().push(i);
-    }
-    for (_, mut members) in groups.into_iter().filter(|(_, m)| m.len() > 1) {
-        members.sort_by(|a, b| items[*a].1.cmp(&items[*b].1));
-        for i in members.into_iter().skip(1) {
-            let port = items[i].1.clone();
-            items[i].0.push_str(&format!("@{port}"));
+/// Where that is not enough (several ports of one adapter without a
+/// readable `port_number`, or a serial number that happens to end in
+/// another device's `@port`), the later ones by tty name get `:tty` too:
+/// two devices with one identity would be shared under one name.
+///
+/// `items` are `(identity, port path, tty)`; identities are rewritten in
+/// place.
+pub fn disambiguate(items: &mut [(String, String, String)]) {
+    suffix_duplicates(items, |(_, port, _)| format!("@{port}"));
+    // Each pass leaves one member of every group alone and gives the others
+    // their (unique) tty; a pass per item is more than can be needed.
+    for _ in 0..items.len() {
+        if !suffix_duplicates(items, |(_, _, tty)| format!(":{tty}")) {
+            break;
         }
     }
+}
+
+/// Appends `suffix` to every member of a group of equal identities but the
+/// first by (port, tty). Returns whether there was any such group.
+fn suffix_duplicates(
+    items: &mut [(String, String, String)],
+    suffix: impl Fn(&(String, String, String)) -> String,
+) -> bool {
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, (id, _, _)) in items.iter().enumerate() {
+        groups.entry(id.clone()).or_default().push(i);
+    }
+    let mut any = false;
+    for (_, mut members) in groups.into_iter().filter(|(_, m)| m.len() > 1) {
+        any = true;
+        members.sort_by(|a, b| (&items[*a].1, &items[*a].2).cmp(&(&items[*b].1, &items[*b].2)));
+        for i in members.into_iter().skip(1) {
+            let s = suffix(&items[i]);
+            items[i].0.push_str(&s);
+        }
+    }
+    any
 }
 
 #[cfg(test)]
@@ -97,13 +122,42 @@ mod tests {
     #[test]
     fn clones_with_one_serial_get_their_port_appended_but_the_first() {
         let mut items = vec![
-            ("10c4:ea60:0001".to_string(), "1-2".to_string()),
-            ("10c4:ea60:0001".to_string(), "1-1".to_string()),
-            ("0403:6001:A1".to_string(), "1-3".to_string()),
+            item("10c4:ea60:0001", "1-2", "ttyUSB0"),
+            item("10c4:ea60:0001", "1-1", "ttyUSB1"),
+            item("0403:6001:A1", "1-3", "ttyUSB2"),
         ];
         disambiguate(&mut items);
         assert_eq!(items[0].0, "10c4:ea60:0001@1-2");
         assert_eq!(items[1].0, "10c4:ea60:0001");
         assert_eq!(items[2].0, "0403:6001:A1");
+    }
+
+    fn item(id: &str, port: &str, tty: &str) -> (String, String, String) {
+        (id.into(), port.into(), tty.into())
+    }
+
+    /// Caught by the discovery fuzz target's checks: three ports of one
+    /// adapter without port_number had two of them end up as `...@1-1`,
+    /// and so shared under one name.
+    #[test]
+    fn clones_in_one_port_get_their_tty_too() {
+        let mut items = vec![
+            item("10c4:ea60:S1", "1-1", "ttyUSB2"),
+            item("10c4:ea60:S1", "1-1", "ttyUSB0"),
+            item("10c4:ea60:S1", "1-1", "ttyUSB1"),
+            // A serial number that ends like another device's suffix.
+            item("10c4:ea60:S1@1-1", "1-9", "ttyUSB9"),
+        ];
+        disambiguate(&mut items);
+        let ids: Vec<&str> = items.iter().map(|i| i.0.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "10c4:ea60:S1@1-1:ttyUSB2",
+                "10c4:ea60:S1",
+                "10c4:ea60:S1@1-1",
+                "10c4:ea60:S1@1-1:ttyUSB9"
+            ]
+        );
     }
 }

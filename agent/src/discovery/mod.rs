@@ -21,6 +21,8 @@
 //! ```
 
 mod builtin;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 mod naming;
 mod profiles;
@@ -160,6 +162,7 @@ pub fn scan(cfg: &DiscoveryConfig, namer: &mut Namer) -> Vec<Found> {
             t.usb
                 .as_ref()
                 .map_or_else(|| t.tty.clone(), |u| u.port_path.clone()),
+            t.tty.clone(),
         ));
         found.push((
             Found {
@@ -179,7 +182,7 @@ pub fn scan(cfg: &DiscoveryConfig, namer: &mut Namer) -> Vec<Found> {
         ));
     }
     identity::disambiguate(&mut keys);
-    for ((f, _), (id, _)) in found.iter_mut().zip(keys) {
+    for ((f, _), (id, _, _)) in found.iter_mut().zip(keys) {
         f.identity = id;
     }
     found.sort_by(|a, b| a.0.identity.cmp(&b.0.identity));

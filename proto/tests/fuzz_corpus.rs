@@ -1,0 +1,18 @@
+//! Replays the committed cargo-fuzz corpus (`fuzz/corpus/frame_decoder`)
+//! through the fuzz target's body, so every `cargo test` checks the inputs
+//! the fuzzer once found interesting, without nightly.
+
+use std::path::Path;
+
+#[test]
+fn frame_decoder_corpus_replays_cleanly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/frame_decoder");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        serialmesh_proto::fuzzing::frame_decoder(&data);
+        n += 1;
+    }
+    assert!(n > 0, "no corpus files in {}", dir.display());
+}
