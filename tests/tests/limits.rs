@@ -67,6 +67,8 @@ fn hello(s: &mut Tls) -> Option<Frame> {
         software: "limits test".into(),
         name: "raw".into(),
         zone: String::new(),
+        features: Vec::new(),
+        time: None,
     });
     s.write_all(&h.to_bytes()).unwrap();
     next_frame(s)
