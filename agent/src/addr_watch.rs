@@ -3,14 +3,14 @@
 //! an idle agent then has no timer at all.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use mdns_sd::ServiceDaemon;
 use tokio::io::unix::AsyncFd;
 use tracing::debug;
 
-use crate::discovery::uevent::register;
+use crate::discovery::uevent::{netlink_socket, register};
 
 /// `RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR` (linux/rtnetlink.h):
 /// links going up or down and addresses added or removed.
@@ -30,31 +30,7 @@ impl AddrChanges {
     /// Fails where netlink is not allowed (some sandboxes); the caller then
     /// keeps the daemon's periodic check.
     pub fn open() -> io::Result<Self> {
-        // SAFETY: plain socket/bind calls; the address is a zeroed
-        // sockaddr_nl with its family and groups set, passed with its size.
-        let fd = unsafe {
-            let raw = libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            );
-            if raw < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let fd = OwnedFd::from_raw_fd(raw);
-            let mut addr: libc::sockaddr_nl = std::mem::zeroed();
-            addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-            addr.nl_groups = GROUPS;
-            let rc = libc::bind(
-                fd.as_raw_fd(),
-                std::ptr::addr_of!(addr).cast::<libc::sockaddr>(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            );
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            fd
-        };
+        let fd = netlink_socket(libc::SOCK_RAW, libc::NETLINK_ROUTE, GROUPS)?;
         Ok(Self { fd: register(fd)? })
     }
 

@@ -36,6 +36,40 @@ pub fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(io::Error::from)
 }
 
+/// A non-blocking netlink socket of `kind` and `protocol`, bound to the
+/// multicast `groups` (a bit mask).
+pub fn netlink_socket(
+    kind: libc::c_int,
+    protocol: libc::c_int,
+    groups: u32,
+) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket/bind calls; the address is a zeroed sockaddr_nl
+    // with its family and groups set, passed with its size.
+    unsafe {
+        let raw = libc::socket(
+            libc::AF_NETLINK,
+            kind | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            protocol,
+        );
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = OwnedFd::from_raw_fd(raw);
+        let mut addr: libc::sockaddr_nl = std::mem::zeroed();
+        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        addr.nl_groups = groups;
+        let rc = libc::bind(
+            fd.as_raw_fd(),
+            std::ptr::addr_of!(addr).cast::<libc::sockaddr>(),
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        );
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+}
+
 /// A socket bound to the kernel's uevent multicast group.
 pub struct Uevents {
     fd: AsyncFd<OwnedFd>,
@@ -45,33 +79,9 @@ impl Uevents {
     /// Fails where netlink is not allowed (some sandboxes) or not useful:
     /// the caller logs it and relies on inotify.
     pub fn open() -> io::Result<Self> {
-        // SAFETY: plain socket/bind calls; the address is a zeroed
-        // sockaddr_nl with its family and group set, passed with its size.
-        let fd = unsafe {
-            let raw = libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                libc::NETLINK_KOBJECT_UEVENT,
-            );
-            if raw < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let fd = OwnedFd::from_raw_fd(raw);
-            let mut addr: libc::sockaddr_nl = std::mem::zeroed();
-            addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-            // Group 1 carries the kernel's own events (udev re-broadcasts
-            // on group 2, which may not exist here).
-            addr.nl_groups = 1;
-            let rc = libc::bind(
-                fd.as_raw_fd(),
-                std::ptr::addr_of!(addr).cast::<libc::sockaddr>(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            );
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            fd
-        };
+        // Group 1 carries the kernel's own events (udev re-broadcasts on
+        // group 2, which may not exist here).
+        let fd = netlink_socket(libc::SOCK_DGRAM, libc::NETLINK_KOBJECT_UEVENT, 1)?;
         Ok(Self { fd: register(fd)? })
     }
 
