@@ -140,9 +140,25 @@ impl Lan {
     /// Drops all multicast arriving on host `i` (as on pod networks and
     /// across VLANs): an nft table `serialmesh_test` in its namespace.
     pub fn drop_multicast(&self, i: usize) {
-        let rules = "table inet serialmesh_test {\n\
+        self.nft(
+            i,
+            "table inet serialmesh_test {\n\
              chain input { type filter hook input priority 0; ip daddr 224.0.0.0/4 drop; }\n\
-             }\n";
+             }\n",
+        );
+    }
+
+    /// Runs `f` on a thread inside host `i`'s namespace (sockets it makes
+    /// belong to that host and stay usable from any thread).
+    pub fn run_in<T: Send + 'static>(&self, i: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+        in_ns(&self.hosts[i].ns, f)
+    }
+
+    /// Loads nft `rules` (a whole `nft -f` script) in host `i`'s namespace.
+    ///
+    /// # Panics
+    /// If nft is missing or refuses the rules, with its output.
+    pub fn nft(&self, i: usize, rules: &str) {
         let ns = &self.hosts[i].ns;
         let out = Command::new("ip")
             .args(["netns", "exec", ns, "nft", "-f", "-"])
@@ -160,7 +176,7 @@ impl Lan {
             .unwrap_or_else(|e| panic!("cannot run nft (apt-get install nftables): {e}"));
         assert!(
             out.status.success(),
-            "nft in {ns} failed (is nftables installed?): {}",
+            "nft in {ns} failed (is nftables installed?): {}\n{rules}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
