@@ -17,7 +17,8 @@ use serialmesh_tests::faults::delay::DelayRelay;
 use serialmesh_tests::faults::report::{emit, row};
 use serialmesh_tests::faults::rig::metric;
 use serialmesh_tests::faults::{
-    long_mode, run_fault, start, Injected, Options, Outcome, Pace, Rig, Traffic, AGENT, CLIENT,
+    long_mode, run_fault, start, start_traffic, Injected, Options, Outcome, Pace, Rig, Traffic,
+    AGENT, CLIENT,
 };
 use serialmesh_tests::mesh::PORT;
 use serialmesh_tests::ScriptedDevice;
@@ -57,7 +58,9 @@ fn client_counter(rig: &Rig, name: &str, labels: &[&str]) -> u64 {
     metric(&rig.client_metrics().expect("client metrics"), name, labels)
 }
 
-fn finish(fault: &str, traffic: Traffic, rows: &mut Vec<String>) {
+/// Stops the traffic and checks that the whole run lost exactly what the
+/// faults (`outcomes`) lost: nothing before, between or after them.
+fn finish(fault: &str, traffic: Traffic, outcomes: &[&Outcome], rows: &mut Vec<String>) {
     let errors = traffic.errors();
     assert!(errors.is_empty(), "{fault}: {errors:?}");
     let s = traffic.stop(Duration::from_secs(2));
@@ -65,6 +68,13 @@ fn finish(fault: &str, traffic: Traffic, rows: &mut Vec<String>) {
         "  ({fault} run: app sent {} B, device sent {} B; lost app->device {}, device->app {})",
         s.app_sent, s.dev_sent, s.lost_to_dev, s.lost_to_app
     ));
+    let to_dev: u64 = outcomes.iter().map(|o| o.app_to_dev.actual).sum();
+    let to_app: u64 = outcomes.iter().map(|o| o.dev_to_app.actual).sum();
+    assert_eq!(
+        (s.lost_to_dev, s.lost_to_app),
+        (to_dev, to_app),
+        "{fault}: bytes lost outside the faults (app->device, device->app)"
+    );
 }
 
 #[test]
@@ -171,7 +181,8 @@ fn agent_and_client_killed_and_restarted() {
         "the application never had to reconnect after the client was killed"
     );
     rows.push(row("client SIGKILL + restart", &client));
-    finish("kills", traffic, &mut rows);
+    let all: Vec<&Outcome> = agent.iter().chain(&client).collect();
+    finish("kills", traffic, &all, &mut rows);
     emit(&rows);
     assert_recovered("agent SIGKILL", &agent);
     assert_recovered("client SIGKILL", &client);
@@ -214,7 +225,8 @@ fn link_cuts() {
         longest.push(cut(&mut rig, &traffic, 60));
         rows.push(row("link cut 60 s", &longest));
     }
-    finish("cuts", traffic, &mut rows);
+    let all: Vec<&Outcome> = short.iter().chain(&long).chain(&longest).collect();
+    finish("cuts", traffic, &all, &mut rows);
     emit(&rows);
     assert_recovered("link cut 1 s", &short);
     assert_recovered("link cut 10 s", &long);
@@ -244,8 +256,8 @@ fn lossy_and_slow_links_lose_nothing() {
     );
     assert_eq!((lossy.app_to_dev.actual, lossy.dev_to_app.actual), (0, 0));
     assert_eq!(reconnects(&rig), r0, "the tunnel dropped under 5% loss");
-    rows.push(row("5% packet loss (nft)", &[lossy.clone()]));
-    finish("loss", traffic, &mut rows);
+    rows.push(row("5% packet loss (nft)", std::slice::from_ref(&lossy)));
+    finish("loss", traffic, &[&lossy], &mut rows);
     drop(rig);
 
     // 100 ms each way through a relay in the client's namespace.
@@ -261,7 +273,7 @@ fn lossy_and_slow_links_lose_nothing() {
         rig.start_client();
         rig
     };
-    let traffic = Traffic::start(device, rig.connector(), SERIAL);
+    let traffic = start_traffic(&rig, device, SERIAL);
     let slow = run_fault(
         "100 ms delay",
         &mut rig,
@@ -277,9 +289,9 @@ fn lossy_and_slow_links_lose_nothing() {
     );
     assert_eq!((slow.app_to_dev.actual, slow.dev_to_app.actual), (0, 0));
     assert_eq!(reconnects(&rig), 0, "the tunnel dropped with 100 ms delay");
-    rows.push(row("100 ms delay (relay)", &[slow]));
+    rows.push(row("100 ms delay (relay)", std::slice::from_ref(&slow)));
     rows.push("  (tc netem: blocked, this kernel has no sch_netem; loss by nft numgen, delay by a userspace relay)".into());
-    finish("delay", traffic, &mut rows);
+    finish("delay", traffic, &[&slow], &mut rows);
     emit(&rows);
 }
 
@@ -308,7 +320,8 @@ fn device_unplugged_and_replugged_mid_stream() {
         ));
     }
     let mut rows = vec![row("device unplug 2 s + replug", &outcomes)];
-    finish("unplug", traffic, &mut rows);
+    let all: Vec<&Outcome> = outcomes.iter().collect();
+    finish("unplug", traffic, &all, &mut rows);
     emit(&rows);
     assert_recovered("device unplug", &outcomes);
 }
@@ -356,7 +369,8 @@ fn wall_clock_jumps_on_either_host_change_nothing() {
         0,
         "a clock jump broke the tunnel"
     );
-    finish("clock", traffic, &mut rows);
+    // Each jump lost nothing (asserted above), so neither may the run.
+    finish("clock", traffic, &[], &mut rows);
     emit(&rows);
 }
 
@@ -402,8 +416,11 @@ fn agent_with_a_read_only_config_directory_starts_and_serves() {
             }
         },
     );
-    let mut rows = vec![row("read-only config, restart", &[restart.clone()])];
-    finish("read-only", traffic, &mut rows);
+    let mut rows = vec![row(
+        "read-only config, restart",
+        std::slice::from_ref(&restart),
+    )];
+    finish("read-only", traffic, &[&restart], &mut rows);
     emit(&rows);
     assert_recovered("read-only config", &[restart]);
 }

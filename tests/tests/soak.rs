@@ -111,6 +111,9 @@ fn fault(n: u64, rig: &mut Rig, traffic: &Traffic) -> (&'static str, Outcome) {
     }
 }
 
+/// What to read from a sample, the allowed growth ratio and slack.
+type Check = (&'static str, fn(&Usage) -> u64, f64, f64);
+
 fn fmt(u: &Usage) -> String {
     format!("{:>6} KiB {:>3} fds {:>3} thr", u.rss_kib, u.fds, u.threads)
 }
@@ -175,7 +178,7 @@ fn soak_with_periodic_faults_leaks_nothing() {
     }
     let mut leaks = Vec::new();
     for (who, series) in [("agent", &agent), ("client", &client)] {
-        let checks: [(&str, fn(&Usage) -> u64, f64, f64); 3] = [
+        let checks: [Check; 3] = [
             ("rss KiB", |u| u.rss_kib, 1.25, 2048.0),
             ("fds", |u| u.fds, 1.0, 2.0),
             ("threads", |u| u.threads, 1.0, 2.0),

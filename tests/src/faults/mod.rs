@@ -24,15 +24,21 @@ pub fn long_mode() -> bool {
         || std::env::var_os("SERIALMESH_SOAK_MINUTES").is_some()
 }
 
-/// A rig with traffic at `pace`, started once the tunnel is up: what the
-/// application writes before is dropped (and counted), as during a fault,
-/// and would read as loss at startup.
-///
-/// # Panics
-/// If the tunnel does not come up within 20 s.
+/// A rig with traffic at `pace` (see [`start_traffic`]).
 pub fn start(opts: Options, pace: Pace) -> (Rig, Traffic) {
     let mut device = crate::pty::ScriptedDevice::start();
     let rig = Rig::start(&mut device, opts);
+    let traffic = start_traffic(&rig, device, pace);
+    (rig, traffic)
+}
+
+/// Traffic at `pace`, started once the tunnel is up: what either side
+/// sends before is dropped (and counted), as during a fault, and would
+/// read as loss at startup.
+///
+/// # Panics
+/// If the tunnel does not come up within 20 s.
+pub fn start_traffic(rig: &Rig, device: crate::pty::ScriptedDevice, pace: Pace) -> Traffic {
     let traffic = Traffic::start(device, rig.connector(), Pace::Baud(0));
     let up = crate::util::eventually(std::time::Duration::from_secs(20), || {
         let m = rig.client_metrics().unwrap_or_default();
@@ -40,5 +46,5 @@ pub fn start(opts: Options, pace: Pace) -> (Rig, Traffic) {
     });
     assert!(up, "{}", rig.client.failure("tunnel never came up"));
     traffic.set_pace(pace);
-    (rig, traffic)
+    traffic
 }
