@@ -96,10 +96,13 @@ impl Side {
 }
 
 /// Keeps a side at its pace without bursting after a stall: if it fell
-/// more than a second behind, it starts counting afresh.
+/// more than a second behind, or the pace changed, it starts counting
+/// afresh (after a flat-out burst it would otherwise wait until the clock
+/// caught up with everything the burst sent).
 struct Pacer {
     base: Instant,
     base_sent: u64,
+    pace: Option<Pace>,
 }
 
 impl Pacer {
@@ -107,10 +110,16 @@ impl Pacer {
         Pacer {
             base: Instant::now(),
             base_sent: 0,
+            pace: None,
         }
     }
 
     fn due(&mut self, pace: Pace, sent: u64, now: Instant, max: usize) -> usize {
+        if self.pace != Some(pace) {
+            self.pace = Some(pace);
+            self.base = now;
+            self.base_sent = sent;
+        }
         let Some(rate) = pace.bytes_per_sec() else {
             return max;
         };
