@@ -21,7 +21,6 @@ pub const CLIENT: usize = 1;
 const AGENT_ADMIN: u16 = 9100;
 const CLIENT_ADMIN: u16 = 9101;
 const ENDPOINT: u16 = 5000;
-const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 /// How to build the rig.
 #[derive(Default, Clone)]
@@ -84,9 +83,11 @@ impl Rig {
             std::fs::write(f, "+0\n").expect("write clock file");
         }
         let client_tls = pki.client("gw");
+        // The guards are filled right below; a finished `true` stands in so
+        // the spawn helpers can borrow the rest of the rig.
         let mut rig = Rig {
-            agent: placeholder(),
-            client: placeholder(),
+            agent: exited(),
+            client: exited(),
             lan,
             _pki: pki,
             opts,
@@ -117,7 +118,7 @@ impl Rig {
         if !self.opts.faketime {
             return b;
         }
-        b.env("LD_PRELOAD", LIBFAKETIME)
+        b.env("LD_PRELOAD", crate::proc::faketime_lib())
             .env("FAKETIME_TIMESTAMP_FILE", &self.clock_files[host])
             .env("FAKETIME_NO_CACHE", "1")
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
@@ -271,9 +272,8 @@ fn join_netns(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// A guard for a process that exits at once, to fill the struct before the
-/// real processes start.
-fn placeholder() -> ChildGuard {
+/// A guard for a process that has already exited.
+fn exited() -> ChildGuard {
     let g = ProcBuilder::new("true").spawn();
     g.wait_exit(T);
     g
