@@ -423,7 +423,9 @@ fn device_loop(sh: &Shared) {
         {
             let device = lock(&sh.device);
             if let Some(device) = device.as_ref() {
-                let got = device.read_available();
+                // Bounded, so checking a flat-out burst never keeps the
+                // device from talking for long.
+                let got = device.read_some(256 * 1024);
                 if !got.is_empty() {
                     lock(&sh.dev).received(&got, Instant::now());
                     moved = true;

@@ -114,6 +114,13 @@ impl ScriptedDevice {
         Some(inbox.drain(..n).collect())
     }
 
+    /// Takes at most `max` of the bytes the host has sent so far.
+    pub fn read_some(&self, max: usize) -> Vec<u8> {
+        let mut inbox = Shared::lock(&self.inner.shared().inbox);
+        let n = inbox.len().min(max);
+        inbox.drain(..n).collect()
+    }
+
     /// Takes everything the host has sent so far (possibly nothing).
     pub fn read_available(&self) -> Vec<u8> {
         Shared::lock(&self.inner.shared().inbox).drain(..).collect()
