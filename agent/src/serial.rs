@@ -7,11 +7,13 @@ use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits};
 use tokio_serial::{ClearBuffer, SerialPort, SerialPortBuilderExt, SerialStream};
 use tracing::debug;
 
-/// Opens `path` exclusively, in raw mode, at `settings`.
+/// Opens `path` exclusively, in raw mode, at `settings`; also returns how
+/// many bytes of stale input were discarded.
 ///
 /// Input that queued up while nobody had the port open is discarded: a
 /// client that attaches now must not receive frames meant for a previous one.
-pub fn open(path: &Path, settings: &LineSettings) -> io::Result<SerialStream> {
+/// It is device output lost while no client was attached, so it is counted.
+pub fn open(path: &Path, settings: &LineSettings) -> io::Result<(SerialStream, u64)> {
     let mut port = tokio_serial::new(path.to_string_lossy(), settings.baud)
         .data_bits(data_bits(settings.data_bits))
         .parity(parity(settings.parity))
@@ -19,11 +21,33 @@ pub fn open(path: &Path, settings: &LineSettings) -> io::Result<SerialStream> {
         .flow_control(flow_control(settings.flow_control))
         .open_native_async()
         .map_err(io::Error::from)?;
+    let stale = drain_stale(&port);
     if let Err(e) = port.clear(ClearBuffer::Input) {
         debug!(path = %path.display(), error = %e, "could not discard stale input");
     }
     apply_modem_lines(&mut port, settings, path);
-    Ok(port)
+    Ok((port, stale))
+}
+
+/// Reads and discards what is waiting, returning the count. Reading
+/// rather than only flushing sees everything the driver holds (TIOCINQ
+/// reports only the line discipline's 4 KiB, not the driver's buffers),
+/// and is bounded so a device that never stops talking cannot hold us.
+fn drain_stale(port: &SerialStream) -> u64 {
+    use std::os::fd::AsRawFd;
+    let fd = port.as_raw_fd();
+    let mut buf = [0u8; 4096];
+    let mut total = 0u64;
+    while total < 1 << 20 {
+        // SAFETY: read(2) into a local buffer of the given length on the
+        // port's descriptor, which mio opened non-blocking.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    total
 }
 
 /// Applies new line settings to an open port (a client changed them).

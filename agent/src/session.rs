@@ -82,7 +82,7 @@ pub async fn run<S>(
     }
 
     let settings = open.settings.unwrap_or(claim.device.settings);
-    let mut port = match serial::open(&path, &settings) {
+    let (mut port, stale) = match serial::open(&path, &settings) {
         Ok(p) => p,
         Err(e) => {
             let kind = match e.kind() {
@@ -111,6 +111,15 @@ pub async fn run<S>(
 
     let meters = metrics.session(&device);
     meters.active.add(1);
+    if stale > 0 {
+        // Output of a device nobody was attached to, as a closed serial
+        // port would have dropped it (DESIGN.md: discarded and counted).
+        meters.lost_to_client.add(stale);
+        info!(
+            discarded = stale,
+            "device output from before the session discarded"
+        );
+    }
     let mut relay = Relay::new(buf).with_meters(meters.relay.clone());
     let end = relay
         .run(

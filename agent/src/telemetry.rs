@@ -57,7 +57,7 @@ impl AgentMetrics {
         m.describe(
             "serialmesh_agent_bytes_lost_total",
             Kind::Counter,
-            "Bytes in flight when a session ended abnormally",
+            "Bytes in flight when a session ended abnormally, and device output discarded because no client was attached",
         );
         m.describe(
             "serialmesh_agent_last_error",

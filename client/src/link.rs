@@ -114,6 +114,7 @@ pub async fn run<L: Local>(
         // While dialling, the application's bytes wait in the socket buffer
         // and are relayed once the tunnel is up: the first command a gateway
         // sends right after connecting must not be lost.
+        let attempt = tokio::time::Instant::now();
         let dial = async {
             match &target.resolver {
                 Some(resolver) => resolver.open(&target.address, target.pin).await,
@@ -136,7 +137,12 @@ pub async fn run<L: Local>(
                 if backoff.attempts <= 1 || backoff.attempts.is_multiple_of(10) {
                     warn!(error = %e, attempt = backoff.attempts, retry_in = ?delay, "cannot open device; retrying");
                 }
-                let wait = tokio::time::sleep(delay);
+                // The delay spaces attempt starts, not the pause after a
+                // failure: a dial into a silent network has already waited
+                // out its connect timeout (3 s), and adding the delay after
+                // it left the link unprobed for up to 5 s, so traffic could
+                // resume that long after the link came back.
+                let wait = tokio::time::sleep_until(attempt + delay);
                 tokio::select! {
                     _ = wait => {}
                     n = drain_for(local, &mut dropped) => { target.meters.lost_to_device.add(n); log_app_left(n); return LinkEnd::AppLeft; }
@@ -228,12 +234,14 @@ pub async fn run<L: Local>(
         local.tunnel_down();
         meters.tunnel_up.set(0);
         let s = relay.stats;
-        meters.lost_to_device.add(s.lost_to_device);
-        meters.lost_to_app.add(s.lost_to_net);
+        // The relay's "device" is the application: its lost_to_device
+        // were bytes for the application, its lost_to_net bytes from it.
+        meters.lost_to_app.add(s.lost_to_device);
+        meters.lost_to_device.add(s.lost_to_net);
         if s.lost_to_device + s.lost_to_net > 0 {
             warn!(
-                lost_to_device = s.lost_to_device,
-                lost_to_app = s.lost_to_net,
+                lost_to_device = s.lost_to_net,
+                lost_to_app = s.lost_to_device,
                 "bytes in flight were lost"
             );
         }

@@ -65,9 +65,11 @@ impl EndpointMeters {
             reconnects: metrics.counter("serialmesh_endpoint_reconnects_total", &one),
             lost_to_device: metrics.counter("serialmesh_endpoint_bytes_lost_total", &to_device),
             lost_to_app: metrics.counter("serialmesh_endpoint_bytes_lost_total", &to_app),
+            // The relay's "device" is the application's connection and its
+            // "net" the tunnel to the agent, so the directions cross over.
             relay: Meters {
-                to_device: metrics.counter("serialmesh_endpoint_bytes_total", &to_device),
-                to_net: metrics.counter("serialmesh_endpoint_bytes_total", &to_app),
+                to_device: metrics.counter("serialmesh_endpoint_bytes_total", &to_app),
+                to_net: metrics.counter("serialmesh_endpoint_bytes_total", &to_device),
             },
             available: AtomicBool::new(false),
         }

@@ -9,6 +9,7 @@
 //! read becomes one frame and, usually, one TLS record: no added delay for
 //! small frames, no per-byte wake-ups.
 
+use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
@@ -104,6 +105,12 @@ pub struct Relay {
     pub net_in: BytesMut,
     net_out: BytesMut,
     dev_out: BytesMut,
+    /// Bytes of `net_out` handed to the network so far.
+    net_written: u64,
+    /// Data frames in `net_out`: where each ends (in `net_written` terms)
+    /// and its payload, so a loss counts device bytes, not frame headers,
+    /// heartbeats or close frames.
+    net_marks: VecDeque<(u64, usize)>,
     pub stats: RelayStats,
     meters: Option<Meters>,
 }
@@ -123,6 +130,8 @@ impl Relay {
             net_in,
             net_out: BytesMut::with_capacity(MAX_DATA_CHUNK + HEADER_LEN),
             dev_out: BytesMut::with_capacity(4096),
+            net_written: 0,
+            net_marks: VecDeque::new(),
             stats: RelayStats::default(),
             meters: None,
         }
@@ -242,6 +251,8 @@ impl Relay {
                 }
                 Poll::Ready(Ok(n)) => {
                     encode_data_header(&mut self.net_out[start..start + HEADER_LEN], n);
+                    let end = self.net_written + self.net_out.len() as u64;
+                    self.net_marks.push_back((end, n));
                     self.stats.to_net += n as u64;
                     if let Some(m) = &self.meters {
                         m.to_net.add(n as u64);
@@ -285,6 +296,14 @@ impl Relay {
                 }
                 Poll::Ready(Ok(n)) => {
                     self.net_out.advance(n);
+                    self.net_written += n as u64;
+                    while self
+                        .net_marks
+                        .front()
+                        .is_some_and(|(end, _)| *end <= self.net_written)
+                    {
+                        self.net_marks.pop_front();
+                    }
                     st.last_tx = Instant::now();
                     st.net_flush = true;
                     progress = true;
@@ -378,14 +397,18 @@ impl Relay {
         .await;
         if matches!(sent, Ok(Ok(()))) {
             self.net_out.clear();
+            self.net_marks.clear();
         }
         self.account_losses();
     }
 
-    /// Moves whatever is still buffered into the loss counters.
+    /// Moves the device bytes still buffered into the loss counters (a
+    /// data frame only partly written is lost whole: the peer cannot use
+    /// half a frame).
     pub fn account_losses(&mut self) {
         self.stats.lost_to_device += self.dev_out.len() as u64;
-        self.stats.lost_to_net += self.net_out.len() as u64;
+        let payload: usize = self.net_marks.drain(..).map(|(_, n)| n).sum();
+        self.stats.lost_to_net += payload as u64;
         self.dev_out.clear();
         self.net_out.clear();
     }

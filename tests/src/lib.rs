@@ -29,6 +29,7 @@
 pub mod agent;
 pub mod bins;
 pub mod client;
+pub mod faults;
 pub mod http;
 pub mod mesh;
 pub mod net;

@@ -150,6 +150,20 @@ impl Lan {
         );
     }
 
+    /// Runs `f` on a thread inside host `i`'s namespace (sockets it makes
+    /// belong to that host and stay usable from any thread).
+    pub fn run_in<T: Send + 'static>(&self, i: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+        in_ns(&self.hosts[i].ns, f)
+    }
+
+    /// Loads nft `rules` (a whole `nft -f` script) in host `i`'s namespace.
+    ///
+    /// # Panics
+    /// If nft is missing or refuses the rules, with its output.
+    pub fn nft(&self, i: usize, rules: &str) {
+        nft(&self.hosts[i].ns, rules)
+    }
+
     /// Silently drops every packet into and out of host `i`'s `eth0` (an
     /// nft table `serialmesh_block` in its namespace): a peer that vanished
     /// without a FIN or RST, as when a switch port or a Wi-Fi link dies.

@@ -186,7 +186,8 @@ fn faketime_spec(spec: &str) -> String {
     }
 }
 
-fn faketime_lib() -> PathBuf {
+/// The libfaketime to preload (`FAKETIME_LIB`, else the first that exists).
+pub(crate) fn faketime_lib() -> PathBuf {
     if let Some(lib) = std::env::var_os("FAKETIME_LIB") {
         return PathBuf::from(lib);
     }

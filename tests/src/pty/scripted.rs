@@ -51,6 +51,12 @@ impl ScriptedDevice {
         self.inner.wake();
     }
 
+    /// Bytes queued by [`ScriptedDevice::write`] not yet in the pty (the
+    /// host is not reading): a paced generator waits while this is large.
+    pub fn pending(&self) -> usize {
+        Shared::lock(&self.inner.shared().outbox).len()
+    }
+
     /// Waits until everything passed to [`ScriptedDevice::write`] is in the
     /// pty (not necessarily read by the host yet); false on timeout.
     pub fn wait_flushed(&self, timeout: Duration) -> bool {
@@ -106,6 +112,13 @@ impl ScriptedDevice {
                 .0;
         }
         Some(inbox.drain(..n).collect())
+    }
+
+    /// Takes at most `max` of the bytes the host has sent so far.
+    pub fn read_some(&self, max: usize) -> Vec<u8> {
+        let mut inbox = Shared::lock(&self.inner.shared().inbox);
+        let n = inbox.len().min(max);
+        inbox.drain(..n).collect()
     }
 
     /// Takes everything the host has sent so far (possibly nothing).
