@@ -136,7 +136,11 @@ pub struct TlsArgs {
     /// The CA certificate agents must chain to.
     #[arg(long, value_name = "FILE", requires_all = ["cert", "key"])]
     pub ca: Option<PathBuf>,
-    /// Client config whose [tls] table to use.
+    /// Client config whose [tls] table (and seeds, revoked agents) to use.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Refuse agent certificates listed in FILE (written by `serialctl
+    /// pki revoke`); re-read when it changes.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub revoked_file: Option<PathBuf>,
 }

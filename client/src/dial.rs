@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use rustls_pki_types::ServerName;
+use serialmesh_pki::Fingerprint;
 use serialmesh_proto::conn::{read_frame, write_frame, ConnError};
 use serialmesh_proto::{
     CloseReason, Frame, Hello, Inventory, Open, Opened, ALPN, FEATURE_LINE_CONTROL,
@@ -14,6 +15,8 @@ use serialmesh_proto::{
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+use crate::revocation::Revocation;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,6 +37,8 @@ pub enum DialError {
 /// An open session, ready for the relay.
 pub struct Session {
     pub stream: TlsStream<TcpStream>,
+    /// The agent certificate the handshake accepted.
+    pub agent_fingerprint: Option<Fingerprint>,
     /// Bytes read past the `Opened` frame; the relay must start with them.
     pub buf: BytesMut,
     pub opened: Opened,
@@ -46,14 +51,22 @@ pub struct Session {
 pub struct Dialer {
     pub connector: TlsConnector,
     pub client_name: String,
+    /// The agent certificates `connector` refuses; live sessions end when
+    /// their agent joins them.
+    pub revocation: Arc<Revocation>,
 }
 
 impl Dialer {
-    pub fn new(mut config: rustls::ClientConfig, client_name: String) -> Self {
+    pub fn new(
+        mut config: rustls::ClientConfig,
+        client_name: String,
+        revocation: Arc<Revocation>,
+    ) -> Self {
         config.alpn_protocols = vec![ALPN.to_vec()];
         Self {
             connector: TlsConnector::from(Arc::new(config)),
             client_name,
+            revocation,
         }
     }
 
@@ -111,6 +124,7 @@ impl Dialer {
             .map_err(|e| conv(agent, e.into()))?;
         match reply(agent, &mut stream, &mut buf).await? {
             Frame::Opened(opened) => Ok(Session {
+                agent_fingerprint: peer_fingerprint(&stream),
                 stream,
                 buf,
                 opened,
@@ -176,4 +190,9 @@ fn conv(agent: &str, e: ConnError) -> DialError {
         agent: agent.to_string(),
         error,
     }
+}
+
+fn peer_fingerprint(stream: &TlsStream<TcpStream>) -> Option<Fingerprint> {
+    let certs = stream.get_ref().1.peer_certificates()?;
+    certs.first().map(|c| Fingerprint::of(c.as_ref()))
 }

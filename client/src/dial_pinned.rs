@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Result};
 use serialmesh_config::{ClientConfig, TlsConfig};
-use serialmesh_pki::{DenyList, Fingerprint, PkiError, TlsFiles};
+use serialmesh_pki::{Fingerprint, PkiError, TlsFiles};
 
 use crate::cli::TlsArgs;
 use crate::dial::Dialer;
+use crate::revocation::Revocation;
 use crate::UsageError;
 
 impl Dialer {
@@ -21,9 +22,14 @@ impl Dialer {
         files: &TlsFiles,
         client_name: &str,
         pin: Option<Fingerprint>,
+        revocation: &Arc<Revocation>,
     ) -> Result<Dialer, PkiError> {
-        let config = serialmesh_pki::client_config(files, DenyList::default(), pin)?;
-        Ok(Dialer::new(config, client_name.to_string()))
+        let config = serialmesh_pki::client_config(files, revocation.deny_list(), pin)?;
+        Ok(Dialer::new(
+            config,
+            client_name.to_string(),
+            revocation.clone(),
+        ))
     }
 }
 
@@ -32,6 +38,7 @@ impl Dialer {
 pub struct Dialers {
     files: TlsFiles,
     client_name: String,
+    revocation: Arc<Revocation>,
     cache: Mutex<HashMap<Option<Fingerprint>, Arc<Dialer>>>,
     /// Overrides every pin asked for (`ls --agent-fingerprint`).
     required: Option<Fingerprint>,
@@ -40,7 +47,7 @@ pub struct Dialers {
 impl Dialers {
     /// Loads and checks the client's TLS files once, so a broken
     /// certificate is reported at start (exit status 2), not at first use.
-    pub fn new(tls: &TlsConfig) -> Result<Dialers> {
+    pub fn new(tls: &TlsConfig, revocation: Arc<Revocation>) -> Result<Dialers> {
         let files = TlsFiles {
             cert: tls.cert.clone(),
             key: tls.key.clone(),
@@ -52,12 +59,13 @@ impl Dialers {
             .first()
             .ok_or_else(|| anyhow!("{} holds no certificate", files.cert.display()))?;
         let identity = serialmesh_pki::identity_of(first).map_err(|e| UsageError(e.to_string()))?;
-        let unpinned = Dialer::with_pin(&files, &identity.name, None)
+        let unpinned = Dialer::with_pin(&files, &identity.name, None, &revocation)
             .map_err(|e| UsageError(e.to_string()))?;
         let cache = HashMap::from([(None, Arc::new(unpinned))]);
         Ok(Dialers {
             files,
             client_name: identity.name,
+            revocation,
             cache: Mutex::new(cache),
             required: None,
         })
@@ -82,33 +90,55 @@ impl Dialers {
         if let Some(d) = cache.get(&pin) {
             return Ok(d.clone());
         }
-        let d = Arc::new(Dialer::with_pin(&self.files, &self.client_name, pin)?);
+        let d = Arc::new(Dialer::with_pin(
+            &self.files,
+            &self.client_name,
+            pin,
+            &self.revocation,
+        )?);
         cache.insert(pin, d.clone());
         Ok(d)
     }
 }
 
-/// The `[tls]` table and seeds from `--cert/--key/--ca` or `--config FILE`
-/// (whose `seeds` come along). Problems are usage errors (exit status 2).
-pub fn tls_and_seeds(args: &TlsArgs) -> Result<(TlsConfig, Vec<String>)> {
+/// What a client's command line says about trust and where to look.
+pub struct ClientSetup {
+    pub tls: TlsConfig,
+    /// From the config's `seeds`.
+    pub seeds: Vec<String>,
+    /// The config's `revoked` and `revoked_file`, or `--revoked-file`.
+    pub revocation: Arc<Revocation>,
+}
+
+/// The `[tls]` table, seeds and revoked agents from `--cert/--key/--ca
+/// [--revoked-file]` or `--config FILE`. Problems are usage errors (exit
+/// status 2).
+pub fn client_setup(args: &TlsArgs) -> Result<ClientSetup> {
+    let usage = |e: serialmesh_config::ConfigError| UsageError(e.to_string());
     match (&args.cert, &args.key, &args.ca, &args.config) {
-        (Some(cert), Some(key), Some(ca), None) => Ok((
-            TlsConfig {
+        (Some(cert), Some(key), Some(ca), None) => Ok(ClientSetup {
+            tls: TlsConfig {
                 cert: cert.clone(),
                 key: key.clone(),
                 ca: ca.clone(),
             },
-            Vec::new(),
-        )),
+            seeds: Vec::new(),
+            revocation: Revocation::load(Vec::new(), args.revoked_file.clone()).map_err(usage)?,
+        }),
         (None, None, None, Some(path)) => {
-            let config = ClientConfig::load(path).map_err(|e| UsageError(e.to_string()))?;
+            let config = ClientConfig::load(path).map_err(usage)?;
             let tls = config.tls.ok_or_else(|| {
                 UsageError(format!(
                     "{} has no [tls] table with cert, key and ca",
                     path.display()
                 ))
             })?;
-            Ok((tls, config.seeds))
+            Ok(ClientSetup {
+                tls,
+                seeds: config.seeds,
+                revocation: Revocation::load(config.revoked, config.revoked_file)
+                    .map_err(usage)?,
+            })
         }
         _ => Err(UsageError(
             "give this client's certificate with --cert FILE --key FILE --ca FILE, or --config FILE"

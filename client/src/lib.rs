@@ -13,6 +13,7 @@ pub mod pki_cmd;
 pub mod pty;
 pub mod pty_endpoint;
 pub mod resolve;
+pub mod revocation;
 pub mod revoke;
 pub mod rfc2217;
 pub mod serve;

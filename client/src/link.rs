@@ -171,16 +171,37 @@ pub async fn run<L: Local>(
         dropped = 0;
         let mut relay =
             Relay::new(std::mem::take(&mut session.buf)).with_meters(meters.relay.clone());
+        let revocation = &dialer.revocation;
+        let agent_fp = session.agent_fingerprint;
+        let agent_revoked = async move {
+            match agent_fp {
+                Some(fp) => revocation.revoked(fp).await,
+                None => std::future::pending().await,
+            }
+        };
+        let ended = async {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = agent_revoked => {}
+            }
+        };
         let end = relay
-            .run(
-                &mut session.stream,
-                local,
-                stop.cancelled(),
-                liveness,
-                LocalControl,
-            )
+            .run(&mut session.stream, local, ended, liveness, LocalControl)
             .await;
+        let revoked_now =
+            !stop.is_cancelled() && agent_fp.is_some_and(|fp| revocation.is_revoked(&fp));
         let outcome = match end {
+            RelayEnd::Stopped if revoked_now => {
+                let r = CloseReason::new(
+                    CloseReasonKind::NotAuthorised,
+                    "this client revoked the agent's certificate",
+                );
+                relay
+                    .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
+                    .await;
+                error!(agent = %o.agent, "the agent's certificate was revoked; session ended");
+                Outcome::Retry("the agent's certificate was revoked".into())
+            }
             RelayEnd::DeviceEof => {
                 let r =
                     CloseReason::new(CloseReasonKind::Normal, "application closed its connection");

@@ -17,7 +17,7 @@ use serialmesh_proto::{DeviceInfo, DeviceState};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::TlsArgs;
-use crate::dial_pinned::{tls_and_seeds, Dialers};
+use crate::dial_pinned::{client_setup, Dialers};
 use crate::resolve::{Resolver, Survey, Unreached, MDNS_WINDOW};
 use crate::UsageError;
 
@@ -53,13 +53,14 @@ pub struct LsArgs {
 }
 
 pub async fn run(args: LsArgs, shutdown: CancellationToken) -> Result<()> {
-    let (tls, mut seeds) = tls_and_seeds(&args.tls)?;
+    let setup = client_setup(&args.tls)?;
+    let mut seeds = setup.seeds;
     for seed in &args.seeds {
         check_host_port("--seed", seed).map_err(UsageError)?;
     }
     seeds.extend(args.seeds);
     let pin = crate::connect::parse_pin(args.agent_fingerprint.as_deref())?;
-    let dialers = Dialers::new(&tls)?.require(pin);
+    let dialers = Dialers::new(&setup.tls, setup.revocation)?.require(pin);
     let resolver = Resolver::new(Arc::new(dialers), seeds, true);
     if !args.watch {
         let survey = resolver.survey(MDNS_WINDOW, DEADLINE).await;

@@ -82,8 +82,9 @@ pub fn run(r: Revoke) -> Result<()> {
         r.file.display()
     );
     println!(
-        "agents whose revoked_file is this file refuse it at once and end its sessions; \
-         copy the file to the others (they notice the change), or list it in `revoked` and send SIGHUP"
+        "agents and clients whose revoked_file (or --revoked-file) is this file refuse it at once \
+         and end its sessions; copy the file to other hosts (they notice the change), or list it \
+         in `revoked` (agents: then send SIGHUP)"
     );
     Ok(())
 }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connect::dialer_for;
 use crate::dial::Dialer;
+use crate::revocation::Revocation;
 use crate::serve::{serve, Spec};
 use crate::UsageError;
 
@@ -21,6 +22,8 @@ pub async fn run(
 ) -> Result<()> {
     let (config, tls, dialer) = load(path)?;
     let tls = &tls;
+    let revocation = dialer.revocation.clone();
+    revocation.watch();
     let dialer = Arc::new(dialer);
     // One resolver (one mDNS browse) for every endpoint without an agent.
     let mut resolver: Option<Arc<crate::resolve::Resolver>> = None;
@@ -32,7 +35,8 @@ pub async fn run(
                 let r = match &resolver {
                     Some(r) => r.clone(),
                     None => {
-                        let dialers = Arc::new(crate::dial_pinned::Dialers::new(tls)?);
+                        let dialers =
+                            Arc::new(crate::dial_pinned::Dialers::new(tls, revocation.clone())?);
                         let r = Arc::new(crate::resolve::Resolver::new(
                             dialers,
                             config.seeds.clone(),
@@ -47,7 +51,7 @@ pub async fn run(
             }
         };
         let own = match e.agent_fingerprint {
-            Some(pin) => Some(Arc::new(dialer_for(tls, Some(pin))?)),
+            Some(pin) => Some(Arc::new(dialer_for(tls, Some(pin), &revocation)?)),
             None => None,
         };
         specs.push(Spec {
@@ -80,7 +84,9 @@ fn load(path: &Path) -> Result<(ClientConfig, TlsConfig, Dialer)> {
         ))
         .into());
     }
-    let dialer = dialer_for(&tls, None)?;
+    let revocation = Revocation::load(config.revoked.clone(), config.revoked_file.clone())
+        .map_err(|e| UsageError(e.to_string()))?;
+    let dialer = dialer_for(&tls, None, &revocation)?;
     Ok((config, tls, dialer))
 }
 
@@ -98,6 +104,15 @@ pub fn check(path: &Path) -> Result<()> {
     }
     if !config.seeds.is_empty() {
         out.push(format!("  seeds {}", config.seeds.join(", ")));
+    }
+    let revoked = dialer.revocation.deny_list().len();
+    match &config.revoked_file {
+        Some(file) => out.push(format!(
+            "  {revoked} revoked agent certificate(s), following {}",
+            file.display()
+        )),
+        None if revoked > 0 => out.push(format!("  {revoked} revoked agent certificate(s)")),
+        None => {}
     }
     for e in &config.endpoints {
         let local = match &e.target {

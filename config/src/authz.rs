@@ -109,17 +109,9 @@ impl RawAuthz {
                 access: raw.access,
             });
         }
-        let mut revoked = Vec::new();
-        for r in self.revoked {
-            let fp: Fingerprint = r
-                .get_ref()
-                .parse()
-                .map_err(|e| ctx.at(r.span(), format!("revoked: {e}"), Some(REVOKE_HINT.into())))?;
-            revoked.push(fp);
-        }
         Ok(AuthzConfig {
             rules,
-            revoked,
+            revoked: crate::revoked::parse_list(ctx, self.revoked)?,
             revoked_file: self.revoked_file.map(|p| ctx.resolve(p)),
         })
     }

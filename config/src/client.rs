@@ -18,6 +18,10 @@ pub struct ClientConfig {
     pub admin: Option<SocketAddr>,
     pub seeds: Vec<String>,
     pub endpoints: Vec<EndpointConfig>,
+    /// Agent certificates refused at the handshake (`revoked = [..]`).
+    pub revoked: Vec<Fingerprint>,
+    /// A file of revoked fingerprints, re-read when it changes.
+    pub revoked_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +52,9 @@ pub(crate) struct RawClient {
     seeds: Vec<Spanned<String>>,
     #[serde(default)]
     endpoint: Vec<RawEndpoint>,
+    #[serde(default)]
+    revoked: Vec<Spanned<String>>,
+    revoked_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -150,6 +157,8 @@ impl RawClient {
             tls: self.tls.map(|t| ctx.resolve_tls(t)),
             seeds,
             endpoints,
+            revoked: crate::revoked::parse_list(ctx, self.revoked)?,
+            revoked_file: self.revoked_file.map(|p| ctx.resolve(p)),
         })
     }
 }

@@ -17,6 +17,8 @@ mod logging;
 mod names;
 mod profile;
 mod revoked;
+#[cfg(feature = "watch")]
+pub mod watch;
 
 pub use agent::{AgentConfig, DeviceConfig, DEFAULT_CONFIG_DIR};
 pub use authz::{Access, AllowRule, AuthzConfig};

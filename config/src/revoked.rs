@@ -1,10 +1,14 @@
 //! The revoked-certificates file: one SHA-256 fingerprint a line (64 hex
 //! digits, or 32 ':'-separated pairs), `#` starts a comment, blank lines
-//! are ignored. `serialctl pki revoke` writes it; agents read it.
+//! are ignored. `serialctl pki revoke` writes it; agents read it to refuse
+//! clients, clients to refuse agents.
 
 use std::path::Path;
 
 use serialmesh_pki::Fingerprint;
+use toml::Spanned;
+
+use crate::load::Ctx;
 
 use crate::authz::REVOKE_HINT;
 use crate::ConfigError;
@@ -16,6 +20,20 @@ pub fn load_revoked(path: &Path) -> Result<Vec<Fingerprint>, ConfigError> {
         source,
     })?;
     parse_revoked(&text, path)
+}
+
+/// Parses a config's `revoked = [..]` list.
+pub(crate) fn parse_list(
+    ctx: &Ctx,
+    list: Vec<Spanned<String>>,
+) -> Result<Vec<Fingerprint>, ConfigError> {
+    list.into_iter()
+        .map(|r| {
+            r.get_ref()
+                .parse()
+                .map_err(|e| ctx.at(r.span(), format!("revoked: {e}"), Some(REVOKE_HINT.into())))
+        })
+        .collect()
 }
 
 /// Parses the text of a revoked file; `path` is for messages.

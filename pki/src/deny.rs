@@ -36,7 +36,11 @@ impl DenyList {
         *set = fingerprints;
     }
 
-    fn len(&self) -> usize {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn len(&self) -> usize {
         self.0
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -7,7 +7,6 @@ pub mod reload;
 mod rules;
 #[cfg(test)]
 mod tests;
-mod watch;
 
 use std::sync::{Arc, RwLock};
 

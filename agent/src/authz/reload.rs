@@ -24,9 +24,9 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::watch::FileWatch;
 use super::Authz;
 use crate::registry::Registry;
+use serialmesh_config::watch::FileWatch;
 
 /// A burst of writes (truncate, write, close) settles into one reload.
 const SETTLE: Duration = Duration::from_millis(100);

@@ -7,6 +7,7 @@ use serialmesh_pki::{PkiError, Role};
 
 use super::Report;
 use crate::dial_pinned::Dialers;
+use crate::revocation::Revocation;
 
 /// Checks the certificate (role, chain to the CA, fingerprint; validity as
 /// information), the key (mode, match) and returns dialers when all of it
@@ -85,7 +86,7 @@ pub fn check(report: &mut Report, tls: &TlsConfig) -> Option<Dialers> {
     if !usable {
         return None;
     }
-    match Dialers::new(tls) {
+    match Dialers::new(tls, Revocation::none()) {
         Ok(d) => Some(d),
         Err(e) => {
             report.fail(

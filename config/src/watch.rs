@@ -9,8 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
-
-use crate::discovery::uevent::register;
+use tokio::io::Interest;
 
 pub struct FileWatch {
     fd: AsyncFd<OwnedFd>,
@@ -50,10 +49,11 @@ impl FileWatch {
         if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(FileWatch {
-            fd: register(fd)?,
-            name,
-        })
+        // SAFETY: an OwnedFd is a valid open descriptor that stays open,
+        // and keeps returning itself from as_raw_fd, until the AsyncFd
+        // drops it.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
+        Ok(FileWatch { fd, name })
     }
 
     /// Resolves once the file changed and no further event came for
