@@ -40,6 +40,7 @@ pub mod pty;
 pub mod sysfs;
 pub mod tools;
 pub mod util;
+pub mod zwave;
 
 pub use agent::{AgentBuilder, RunningAgent};
 pub use client::{ConnectBuilder, RunningConnect};
