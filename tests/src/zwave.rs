@@ -131,13 +131,14 @@ fn pump(mut tcp: TcpStream, device: &ScriptedDevice, stop: &AtomicBool) {
     }
 }
 
-/// Starts a zwave-js driver on `tcp://127.0.0.1:PORT` that, once every node
-/// is interviewed, switches node 2 `cycles` times (printing `CYCLE n OK` or
+/// Starts a zwave-js driver on `port` (`tcp://127.0.0.1:PORT`, or a serial
+/// device path such as a pty endpoint) that, once every node is
+/// interviewed, switches node 2 `cycles` times (printing `CYCLE n OK` or
 /// `CYCLE n FAIL ...`), then `CYCLES DONE`, and exits.
-pub fn driver(port: u16, cycles: u32) -> ChildGuard {
+pub fn driver(port: &str, cycles: u32) -> ChildGuard {
     ProcBuilder::new(node())
         .arg(dir().join("driver.cjs"))
-        .arg(format!("tcp://127.0.0.1:{port}"))
+        .arg(port)
         .arg(cycles.to_string())
         .current_dir(dir())
         .label("zwave-js-driver")

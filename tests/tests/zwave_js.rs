@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serialmesh_tests::net::free_port;
 use serialmesh_tests::zwave::{driver, ZwaveStick};
-use serialmesh_tests::{AgentBuilder, ConnectBuilder, Pki};
+use serialmesh_tests::{bins, AgentBuilder, ConnectBuilder, Pki, ProcBuilder};
 
 const INTERVIEW: Duration = Duration::from_secs(90);
 
@@ -32,7 +32,7 @@ fn zwave_js_interviews_the_emulated_controller_and_switches_a_node_through_the_t
         .start();
 
     let started = Instant::now();
-    let zwave = driver(port, 4);
+    let zwave = driver(&format!("tcp://127.0.0.1:{port}"), 4);
     zwave
         .wait_for_output("ALL NODES READY", INTERVIEW)
         .unwrap_or_else(|e| panic!("{e}\n{}\n{}", zwave.output(), client.output()));
@@ -67,7 +67,7 @@ fn zwave_js_keeps_its_driver_while_the_agent_is_killed_and_restarted() {
         .port(port)
         .start();
 
-    let zwave = driver(port, 40);
+    let zwave = driver(&format!("tcp://127.0.0.1:{port}"), 40);
     zwave
         .wait_for_output("CYCLE 3 ", INTERVIEW)
         .unwrap_or_else(|e| panic!("{e}\n{}\n{}", zwave.output(), client.output()));
@@ -97,4 +97,46 @@ fn zwave_js_keeps_its_driver_while_the_agent_is_killed_and_restarted() {
         .unwrap();
     let failed = tail.iter().filter(|l| !l.contains(" OK ")).count();
     eprintln!("zwave-js switch cycles failed during a 3 s agent outage: {failed} of 40");
+}
+
+#[test]
+fn zwave_js_opens_a_pty_endpoint_as_its_serial_port() {
+    let pki = Pki::new();
+    let stick = ZwaveStick::start();
+    let agent = AgentBuilder::new(&pki, "zw-office")
+        .device("zwave", stick.path())
+        .start();
+    let gw = pki.client("zwave-js-ui");
+    let dir = serialmesh_tests::util::temp_dir();
+    let pty = dir.path().join("ttyZWAVE");
+    let client = ProcBuilder::new(bins::serialctl())
+        .args(["connect", "zwave@zw-office", "--agent"])
+        .arg(agent.addr.to_string())
+        .arg("--pty")
+        .arg(&pty)
+        .arg("--cert")
+        .arg(&gw.cert)
+        .arg("--key")
+        .arg(&gw.key)
+        .arg("--ca")
+        .arg(&gw.ca)
+        .label("serialctl-connect-pty")
+        .spawn();
+    assert!(
+        serialmesh_tests::eventually(Duration::from_secs(20), || pty.exists()),
+        "no pty at {}: {}",
+        pty.display(),
+        client.output()
+    );
+
+    // zwave-js opens it through node-serialport, which sets 115200 8N1 raw
+    // with termios, as on a USB stick.
+    let zwave = driver(pty.to_str().unwrap(), 4);
+    zwave
+        .wait_for_output("CYCLES DONE", INTERVIEW)
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", zwave.output(), client.output()));
+    let out = zwave.output();
+    assert!(out.contains("nodes=1,2,3"), "{out}");
+    assert_eq!(cycles_ok(&out), 4, "{out}");
+    assert!(!out.contains("DRIVER ERROR"), "{out}");
 }
