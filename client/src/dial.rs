@@ -92,7 +92,7 @@ impl Dialer {
         let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connector.connect(name, tcp))
             .await
             .map_err(|_| tls_err(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")))?
-            .map_err(|e| tls_err(e.to_string()))?;
+            .map_err(|e| tls_err(explain_tls(&e)))?;
         let hello = Frame::Hello(Hello {
             version: PROTOCOL_VERSION,
             software: format!("serialctl {}", env!("CARGO_PKG_VERSION")),
@@ -183,7 +183,7 @@ fn conv(agent: &str, e: ConnError) -> DialError {
     let error = match e {
         // A TLS alert from the agent (e.g. our certificate was refused)
         // surfaces here, on the first read after the handshake.
-        ConnError::Io(io) => io.to_string(),
+        ConnError::Io(io) => explain_tls(&io),
         other => other.to_string(),
     };
     DialError::Conn {
@@ -195,4 +195,20 @@ fn conv(agent: &str, e: ConnError) -> DialError {
 fn peer_fingerprint(stream: &TlsStream<TcpStream>) -> Option<Fingerprint> {
     let certs = stream.get_ref().1.peer_certificates()?;
     certs.first().map(|c| Fingerprint::of(c.as_ref()))
+}
+
+/// rustls's words for the refusals a user acts on, said in ours.
+fn explain_tls(e: &std::io::Error) -> String {
+    use rustls::{AlertDescription, CertificateError, Error};
+    let shown = e.to_string();
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+        Some(Error::InvalidCertificate(CertificateError::Revoked)) => format!(
+            "{shown}: the agent's certificate is revoked by this client \
+             (its fingerprint is in `revoked` or the revoked file)"
+        ),
+        Some(Error::AlertReceived(AlertDescription::CertificateRevoked)) => {
+            format!("{shown}: the agent revoked this client's certificate")
+        }
+        _ => shown,
+    }
 }

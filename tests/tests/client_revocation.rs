@@ -74,6 +74,9 @@ fn revoking_an_agent_ends_the_live_session_and_later_handshakes_fail() {
     client
         .wait_for_output("its fingerprint is on the deny-list", T)
         .unwrap();
+    client
+        .wait_for_output("the agent's certificate is revoked by this client", T)
+        .unwrap();
     // The agent was told why, and its device is free again.
     agent
         .wait_for_output("this client revoked the agent's certificate", T)

@@ -144,6 +144,51 @@ fn config_seeds_are_checked_and_its_summary_shown() {
 }
 
 #[test]
+fn a_revoked_agent_in_the_config_fails_its_check_and_a_missing_revoked_file_is_named() {
+    let pki = Pki::new();
+    let agent = AgentBuilder::new(&pki, "shed").start();
+    let client = pki.client("gw");
+    let dir = temp_dir();
+    let revoked = dir.path().join("revoked.txt");
+    std::fs::write(&revoked, format!("{}\n", Pki::fingerprint(&agent.tls.cert))).unwrap();
+    let write = |file: &Path| {
+        let config = dir.path().join("client.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "seeds = [{}]\nrevoked_file = {}\n[tls]\ncert = {}\nkey = {}\nca = {}\n",
+                toml_string(&agent.addr.to_string()),
+                toml_string(&file.to_string_lossy()),
+                toml_string(&client.cert.to_string_lossy()),
+                toml_string(&client.key.to_string_lossy()),
+                toml_string(&client.ca.to_string_lossy()),
+            ),
+        )
+        .unwrap();
+        config
+    };
+    let config = write(&revoked);
+    let d = doctor(None, &config_args(&config));
+    d.code(1);
+    assert!(d
+        .finding("INFO", &format!("config {}", config.display()))
+        .contains("1 agent certificate(s) revoked"));
+    let a = d.finding("FAIL", &format!("agent {}", agent.addr));
+    assert!(
+        a.contains("the agent's certificate is revoked by this client"),
+        "{a}"
+    );
+    assert!(a.contains("if the host was given a new certificate"), "{a}");
+
+    let config = write(&dir.path().join("gone.txt"));
+    let d = doctor(None, &config_args(&config));
+    d.code(1);
+    let f = d.finding("FAIL", &format!("config {}", config.display()));
+    assert!(f.contains("cannot read revoked file"), "{f}");
+    assert!(f.contains("an empty one revokes nothing"), "{f}");
+}
+
+#[test]
 fn config_syntax_error_fails_with_line_and_column() {
     let dir = temp_dir();
     let config = dir.path().join("client.toml");

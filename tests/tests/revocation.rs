@@ -64,6 +64,9 @@ fn revoked_in_the_config_then_sighup_drops_the_session_and_refuses_the_reconnect
     agent
         .wait_for_output_after(mark, "its fingerprint is on the deny-list", T)
         .unwrap();
+    client
+        .wait_for_output("the agent revoked this client's certificate", T)
+        .unwrap();
     again
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();

@@ -12,9 +12,12 @@ mod report;
 mod tls;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
 use serialmesh_config::{check_host_port, ClientConfig, TlsConfig};
+
+use crate::revocation::Revocation;
 
 pub use report::{Level, Report};
 
@@ -52,11 +55,14 @@ pub async fn run(args: DoctorArgs) -> Result<bool> {
     }
     let tls = match (&args.config, &args.cert, &args.key, &args.ca) {
         (Some(path), ..) => config(&mut report, path, &mut agents),
-        (None, Some(cert), Some(key), Some(ca)) => Some(TlsConfig {
-            cert: cert.clone(),
-            key: key.clone(),
-            ca: ca.clone(),
-        }),
+        (None, Some(cert), Some(key), Some(ca)) => Some((
+            TlsConfig {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: ca.clone(),
+            },
+            Revocation::none(),
+        )),
         _ => {
             report.fail(
                 "certificate",
@@ -67,7 +73,7 @@ pub async fn run(args: DoctorArgs) -> Result<bool> {
         }
     };
     let dialers = match &tls {
-        Some(tls) => tls::check(&mut report, tls),
+        Some((tls, revocation)) => tls::check(&mut report, tls, revocation.clone()),
         None => None,
     };
     let found = network::mdns(&mut report).await;
@@ -98,7 +104,7 @@ fn config(
     report: &mut Report,
     path: &std::path::Path,
     agents: &mut Vec<String>,
-) -> Option<TlsConfig> {
+) -> Option<(TlsConfig, Arc<Revocation>)> {
     let topic = format!("config {}", path.display());
     let config = match ClientConfig::load(path) {
         Ok(c) => c,
@@ -132,5 +138,23 @@ fn config(
             "add [tls] with cert, key and ca of this client",
         );
     }
-    config.tls
+    let revocation = match Revocation::load(config.revoked, config.revoked_file) {
+        Ok(r) => r,
+        Err(e) => {
+            report.fail(
+                &topic,
+                e,
+                "create the revoked file (an empty one revokes nothing) or fix revoked_file",
+            );
+            return None;
+        }
+    };
+    let revoked = revocation.deny_list().len();
+    if revoked > 0 {
+        report.info(
+            &topic,
+            format!("{revoked} agent certificate(s) revoked: agents presenting them are refused"),
+        );
+    }
+    config.tls.map(|tls| (tls, revocation))
 }

@@ -95,6 +95,14 @@ pub async fn agents(report: &mut Report, dialers: &Dialers, agents: &[String]) {
                         "check that seriald runs there and listens on that port (default 21317), \
                          that the host name resolves, and that no firewall drops it"
                     }
+                    DialError::Tls { error, .. } if error.contains("revoked by this client") => {
+                        "the agent presents a certificate this client revoked: if the host was \
+                         given a new certificate, install it there; otherwise it is refused on purpose"
+                    }
+                    DialError::Tls { error, .. } if error.contains("revoked this client") => {
+                        "issue this client a new certificate (`serialctl pki issue --role client`); \
+                         the agent refuses the revoked one"
+                    }
                     DialError::Tls { .. } => {
                         "the agent's certificate must be an agent certificate from the same CA as \
                          this client's (compare `serialctl pki show` of both), and this client's \

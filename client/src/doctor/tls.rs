@@ -1,6 +1,7 @@
 //! Certificate, CA and key findings.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::sync::Arc;
 
 use serialmesh_config::TlsConfig;
 use serialmesh_pki::{PkiError, Role};
@@ -12,7 +13,7 @@ use crate::revocation::Revocation;
 /// Checks the certificate (role, chain to the CA, fingerprint; validity as
 /// information), the key (mode, match) and returns dialers when all of it
 /// would work.
-pub fn check(report: &mut Report, tls: &TlsConfig) -> Option<Dialers> {
+pub fn check(report: &mut Report, tls: &TlsConfig, revocation: Arc<Revocation>) -> Option<Dialers> {
     let cert_topic = format!("certificate {}", tls.cert.display());
     let mut usable = true;
     match serialmesh_pki::inspect(&tls.cert) {
@@ -86,7 +87,7 @@ pub fn check(report: &mut Report, tls: &TlsConfig) -> Option<Dialers> {
     if !usable {
         return None;
     }
-    match Dialers::new(tls, Revocation::none()) {
+    match Dialers::new(tls, revocation) {
         Ok(d) => Some(d),
         Err(e) => {
             report.fail(
