@@ -54,6 +54,9 @@ pub struct LsArgs {
 
 pub async fn run(args: LsArgs, shutdown: CancellationToken) -> Result<()> {
     let setup = client_setup(&args.tls)?;
+    if args.watch {
+        setup.revocation.watch();
+    }
     let mut seeds = setup.seeds;
     for seed in &args.seeds {
         check_host_port("--seed", seed).map_err(UsageError)?;
