@@ -9,7 +9,7 @@ use serialmesh_proto::{
     CloseReason, CloseReasonKind, Frame, Liveness, Open, Opened, Relay, RelayEnd,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 use crate::line_control::SessionControl;
 use crate::registry::{Gate, Registry};
@@ -61,128 +61,136 @@ pub async fn run<S>(
         device: device.clone(),
         session: claim.session,
     };
+    // Instrumented, not entered: a span guard held across awaits would
+    // tag other tasks' log lines on this worker with this session.
     let span = tracing::info_span!("session", device = %device, session = claim.session);
-    let _enter = span.enter();
+    async move {
+        let _release = _release;
 
-    let Ok(_port_guard) =
-        tokio::time::timeout(REPLACE_WAIT, claim.port_lock.clone().lock_owned()).await
-    else {
-        let reason = CloseReason::new(
-            CloseReasonKind::Busy,
-            format!("the previous session on {device} did not close within {REPLACE_WAIT:?}"),
-        );
-        warn!(%reason, "refused to open device");
-        let _ = write_frame(net, &Frame::Close(reason)).await;
-        return;
-    };
-    if claim.stop.token().is_cancelled() {
-        // Replaced again (or shutting down) while we waited for the port.
-        let _ = write_frame(net, &Frame::Close(claim.stop.reason())).await;
-        return;
-    }
-
-    let settings = open.settings.unwrap_or(claim.device.settings);
-    let (mut port, stale) = match serial::open(&path, &settings) {
-        Ok(p) => p,
-        Err(e) => {
-            let kind = match e.kind() {
-                std::io::ErrorKind::NotFound => CloseReasonKind::DeviceGone,
-                _ => CloseReasonKind::OpenFailed,
-            };
-            let reason = CloseReason::new(kind, format!("cannot open {}: {e}", path.display()));
-            metrics.refused(&reason.kind.to_string());
-            metrics.error(&device, &reason.message);
-            warn!(%reason, "device open failed");
+        let Ok(_port_guard) =
+            tokio::time::timeout(REPLACE_WAIT, claim.port_lock.clone().lock_owned()).await
+        else {
+            let reason = CloseReason::new(
+                CloseReasonKind::Busy,
+                format!("the previous session on {device} did not close within {REPLACE_WAIT:?}"),
+            );
+            warn!(%reason, "refused to open device");
             let _ = write_frame(net, &Frame::Close(reason)).await;
             return;
+        };
+        if claim.stop.token().is_cancelled() {
+            // Replaced again (or shutting down) while we waited for the port.
+            let _ = write_frame(net, &Frame::Close(claim.stop.reason())).await;
+            return;
         }
-    };
-    let opened = Frame::Opened(Opened {
-        device: device.clone(),
-        agent: registry.agent.clone(),
-        zone: registry.zone.clone(),
-        settings,
-    });
-    if let Err(e) = write_frame(net, &opened).await {
-        info!(error = %e, "client left before the session started");
-        return;
-    }
-    info!(path = %path.display(), %settings, "session started");
 
-    let meters = metrics.session(&device);
-    meters.active.add(1);
-    if stale > 0 {
-        // Output of a device nobody was attached to, as a closed serial
-        // port would have dropped it (DESIGN.md: discarded and counted).
-        meters.lost_to_client.add(stale);
+        let settings = open.settings.unwrap_or(claim.device.settings);
+        let (mut port, stale) = match serial::open(&path, &settings) {
+            Ok(p) => p,
+            Err(e) => {
+                let kind = match e.kind() {
+                    std::io::ErrorKind::NotFound => CloseReasonKind::DeviceGone,
+                    _ => CloseReasonKind::OpenFailed,
+                };
+                let reason = CloseReason::new(kind, format!("cannot open {}: {e}", path.display()));
+                metrics.refused(&reason.kind.to_string());
+                metrics.error(&device, &reason.message);
+                warn!(%reason, "device open failed");
+                let _ = write_frame(net, &Frame::Close(reason)).await;
+                return;
+            }
+        };
+        let opened = Frame::Opened(Opened {
+            device: device.clone(),
+            agent: registry.agent.clone(),
+            zone: registry.zone.clone(),
+            settings,
+        });
+        if let Err(e) = write_frame(net, &opened).await {
+            info!(error = %e, "client left before the session started");
+            return;
+        }
+        info!(path = %path.display(), %settings, "session started");
+
+        let meters = metrics.session(&device);
+        meters.active.add(1);
+        if stale > 0 {
+            // Output of a device nobody was attached to, as a closed serial
+            // port would have dropped it (DESIGN.md: discarded and counted).
+            meters.lost_to_client.add(stale);
+            info!(
+                discarded = stale,
+                "device output from before the session discarded"
+            );
+        }
+        let mut relay = Relay::new(buf).with_meters(meters.relay.clone());
+        let end = relay
+            .run(
+                net,
+                &mut port,
+                claim.stop.token().cancelled(),
+                liveness,
+                SessionControl::new(path.clone()),
+            )
+            .await;
+        let reason = match end {
+            RelayEnd::Stopped => Some(claim.stop.reason()),
+            RelayEnd::DeviceEof => Some(CloseReason::new(
+                CloseReasonKind::DeviceGone,
+                format!("{} reached end of file", path.display()),
+            )),
+            RelayEnd::DeviceError(e) => Some(CloseReason::new(
+                CloseReasonKind::DeviceGone,
+                format!("{} failed: {e}", path.display()),
+            )),
+            RelayEnd::Refused(r) => Some(r),
+            RelayEnd::Protocol(e) => {
+                warn!(error = %e, "client broke the protocol; closing its session");
+                Some(CloseReason::new(CloseReasonKind::Protocol, e.to_string()))
+            }
+            RelayEnd::PeerSilent(d) => {
+                warn!(silent = ?d, "client went silent; ending its session");
+                Some(CloseReason::new(
+                    CloseReasonKind::Timeout,
+                    format!("nothing heard for {d:?}"),
+                ))
+            }
+            RelayEnd::PeerClosed(r) => {
+                info!(reason = %r, "client closed the session");
+                None
+            }
+            RelayEnd::NetLost(msg) => {
+                info!(error = %msg, "connection to client lost");
+                None
+            }
+        };
+        if let Some(r) = &reason {
+            info!(reason = %r, "ending session");
+            if matches!(
+                r.kind,
+                CloseReasonKind::DeviceGone
+                    | CloseReasonKind::OpenFailed
+                    | CloseReasonKind::Protocol
+            ) {
+                metrics.error(&device, &r.to_string());
+            }
+        }
+        relay.finish(net, reason.as_ref(), CLOSE_WAIT).await;
+        meters.active.sub(1);
+        let s = relay.stats;
+        meters.lost_to_device.add(s.lost_to_device);
+        meters.lost_to_client.add(s.lost_to_net);
         info!(
-            discarded = stale,
-            "device output from before the session discarded"
+            to_device = s.to_device,
+            to_client = s.to_net,
+            lost_to_device = s.lost_to_device,
+            lost_to_client = s.lost_to_net,
+            "session ended"
         );
+        // The port closes before the port lock is released, so a replacing
+        // session never finds it still open.
+        drop(port);
     }
-    let mut relay = Relay::new(buf).with_meters(meters.relay.clone());
-    let end = relay
-        .run(
-            net,
-            &mut port,
-            claim.stop.token().cancelled(),
-            liveness,
-            SessionControl::new(path.clone()),
-        )
-        .await;
-    let reason = match end {
-        RelayEnd::Stopped => Some(claim.stop.reason()),
-        RelayEnd::DeviceEof => Some(CloseReason::new(
-            CloseReasonKind::DeviceGone,
-            format!("{} reached end of file", path.display()),
-        )),
-        RelayEnd::DeviceError(e) => Some(CloseReason::new(
-            CloseReasonKind::DeviceGone,
-            format!("{} failed: {e}", path.display()),
-        )),
-        RelayEnd::Refused(r) => Some(r),
-        RelayEnd::Protocol(e) => {
-            warn!(error = %e, "client broke the protocol; closing its session");
-            Some(CloseReason::new(CloseReasonKind::Protocol, e.to_string()))
-        }
-        RelayEnd::PeerSilent(d) => {
-            warn!(silent = ?d, "client went silent; ending its session");
-            Some(CloseReason::new(
-                CloseReasonKind::Timeout,
-                format!("nothing heard for {d:?}"),
-            ))
-        }
-        RelayEnd::PeerClosed(r) => {
-            info!(reason = %r, "client closed the session");
-            None
-        }
-        RelayEnd::NetLost(msg) => {
-            info!(error = %msg, "connection to client lost");
-            None
-        }
-    };
-    if let Some(r) = &reason {
-        info!(reason = %r, "ending session");
-        if matches!(
-            r.kind,
-            CloseReasonKind::DeviceGone | CloseReasonKind::OpenFailed | CloseReasonKind::Protocol
-        ) {
-            metrics.error(&device, &r.to_string());
-        }
-    }
-    relay.finish(net, reason.as_ref(), CLOSE_WAIT).await;
-    meters.active.sub(1);
-    let s = relay.stats;
-    meters.lost_to_device.add(s.lost_to_device);
-    meters.lost_to_client.add(s.lost_to_net);
-    info!(
-        to_device = s.to_device,
-        to_client = s.to_net,
-        lost_to_device = s.lost_to_device,
-        lost_to_client = s.lost_to_net,
-        "session ended"
-    );
-    // The port closes before the port lock is released, so a replacing
-    // session never finds it still open.
-    drop(port);
+    .instrument(span)
+    .await
 }

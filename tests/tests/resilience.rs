@@ -103,6 +103,15 @@ fn agent_shutdown_tells_the_client_and_the_client_recovers() {
         .wait_exit(Duration::from_secs(5))
         .expect("seriald exits within 5 s of SIGTERM");
     assert_eq!(status.code(), Some(0), "{}", agent.output());
+    // Every line of a session carries its span, also after awaits that
+    // moved the task to another worker thread.
+    let log = agent.output();
+    for line in ["ending session", "session ended"] {
+        assert!(
+            log.contains(&format!("session{{device=zwave session=2}}: {line}")),
+            "{log}"
+        );
+    }
     client
         .wait_for_output(
             "agent ended the session: shutdown: agent is shutting down",
