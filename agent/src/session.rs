@@ -49,7 +49,10 @@ pub async fn run<S>(
         Ok(c) => c,
         Err(reason) => {
             metrics.refused(&reason.kind.to_string());
-            warn!(address = %open.address, %reason, "refused to open device");
+            let key = format!("{} {}", open.address, reason.kind);
+            if let Some(unlogged) = registry.refusal_log.admit(&key) {
+                warn!(address = %open.address, %reason, unlogged, "refused to open device");
+            }
             let _ = write_frame(net, &Frame::Close(reason)).await;
             return;
         }
@@ -95,7 +98,9 @@ pub async fn run<S>(
                 let reason = CloseReason::new(kind, format!("cannot open {}: {e}", path.display()));
                 metrics.refused(&reason.kind.to_string());
                 metrics.error(&device, &reason.message);
-                warn!(%reason, "device open failed");
+                if let Some(unlogged) = registry.refusal_log.admit(&device) {
+                    warn!(%reason, unlogged, "device open failed");
+                }
                 let _ = write_frame(net, &Frame::Close(reason)).await;
                 return;
             }
@@ -106,6 +111,7 @@ pub async fn run<S>(
             zone: registry.zone.clone(),
             settings,
         });
+        registry.refusal_log.reset(&device);
         if let Err(e) = write_frame(net, &opened).await {
             info!(error = %e, "client left before the session started");
             return;

@@ -3,6 +3,7 @@
 //! logged at once, later ones at most once per interval, each line counting
 //! the events that went unlogged before it. Metrics count every one.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -27,15 +28,49 @@ impl LogThrottle {
 
     fn admit_at(&self, now: Instant) -> Option<u64> {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match s.0 {
-            Some(last) if now.saturating_duration_since(last) < self.every => {
-                s.1 += 1;
-                None
-            }
-            _ => {
-                s.0 = Some(now);
-                Some(std::mem::take(&mut s.1))
-            }
+        admit(&mut s, now, self.every)
+    }
+}
+
+/// A [`LogThrottle`] per key (a device name): a client retrying an
+/// unplugged stick every two seconds must not log a line every two seconds.
+pub struct KeyedThrottle {
+    every: Duration,
+    state: Mutex<BTreeMap<String, (Option<Instant>, u64)>>,
+}
+
+impl KeyedThrottle {
+    pub const fn new(every: Duration) -> Self {
+        Self {
+            every,
+            state: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// As [`LogThrottle::admit`], for `key`.
+    pub fn admit(&self, key: &str) -> Option<u64> {
+        let mut map = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let s = map.entry(key.to_string()).or_insert((None, 0));
+        admit(s, Instant::now(), self.every)
+    }
+
+    /// Forgets `key`, so its next event is logged at once (the device
+    /// worked again in between).
+    pub fn reset(&self, key: &str) {
+        let mut map = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(key);
+    }
+}
+
+fn admit(s: &mut (Option<Instant>, u64), now: Instant, every: Duration) -> Option<u64> {
+    match s.0 {
+        Some(last) if now.saturating_duration_since(last) < every => {
+            s.1 += 1;
+            None
+        }
+        _ => {
+            s.0 = Some(now);
+            Some(std::mem::take(&mut s.1))
         }
     }
 }
@@ -54,5 +89,15 @@ mod tests {
         }
         assert_eq!(t.admit_at(t0 + Duration::from_secs(10)), Some(999));
         assert_eq!(t.admit_at(t0 + Duration::from_secs(11)), None);
+    }
+
+    #[test]
+    fn keys_are_throttled_apart_and_reset_logs_the_next_at_once() {
+        let t = KeyedThrottle::new(Duration::from_secs(60));
+        assert_eq!(t.admit("zwave"), Some(0));
+        assert_eq!(t.admit("zwave"), None);
+        assert_eq!(t.admit("zigbee"), Some(0));
+        t.reset("zwave");
+        assert_eq!(t.admit("zwave"), Some(0));
     }
 }

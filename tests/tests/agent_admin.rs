@@ -65,3 +65,41 @@ fn agent_with_a_bad_admin_address_says_so() {
         agent.output()
     );
 }
+
+/// The refusals counted so far for `reason`.
+fn refusals(admin: u16, reason: &str) -> u64 {
+    let (_, m) = http_get(admin, "/metrics");
+    let prefix = format!("serialmesh_agent_refusals_total{{reason=\"{reason}\"}} ");
+    m.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_missing_device_is_logged_once_a_minute_while_clients_retry_it() {
+    let pki = Pki::new();
+    let dir = serialmesh_tests::util::temp_dir();
+    let link = dir.path().join("ttyUSB-zwave");
+    let admin = free_port();
+    let agent = AgentBuilder::new(&pki, "quiet")
+        .top_level_toml(&format!("admin = \"127.0.0.1:{admin}\"\n"))
+        .device("zwave", &link)
+        .start();
+    let client = ConnectBuilder::new("zwave@quiet", agent.addr, &pki.client("gw")).start();
+    let mut app = client.connect();
+    // The client retries with backoff; every attempt is counted, one is
+    // logged.
+    assert!(eventually(T, || refusals(admin, "device gone") >= 4));
+    let logged = |log: &str| log.matches("device open failed").count();
+    assert_eq!(logged(&agent.output()), 1, "{}", agent.output());
+
+    // Plugged in: it works, and the next unplug is logged at once.
+    let mut device = EchoDevice::start();
+    device.link(&link).unwrap();
+    client.wait_for_output("tunnel up", T).unwrap();
+    app.write_all(b"up").unwrap();
+    assert_eq!(read_exact_within(&mut app, 2, T), b"up");
+    device.stop();
+    assert!(eventually(T, || logged(&agent.output()) == 2));
+}

@@ -15,7 +15,7 @@ const [port, cyclesArg] = process.argv.slice(2);
 const cycles = Number(cyclesArg ?? 10);
 const cache = fs.mkdtempSync(path.join(os.tmpdir(), "zwave-js-cache-"));
 const driver = new Driver(port, {
-  logConfig: { enabled: true, level: "warn", logToFile: false },
+  logConfig: { enabled: true, level: process.env.ZWAVE_LOG_LEVEL ?? "warn", logToFile: false },
   storage: { cacheDir: cache, lockDir: cache },
 });
 

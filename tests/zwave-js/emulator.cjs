@@ -56,6 +56,14 @@ class Framer {
   }
 }
 
+// The mock controller rejects a promise when the host does not ACK one of
+// its frames within a second, and nothing catches it. Firmware retransmits
+// and carries on instead (a frame said while a USB stick re-enumerates is
+// simply lost), so the emulator logs it and carries on too.
+process.on("unhandledRejection", (e) => {
+  console.log(`EMULATOR no ACK from the host: ${String(e?.message ?? e).split("\n")[0]}`);
+});
+
 async function main() {
   const listenPort = Number(process.argv[2]);
   // The mock server's own TCP port carries the controller's output to us;

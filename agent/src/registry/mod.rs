@@ -2,13 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serialmesh_config::{Address, DeviceConfig};
 use serialmesh_pki::Fingerprint;
 use serialmesh_proto::{CloseReason, CloseReasonKind, DeviceInfo, DeviceState};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+
+use crate::throttle::KeyedThrottle;
 
 mod gate;
 mod stop;
@@ -55,12 +57,18 @@ pub struct Claim {
     pub port_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// How often a device's refusals are logged while they repeat.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
+
 pub struct Registry {
     pub agent: String,
     pub zone: String,
     shutdown: CancellationToken,
     slots: Mutex<BTreeMap<String, Slot>>,
     next_session: Mutex<u64>,
+    /// Refusals and failed opens, logged per device at most once a minute:
+    /// clients retry a missing or busy device every couple of seconds.
+    pub refusal_log: KeyedThrottle,
 }
 
 impl Registry {
@@ -92,6 +100,7 @@ impl Registry {
             shutdown,
             slots: Mutex::new(slots),
             next_session: Mutex::new(1),
+            refusal_log: KeyedThrottle::new(REFUSAL_LOG_EVERY),
         }
     }
 
