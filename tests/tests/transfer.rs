@@ -99,3 +99,59 @@ fn device_output_while_nobody_is_attached_is_not_replayed() {
     device.write(b"FRESH");
     assert_eq!(read_exact_within(&mut stream, 5, T), b"FRESH");
 }
+
+/// Sets the terminal at `path` to a cooked line discipline, as a freshly
+/// plugged adapter or `socat pty` without `raw` leaves it: line buffering,
+/// echo, CR/LF translation, ^C as a signal, XON/XOFF flow control.
+fn cook(path: &std::path::Path) {
+    use nix::sys::termios::{tcgetattr, tcsetattr, InputFlags, LocalFlags, OutputFlags, SetArg};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open the device's tty");
+    let mut t = tcgetattr(&tty).expect("tcgetattr");
+    t.input_flags |= InputFlags::ICRNL | InputFlags::IXON;
+    t.output_flags |= OutputFlags::OPOST | OutputFlags::ONLCR;
+    t.local_flags |= LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG | LocalFlags::IEXTEN;
+    tcsetattr(&tty, SetArg::TCSANOW, &t).expect("tcsetattr");
+}
+
+/// Whether the terminal at `path` is line-buffered, echoes, or rewrites
+/// output.
+fn cooked(path: &std::path::Path) -> bool {
+    use nix::sys::termios::{tcgetattr, LocalFlags, OutputFlags};
+    let tty = std::fs::File::open(path).expect("open the device's tty");
+    let t = tcgetattr(&tty).expect("tcgetattr");
+    t.local_flags
+        .intersects(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG)
+        || t.output_flags.contains(OutputFlags::OPOST)
+}
+
+#[test]
+fn a_device_left_in_cooked_mode_is_opened_raw() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    cook(device.path());
+    assert!(cooked(device.path()));
+    let agent = AgentBuilder::new(&pki, "cooked")
+        .device("rs232", device.path())
+        .start();
+    let client = ConnectBuilder::new("rs232@cooked", agent.addr, &pki.client("gw")).start();
+
+    // Every byte value, 0x0A/0x0D/0x03/0x04/0x11/0x13/0x7F included, with no
+    // line ending at the end to flush a canonical line.
+    let data: Vec<u8> = (0..64).flat_map(|_| 0u8..=255).collect();
+    let mut stream = client.connect();
+    let mut reader = stream.try_clone().expect("clone socket");
+    let echoed = std::thread::scope(|s| {
+        s.spawn(|| stream.write_all(&data).expect("write to endpoint"));
+        read_exact_within(&mut reader, data.len(), T)
+    });
+    assert_same_bytes(&echoed, &data, "every byte value through a once-cooked tty");
+    assert_eq!(
+        device.bytes_read(),
+        data.len() as u64,
+        "no echo, no CR/LF added"
+    );
+}
