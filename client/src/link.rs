@@ -188,69 +188,73 @@ pub async fn run<L: Local>(
         let end = relay
             .run(&mut session.stream, local, ended, liveness, LocalControl)
             .await;
-        let revoked_now =
-            !stop.is_cancelled() && agent_fp.is_some_and(|fp| revocation.is_revoked(&fp));
-        let outcome = match end {
-            RelayEnd::Stopped if revoked_now => {
-                let r = CloseReason::new(
-                    CloseReasonKind::NotAuthorised,
-                    "this client revoked the agent's certificate",
-                );
-                relay
-                    .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
-                    .await;
+        // The stop token is the only other way to `Stopped`: if it was not
+        // cancelled, the agent's certificate was revoked.
+        let closing = |kind, why: &str| Some(CloseReason::new(kind, why));
+        let (close, outcome) = match end {
+            RelayEnd::Stopped if !stop.is_cancelled() => {
                 error!(agent = %o.agent, "the agent's certificate was revoked; session ended");
-                Outcome::Retry("the agent's certificate was revoked".into())
+                (
+                    closing(
+                        CloseReasonKind::NotAuthorised,
+                        "this client revoked the agent's certificate",
+                    ),
+                    Outcome::Retry("the agent's certificate was revoked".into()),
+                )
             }
             RelayEnd::DeviceEof => {
-                let r =
-                    CloseReason::new(CloseReasonKind::Normal, "application closed its connection");
-                relay
-                    .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
-                    .await;
                 info!("application closed its connection");
-                Outcome::Done(LinkEnd::AppLeft)
+                (
+                    closing(CloseReasonKind::Normal, "application closed its connection"),
+                    Outcome::Done(LinkEnd::AppLeft),
+                )
             }
             RelayEnd::DeviceError(e) => {
-                let r = CloseReason::new(
-                    CloseReasonKind::Normal,
-                    format!("application connection failed: {e}"),
-                );
-                relay
-                    .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
-                    .await;
                 info!(error = %e, "application connection failed");
-                Outcome::Done(LinkEnd::AppLeft)
+                (
+                    closing(
+                        CloseReasonKind::Normal,
+                        &format!("application connection failed: {e}"),
+                    ),
+                    Outcome::Done(LinkEnd::AppLeft),
+                )
             }
-            RelayEnd::Stopped => {
-                let r = CloseReason::new(
+            RelayEnd::Stopped => (
+                closing(
                     CloseReasonKind::Normal,
                     "client endpoint closed this connection",
-                );
-                relay
-                    .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
-                    .await;
-                Outcome::Done(LinkEnd::Stopped)
-            }
+                ),
+                Outcome::Done(LinkEnd::Stopped),
+            ),
             RelayEnd::PeerClosed(r) if r.kind == CloseReasonKind::Replaced => {
                 warn!(reason = %r, "another session of this client took the device; closing the application connection");
-                Outcome::Done(LinkEnd::Fatal(r.to_string()))
+                (None, Outcome::Done(LinkEnd::Fatal(r.to_string())))
             }
             RelayEnd::PeerClosed(r) if !r.kind.is_retryable() => {
                 error!(reason = %r, "agent ended the session");
-                Outcome::Done(LinkEnd::Fatal(r.to_string()))
+                (None, Outcome::Done(LinkEnd::Fatal(r.to_string())))
             }
-            RelayEnd::PeerClosed(r) => Outcome::Retry(format!("agent ended the session: {r}")),
-            RelayEnd::NetLost(m) => Outcome::Retry(format!("connection to agent lost: {m}")),
-            RelayEnd::PeerSilent(d) => Outcome::Retry(format!("agent silent for {d:?}")),
-            RelayEnd::Protocol(e) => Outcome::Retry(format!("agent broke the protocol: {e}")),
+            RelayEnd::PeerClosed(r) => (
+                None,
+                Outcome::Retry(format!("agent ended the session: {r}")),
+            ),
+            RelayEnd::NetLost(m) => (
+                None,
+                Outcome::Retry(format!("connection to agent lost: {m}")),
+            ),
+            RelayEnd::PeerSilent(d) => (None, Outcome::Retry(format!("agent silent for {d:?}"))),
+            RelayEnd::Protocol(e) => (
+                None,
+                Outcome::Retry(format!("agent broke the protocol: {e}")),
+            ),
             RelayEnd::Refused(r) => {
-                relay
-                    .finish(&mut session.stream, Some(&r), CLOSE_WAIT)
-                    .await;
-                Outcome::Retry(r.to_string())
+                let why = r.to_string();
+                (Some(r), Outcome::Retry(why))
             }
         };
+        if let Some(r) = &close {
+            relay.finish(&mut session.stream, Some(r), CLOSE_WAIT).await;
+        }
         relay.account_losses();
         local.tunnel_down();
         meters.tunnel_up.set(0);

@@ -11,8 +11,99 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-pub struct FileWatch {
+/// An inotify descriptor on the tokio reactor: the part both the revoked
+/// file watch and the agent's device discovery need.
+pub struct Inotify {
     fd: AsyncFd<OwnedFd>,
+}
+
+/// One inotify event: watch descriptor, mask, and the name it is about
+/// (empty for events on the watched directory itself).
+pub struct Event<'a> {
+    pub wd: i32,
+    pub mask: u32,
+    pub name: &'a [u8],
+}
+
+impl Inotify {
+    /// Must be called within a tokio runtime.
+    pub fn new() -> io::Result<Inotify> {
+        // SAFETY: inotify_init1 returns a new descriptor that we then own.
+        let fd = unsafe {
+            let raw = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+            if raw < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            OwnedFd::from_raw_fd(raw)
+        };
+        // SAFETY: an OwnedFd is a valid open descriptor that stays open,
+        // and keeps returning itself from as_raw_fd, until the AsyncFd
+        // drops it.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
+        Ok(Inotify { fd })
+    }
+
+    /// Watches directory `dir` for `mask`; returns the watch descriptor.
+    pub fn watch(&self, dir: &Path, mask: u32) -> io::Result<i32> {
+        let c = CString::new(dir.as_os_str().as_encoded_bytes())
+            .map_err(|_| io::Error::other("the directory name holds a NUL byte"))?;
+        // SAFETY: `c` is a valid C string and the descriptor is ours.
+        let wd =
+            unsafe { libc::inotify_add_watch(self.fd.get_ref().as_raw_fd(), c.as_ptr(), mask) };
+        if wd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(wd)
+    }
+
+    /// Waits for the next batch of events and reads it into `buf`; returns
+    /// its length (parse it with [`events`]).
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let read = guard.try_io(|fd| {
+                // SAFETY: reads at most buf.len() bytes into buf.
+                let n = unsafe {
+                    libc::read(fd.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            });
+            match read {
+                Ok(result) => return result,
+                Err(_would_block) => {}
+            }
+        }
+    }
+}
+
+/// Parses `struct inotify_event` records: wd, mask, cookie, len (4 bytes
+/// each, native endian), then `len` bytes of NUL-padded name.
+pub fn events(mut buf: &[u8]) -> impl Iterator<Item = Event<'_>> {
+    let word = |b: &[u8], at: usize| -> Option<u32> {
+        b.get(at..at + 4)
+            .and_then(|s| s.try_into().ok())
+            .map(u32::from_ne_bytes)
+    };
+    std::iter::from_fn(move || {
+        let (wd, mask, len) = (word(buf, 0)?, word(buf, 4)?, word(buf, 12)?);
+        let end = 16 + len as usize;
+        let raw = buf.get(16..end).unwrap_or(&[]);
+        let name = raw.split(|b| *b == 0).next().unwrap_or(&[]);
+        buf = buf.get(end..).unwrap_or(&[]);
+        Some(Event {
+            wd: wd as i32,
+            mask,
+            name,
+        })
+    })
+}
+
+pub struct FileWatch {
+    inotify: Inotify,
     name: Vec<u8>,
 }
 
@@ -29,31 +120,15 @@ impl FileWatch {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        // SAFETY: inotify_init1 returns a new descriptor that we then own.
-        let fd = unsafe {
-            let raw = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
-            if raw < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            OwnedFd::from_raw_fd(raw)
-        };
-        let c = CString::new(dir.as_os_str().as_encoded_bytes())
-            .map_err(|_| io::Error::other("the directory name holds a NUL byte"))?;
+        let inotify = Inotify::new()?;
         let mask = libc::IN_CLOSE_WRITE
             | libc::IN_MOVED_TO
             | libc::IN_MOVED_FROM
             | libc::IN_CREATE
             | libc::IN_DELETE
             | libc::IN_ONLYDIR;
-        // SAFETY: `c` is a valid C string and the descriptor is ours.
-        if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: an OwnedFd is a valid open descriptor that stays open,
-        // and keeps returning itself from as_raw_fd, until the AsyncFd
-        // drops it.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
-        Ok(FileWatch { fd, name })
+        inotify.watch(dir, mask)?;
+        Ok(FileWatch { inotify, name })
     }
 
     /// Resolves once the file changed and no further event came for
@@ -78,43 +153,9 @@ impl FileWatch {
     /// One read of events: whether any was about our file.
     async fn next(&self) -> io::Result<bool> {
         let mut buf = [0u8; 4096];
-        loop {
-            let mut guard = self.fd.readable().await?;
-            let read = guard.try_io(|fd| {
-                // SAFETY: reads at most buf.len() bytes into buf.
-                let n = unsafe {
-                    libc::read(fd.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
-            });
-            match read {
-                Ok(Ok(n)) => return Ok(self.about_us(&buf[..n])),
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => {}
-            }
-        }
-    }
-
-    /// Parses `struct inotify_event` records (wd, mask, cookie, len, then
-    /// `len` bytes of NUL-padded name).
-    fn about_us(&self, mut buf: &[u8]) -> bool {
-        let word = |b: &[u8], at: usize| -> Option<u32> {
-            b.get(at..at + 4)
-                .and_then(|s| s.try_into().ok())
-                .map(u32::from_ne_bytes)
-        };
-        let mut hit = false;
-        while let (Some(mask), Some(len)) = (word(buf, 4), word(buf, 12)) {
-            let end = 16 + len as usize;
-            let raw = buf.get(16..end).unwrap_or(&[]);
-            let name = raw.split(|b| *b == 0).next().unwrap_or(&[]);
-            hit |= name == self.name.as_slice() || mask & libc::IN_Q_OVERFLOW != 0;
-            buf = buf.get(end..).unwrap_or(&[]);
-        }
-        hit
+        let n = self.inotify.read(&mut buf).await?;
+        let ours = events(&buf[..n])
+            .any(|e| e.name == self.name.as_slice() || e.mask & libc::IN_Q_OVERFLOW != 0);
+        Ok(ours)
     }
 }

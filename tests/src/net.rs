@@ -194,6 +194,20 @@ pub fn wait_listening(port: u16, timeout: Duration) -> Result<(), String> {
     }
 }
 
+/// Writes `probe` to an endpoint whose device echoes, and expects it back
+/// within 20 s.
+///
+/// # Panics
+/// If it does not come back whole.
+pub fn echo_ok(stream: &mut TcpStream, probe: &[u8]) {
+    use std::io::Write;
+    stream.write_all(probe).expect("write to endpoint");
+    assert_eq!(
+        read_exact_within(stream, probe.len(), Duration::from_secs(20)),
+        probe
+    );
+}
+
 /// Reads exactly `n` bytes from `stream` within `timeout`.
 ///
 /// # Panics

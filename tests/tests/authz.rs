@@ -4,12 +4,12 @@
 //! refused open says "not authorised" to the client while the agent logs
 //! who tried what. Without rules every client of the CA opens everything.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use serde_json::Value;
-use serialmesh_tests::net::read_exact_within;
+use serialmesh_tests::net::echo_ok;
 use serialmesh_tests::{
     bins, AgentBuilder, ConnectBuilder, EchoDevice, Pki, ProcBuilder, RunningAgent, TlsPaths,
 };
@@ -29,11 +29,6 @@ clients = ["viewer"]
 zones = ["az-*"]
 access = "list"
 "#;
-
-fn echo_ok(stream: &mut TcpStream, probe: &[u8]) {
-    stream.write_all(probe).unwrap();
-    assert_eq!(read_exact_within(stream, probe.len(), T), probe);
-}
 
 /// True once the endpoint closed the application's connection (EOF or
 /// reset) within `t`.

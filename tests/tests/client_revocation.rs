@@ -9,15 +9,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
-use serialmesh_tests::net::{connect_retry, free_port, read_exact_within};
+use serialmesh_tests::mesh::tls_args;
+use serialmesh_tests::net::{connect_retry, echo_ok, free_port};
 use serialmesh_tests::{bins, util, AgentBuilder, ConnectBuilder, EchoDevice, Pki, ProcBuilder};
 
 const T: Duration = Duration::from_secs(20);
-
-fn echo_ok(stream: &mut TcpStream, probe: &[u8]) {
-    stream.write_all(probe).unwrap();
-    assert_eq!(read_exact_within(stream, probe.len(), T), probe);
-}
 
 /// Nothing comes back for what the application writes.
 fn no_echo(stream: &mut TcpStream) {
@@ -171,12 +167,7 @@ fn bad_revocation_settings_of_a_client_are_usage_errors_that_say_where() {
     let (code, _, err) = ProcBuilder::new(bins::serialctl())
         .args(["connect", "zwave@x", "--agent", "127.0.0.1:1", "--tcp"])
         .arg(format!("127.0.0.1:{}", free_port()))
-        .arg("--cert")
-        .arg(&gw.cert)
-        .arg("--key")
-        .arg(&gw.key)
-        .arg("--ca")
-        .arg(&gw.ca)
+        .args(tls_args(&gw))
         .arg("--revoked-file")
         .arg(&broken)
         .label("serialctl-connect")

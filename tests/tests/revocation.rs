@@ -10,15 +10,10 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use serialmesh_tests::net::read_exact_within;
+use serialmesh_tests::net::echo_ok;
 use serialmesh_tests::{bins, AgentBuilder, ConnectBuilder, EchoDevice, Pki, ProcBuilder};
 
 const T: Duration = Duration::from_secs(20);
-
-fn echo_ok(stream: &mut TcpStream, probe: &[u8]) {
-    stream.write_all(probe).unwrap();
-    assert_eq!(read_exact_within(stream, probe.len(), T), probe);
-}
 
 fn closed_within(stream: &mut TcpStream, t: Duration) -> bool {
     stream.set_read_timeout(Some(t)).unwrap();

@@ -1,19 +1,14 @@
 //! One owner per device: who may replace whom, and what everyone is told.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use serialmesh_tests::net::read_exact_within;
+use serialmesh_tests::net::echo_ok;
 use serialmesh_tests::util::eventually;
 use serialmesh_tests::{AgentBuilder, ConnectBuilder, EchoDevice, Pki};
 
 const T: Duration = Duration::from_secs(20);
-
-fn echo_ok(stream: &mut TcpStream, probe: &[u8]) {
-    stream.write_all(probe).unwrap();
-    assert_eq!(read_exact_within(stream, probe.len(), T), probe);
-}
 
 /// True once the peer has closed `stream` (EOF or reset).
 fn closed_by_peer(stream: &mut TcpStream) -> bool {

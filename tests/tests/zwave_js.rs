@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use serialmesh_tests::mesh::tls_args;
 use serialmesh_tests::net::free_port;
 use serialmesh_tests::zwave::{driver, ZwaveStick};
 use serialmesh_tests::{bins, AgentBuilder, ConnectBuilder, Pki, ProcBuilder};
@@ -120,12 +121,7 @@ fn zwave_js_opens_a_pty_endpoint_as_its_serial_port() {
         .arg(agent.addr.to_string())
         .arg("--pty")
         .arg(&pty)
-        .arg("--cert")
-        .arg(&gw.cert)
-        .arg("--key")
-        .arg(&gw.key)
-        .arg("--ca")
-        .arg(&gw.ca)
+        .args(tls_args(&gw))
         .label("serialctl-connect-pty")
         .spawn();
     assert!(

@@ -11,17 +11,15 @@
 //! arrives, then one debounce timer gathers the burst a plug-in makes.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::io::unix::AsyncFd;
+use serialmesh_config::watch;
 use tracing::{debug, warn};
 
 use super::sysfs::is_serial_name;
-use super::uevent::{is_real_sysfs, register, Uevents};
+use super::uevent::{is_real_sysfs, Uevents};
 use super::DiscoveryConfig;
 
 /// A plug-in is a burst (usb device, interfaces, tty, node, by-id link);
@@ -159,94 +157,59 @@ enum Kind {
     ById,
 }
 
+/// inotify on the tty and dev directories, each watch tagged with what
+/// it covers.
 struct Inotify {
-    fd: AsyncFd<OwnedFd>,
+    inner: watch::Inotify,
     watches: HashMap<i32, Kind>,
 }
 
 impl Inotify {
     fn new() -> io::Result<Self> {
-        // SAFETY: inotify_init1 returns a new descriptor we then own.
-        let fd = unsafe {
-            let raw = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
-            if raw < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            OwnedFd::from_raw_fd(raw)
-        };
         Ok(Self {
-            fd: register(fd)?,
+            inner: watch::Inotify::new()?,
             watches: HashMap::new(),
         })
     }
 
     fn watch(&mut self, dir: &Path, kind: Kind) {
-        let Ok(c) = CString::new(dir.as_os_str().as_encoded_bytes()) else {
-            return;
-        };
         let mask = libc::IN_CREATE
             | libc::IN_DELETE
             | libc::IN_MOVED_FROM
             | libc::IN_MOVED_TO
             | libc::IN_ONLYDIR;
-        // SAFETY: `c` is a valid C string and the descriptor is ours.
-        let wd =
-            unsafe { libc::inotify_add_watch(self.fd.get_ref().as_raw_fd(), c.as_ptr(), mask) };
-        if wd < 0 {
-            debug!(dir = %dir.display(), error = %io::Error::last_os_error(), "cannot watch");
-        } else {
-            self.watches.insert(wd, kind);
+        match self.inner.watch(dir, mask) {
+            Ok(wd) => {
+                self.watches.insert(wd, kind);
+            }
+            Err(e) => debug!(dir = %dir.display(), error = %e, "cannot watch"),
         }
     }
 
     async fn next(&self) -> io::Result<()> {
         let mut buf = vec![0u8; 4096];
         loop {
-            let mut guard = self.fd.readable().await?;
-            let read = guard.try_io(|fd| {
-                // SAFETY: reads at most buf.len() bytes into buf.
-                let n = unsafe {
-                    libc::read(fd.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
-            });
-            match read {
-                Ok(Ok(n)) if self.relevant(&buf[..n]) => return Ok(()),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => {}
+            let n = self.inner.read(&mut buf).await?;
+            if self.relevant(&buf[..n]) {
+                return Ok(());
             }
         }
     }
 
-    /// Parses `struct inotify_event` records: wd, mask, cookie, len (4
-    /// bytes each, native endian), then `len` bytes of NUL-padded name.
-    fn relevant(&self, mut buf: &[u8]) -> bool {
-        let word = |b: &[u8], at: usize| -> Option<u32> {
-            b.get(at..at + 4)
-                .and_then(|s| s.try_into().ok())
-                .map(u32::from_ne_bytes)
-        };
+    /// Whether any event is about a serial device (or events were lost).
+    fn relevant(&self, buf: &[u8]) -> bool {
         let mut any = false;
-        while let (Some(wd), Some(mask), Some(len)) = (word(buf, 0), word(buf, 4), word(buf, 12)) {
-            let end = 16 + len as usize;
-            let raw_name = buf.get(16..end).unwrap_or(&[]);
-            let name = raw_name.split(|b| *b == 0).next().unwrap_or(&[]);
-            let name = String::from_utf8_lossy(name);
-            if mask & libc::IN_Q_OVERFLOW != 0 {
+        for e in watch::events(buf) {
+            let name = String::from_utf8_lossy(e.name);
+            if e.mask & libc::IN_Q_OVERFLOW != 0 {
                 any = true;
             }
-            match self.watches.get(&(wd as i32)) {
+            match self.watches.get(&e.wd) {
                 Some(Kind::Tty) => any |= is_serial_name(&name),
                 Some(Kind::Dev) => any |= is_serial_name(&name) || name == "serial",
                 Some(Kind::ById) => any = true,
                 None => {}
             }
-            buf = buf.get(end..).unwrap_or(&[]);
         }
         any
     }
