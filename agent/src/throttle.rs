@@ -32,6 +32,9 @@ impl LogThrottle {
     }
 }
 
+/// How many keys a [`KeyedThrottle`] remembers.
+const MAX_KEYS: usize = 256;
+
 /// A [`LogThrottle`] per key (a device name): a client retrying an
 /// unplugged stick every two seconds must not log a line every two seconds.
 pub struct KeyedThrottle {
@@ -47,11 +50,25 @@ impl KeyedThrottle {
         }
     }
 
-    /// As [`LogThrottle::admit`], for `key`.
+    /// As [`LogThrottle::admit`], for `key`. Keys come from what clients
+    /// ask for, so at most [`MAX_KEYS`] are kept: quiet ones are dropped
+    /// first, and past that all new keys share one.
     pub fn admit(&self, key: &str) -> Option<u64> {
+        let now = Instant::now();
         let mut map = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if !map.contains_key(key) && map.len() >= MAX_KEYS {
+            let every = self.every;
+            map.retain(|_, (last, _)| {
+                last.is_some_and(|t| now.saturating_duration_since(t) < every)
+            });
+        }
+        let key = if map.contains_key(key) || map.len() < MAX_KEYS {
+            key
+        } else {
+            "*"
+        };
         let s = map.entry(key.to_string()).or_insert((None, 0));
-        admit(s, Instant::now(), self.every)
+        admit(s, now, self.every)
     }
 
     /// Forgets `key`, so its next event is logged at once (the device
@@ -99,5 +116,15 @@ mod tests {
         assert_eq!(t.admit("zigbee"), Some(0));
         t.reset("zwave");
         assert_eq!(t.admit("zwave"), Some(0));
+    }
+
+    #[test]
+    fn keys_from_clients_cannot_grow_it_without_bound() {
+        let t = KeyedThrottle::new(Duration::from_secs(60));
+        for i in 0..10 * MAX_KEYS {
+            t.admit(&format!("nosuch-{i}"));
+        }
+        let kept = t.state.lock().unwrap().len();
+        assert!(kept <= MAX_KEYS + 1, "{kept}");
     }
 }
