@@ -9,6 +9,7 @@
 
 mod child;
 mod conn;
+mod interleave;
 mod interrupt;
 mod measure;
 mod ports;
@@ -28,7 +29,7 @@ use clap::Parser;
 
 use measure::Plan;
 use pty_echo::EchoDevice;
-use relays::{Bins, Kind, Pki, StartContext};
+use relays::{Bins, Kind, Pki, Running, StartContext};
 use suite::RelayResult;
 
 #[derive(Parser)]
@@ -52,6 +53,12 @@ struct Args {
     /// ser2net_default, ser2net_nochardelay, socat_mtls, serialmesh.
     #[arg(long, value_name = "RELAY", value_delimiter = ',')]
     only: Vec<String>,
+    /// Also measure the seriald and serialctl in DIR (another build, e.g.
+    /// of the commit before a change) as one more row, in the same run:
+    /// on a shared machine, before/after figures from separate runs differ
+    /// by more than most changes do.
+    #[arg(long, value_name = "DIR")]
+    baseline: Option<PathBuf>,
     /// Keep the temporary directory (relay configs, certificates and each
     /// relay's log) instead of removing it, and print where it is.
     #[arg(long)]
@@ -84,7 +91,10 @@ fn run(args: &Args) -> Result<bool> {
     if args.scale {
         return run_scale(args);
     }
-    let kinds = selected(&args.only)?;
+    let mut kinds = selected(&args.only)?;
+    if args.baseline.is_some() {
+        kinds.push(Kind::SerialmeshBaseline);
+    }
     let plan = if args.quick {
         Plan::quick()
     } else {
@@ -96,9 +106,12 @@ fn run(args: &Args) -> Result<bool> {
         .prefix("serialmesh-bench.")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    let needs_mesh = kinds
-        .iter()
-        .any(|k| matches!(k, Kind::Serialmesh | Kind::SocatMtls));
+    let needs_mesh = kinds.iter().any(|k| {
+        matches!(
+            k,
+            Kind::Serialmesh | Kind::SocatMtls | Kind::SerialmeshBaseline
+        )
+    });
     // Certificates come from our own serialctl, so both TLS rows need it.
     let (bins, pki) = if needs_mesh {
         let bins = Bins::in_dir(&bin_dir(args)?)?;
@@ -107,18 +120,17 @@ fn run(args: &Args) -> Result<bool> {
     } else {
         (None, None)
     };
+    let baseline = match &args.baseline {
+        Some(dir) => Some(Bins::in_dir(dir).context("--baseline")?),
+        None => None,
+    };
+    let tools = Tools {
+        bins: bins.as_ref(),
+        baseline: baseline.as_ref(),
+        pki: pki.as_ref(),
+    };
 
-    let mut rows = Vec::new();
-    for kind in kinds {
-        if interrupt::requested() {
-            break;
-        }
-        eprintln!("==> {}", kind.label());
-        let t0 = Instant::now();
-        let row = measure_one(kind, tmp.path(), bins.as_ref(), pki.as_ref(), &plan);
-        eprintln!("    {:.1} s", t0.elapsed().as_secs_f64());
-        rows.push(row);
-    }
+    let rows = measure_all(&kinds, tmp.path(), &tools, &plan);
     interrupt::check()?;
 
     print!("{}", report::markdown(&rows, &plan, mode));
@@ -164,43 +176,106 @@ fn run_scale(args: &Args) -> Result<bool> {
     Ok(true)
 }
 
-/// Starts `kind` on a fresh echo pty, measures it, stops both.
-fn measure_one(
-    kind: Kind,
-    tmp: &Path,
-    bins: Option<&Bins>,
-    pki: Option<&Pki>,
-    plan: &Plan,
-) -> RelayResult {
+/// What relays need besides their device: serialmesh's binaries (this
+/// build's and a baseline's) and the certificates of both TLS rows.
+struct Tools<'a> {
+    bins: Option<&'a Bins>,
+    baseline: Option<&'a Bins>,
+    pki: Option<&'a Pki>,
+}
+
+/// A relay that started, with its own echo device and figures so far.
+struct Started {
+    row: RelayResult,
+    relay: Running,
+    echo: EchoDevice,
+}
+
+/// Starts every relay, measures their latency in shared turns, then the
+/// rest relay by relay; one row per kind, in order.
+fn measure_all(kinds: &[Kind], tmp: &Path, tools: &Tools, plan: &Plan) -> Vec<RelayResult> {
+    let mut slots: Vec<Result<Started, RelayResult>> = Vec::new();
+    for &kind in kinds {
+        if interrupt::requested() {
+            break;
+        }
+        eprintln!("==> starting {}", kind.label());
+        slots.push(start_one(kind, tmp, tools));
+    }
+    std::thread::sleep(plan.idle_wait);
+    for s in slots.iter_mut().flatten() {
+        s.row = suite::idle(s.row.kind, &s.relay);
+    }
+
+    let t0 = Instant::now();
+    eprintln!("==> round trips, every relay in turn");
+    let mut up: Vec<&mut Started> = slots.iter_mut().flatten().collect();
+    let endpoints: Vec<_> = up.iter().map(|s| s.relay.endpoint.clone()).collect();
+    let latencies = interleave::latencies(&endpoints, plan);
+    for (s, l) in up.iter_mut().zip(latencies) {
+        if let Some(l) = s.row.record("latency", l) {
+            s.row.latency = l;
+        }
+    }
+    eprintln!("    {:.1} s", t0.elapsed().as_secs_f64());
+
+    slots
+        .into_iter()
+        .map(|slot| match slot {
+            Err(row) => row,
+            Ok(s) => finish_one(s, plan),
+        })
+        .collect()
+}
+
+/// Starts `kind` on a fresh echo pty.
+fn start_one(kind: Kind, tmp: &Path, tools: &Tools) -> Result<Started, RelayResult> {
     if let Some(tool) = kind.tool() {
         if !on_path(tool) {
-            return RelayResult::failed(
+            return Err(RelayResult::failed(
                 kind,
                 format!("{tool} is not installed (apt-get install {tool})"),
-            );
+            ));
         }
     }
     let work = tmp.join(kind.key());
-    if let Err(e) = std::fs::create_dir_all(&work) {
-        return RelayResult::failed(kind, format!("cannot create {}: {e}", work.display()));
-    }
+    std::fs::create_dir_all(&work)
+        .map_err(|e| RelayResult::failed(kind, format!("cannot create {}: {e}", work.display())))?;
     // A pty of its own: terminal settings and queued bytes persist on a
     // pty, so a relay never inherits another's state.
-    let echo = match EchoDevice::start() {
-        Ok(e) => e,
-        Err(e) => return RelayResult::failed(kind, format!("echo device: {e:#}")),
-    };
+    let echo = EchoDevice::start()
+        .map_err(|e| RelayResult::failed(kind, format!("echo device: {e:#}")))?;
     let cx = StartContext {
         device: echo.path(),
         work: &work,
-        bins,
-        pki,
+        bins: tools.bins,
+        baseline: tools.baseline,
+        pki: tools.pki,
     };
-    let mut relay = match relays::start(kind, &cx) {
-        Ok(r) => r,
-        Err(e) => return RelayResult::failed(kind, format!("start: {e:#}")),
-    };
-    let mut row = suite::run(kind, &mut relay, plan);
+    let relay =
+        relays::start(kind, &cx).map_err(|e| RelayResult::failed(kind, format!("start: {e:#}")))?;
+    Ok(Started {
+        row: RelayResult::failed(kind, "not measured".into()),
+        relay,
+        echo,
+    })
+}
+
+/// Measures the rest of `s` alone, stops it and checks its device echoed
+/// everything the client got back.
+fn finish_one(s: Started, plan: &Plan) -> RelayResult {
+    let Started {
+        mut row,
+        mut relay,
+        echo,
+    } = s;
+    if interrupt::requested() {
+        return row;
+    }
+    eprintln!("==> {}", row.kind.label());
+    let t0 = Instant::now();
+    suite::measure_alone(&mut row, &mut relay, plan);
+    eprintln!("    {:.1} s", t0.elapsed().as_secs_f64());
     // Relay first: it holds the pty open.
     drop(relay);
     let (echoed, expected) = (echo.stop(), plan.bytes_through_device());

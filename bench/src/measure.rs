@@ -61,7 +61,9 @@ impl Plan {
     /// whole plan; fewer would mean something other than the device
     /// answered.
     pub fn bytes_through_device(&self) -> u64 {
-        let rounds = (self.warmup_round_trips + self.round_trips) as u64;
+        // Each turn of the interleaved latency phase adds one untimed trip.
+        let turns = self.round_trips.div_ceil(crate::interleave::BLOCK);
+        let rounds = (self.warmup_round_trips + self.round_trips + turns) as u64;
         let frames: u64 = self.frame_sizes.iter().map(|&f| f as u64 * rounds).sum();
         frames
             + (self.throughput_bytes * self.throughput_runs) as u64
@@ -79,39 +81,41 @@ pub struct Latency {
     pub max_us: f64,
 }
 
-/// Writes a frame, waits until all of it has come back, repeats. The frame
-/// contents change every round, so a late echo of an earlier frame (a relay
-/// that duplicates or reorders) is caught, not timed.
-pub fn latency(conn: &mut Conn, frame: usize, warmup: usize, rounds: usize) -> Result<Latency> {
-    let mut out = vec![0u8; frame];
-    let mut back = vec![0u8; frame];
-    let mut times = Vec::with_capacity(rounds);
-    for i in 0..warmup + rounds {
-        interrupt::check()?;
-        for (j, b) in out.iter_mut().enumerate() {
-            *b = (i.wrapping_mul(31).wrapping_add(j.wrapping_mul(7))) as u8;
-        }
-        let t0 = Instant::now();
-        conn.write_all(&out)
-            .with_context(|| format!("writing {frame}-byte frame {i}"))?;
-        conn.read_exact(&mut back)
-            .with_context(|| format!("waiting for the echo of {frame}-byte frame {i}"))?;
-        let dt = t0.elapsed();
-        if back != out {
-            bail!("{frame}-byte frame {i} came back as {back:02x?}, sent {out:02x?}");
-        }
-        if i >= warmup {
-            times.push(dt);
+impl Latency {
+    /// Percentiles of one frame size's round trips.
+    pub fn from_samples(frame: usize, mut times: Vec<Duration>) -> Self {
+        times.sort_unstable();
+        Self {
+            frame,
+            samples: times.len(),
+            p50_us: micros(percentile(&times, 50.0)),
+            p99_us: micros(percentile(&times, 99.0)),
+            max_us: micros(times.last().copied().unwrap_or_default()),
         }
     }
-    times.sort_unstable();
-    Ok(Latency {
-        frame,
-        samples: times.len(),
-        p50_us: micros(percentile(&times, 50.0)),
-        p99_us: micros(percentile(&times, 99.0)),
-        max_us: micros(times.last().copied().unwrap_or_default()),
-    })
+}
+
+/// One round trip: writes a frame, waits until all of it has come back.
+/// `seq` numbers the frame within its session; the contents follow from
+/// it, so every frame differs and a late echo of an earlier one (a relay
+/// that duplicates or reorders) is caught, not timed.
+pub fn round_trip(conn: &mut Conn, frame: usize, seq: usize) -> Result<Duration> {
+    let mut out = vec![0u8; frame];
+    let mut back = vec![0u8; frame];
+    for (j, b) in out.iter_mut().enumerate() {
+        *b = (seq.wrapping_mul(31).wrapping_add(j.wrapping_mul(7))) as u8;
+    }
+    interrupt::check()?;
+    let t0 = Instant::now();
+    conn.write_all(&out)
+        .with_context(|| format!("writing {frame}-byte frame {seq}"))?;
+    conn.read_exact(&mut back)
+        .with_context(|| format!("waiting for the echo of {frame}-byte frame {seq}"))?;
+    let dt = t0.elapsed();
+    if back != out {
+        bail!("{frame}-byte frame {seq} came back as {back:02x?}, sent {out:02x?}");
+    }
+    Ok(dt)
 }
 
 /// Pushes `total` bytes through the echo with a writer thread while this

@@ -1,5 +1,6 @@
-//! One relay through every measurement, in a fixed order, alone on the
-//! machine (apart from the echo device and the measuring client).
+//! One relay's figures: idle usage after start, then (after the shared
+//! latency turns) throughput, setup and CPU, alone on the machine apart
+//! from the echo device and the measuring client.
 //!
 //! A failing measurement is recorded and the next one still runs, so one
 //! broken relay or phase does not hide the others' figures.
@@ -59,7 +60,7 @@ impl RelayResult {
         self.latency.iter().find(|l| l.frame == frame)
     }
 
-    fn record<T>(&mut self, phase: &str, r: Result<T>) -> Option<T> {
+    pub fn record<T>(&mut self, phase: &str, r: Result<T>) -> Option<T> {
         match r {
             Ok(v) => Some(v),
             Err(e) => {
@@ -70,23 +71,22 @@ impl RelayResult {
     }
 }
 
-/// Measures `relay` (already started and listening) according to `plan`.
-pub fn run(kind: Kind, relay: &mut Running, plan: &Plan) -> RelayResult {
+/// Memory and CPU of a relay that has just started and settled.
+pub fn idle(kind: Kind, relay: &Running) -> RelayResult {
     let mut res = RelayResult::empty(kind);
     let pids = relay.pids();
-    let has_procs = !pids.is_empty();
-
-    std::thread::sleep(plan.idle_wait);
-    if has_procs {
+    if !pids.is_empty() {
         res.idle = res.record("idle usage", procstat::usage(&pids));
     }
+    res
+}
 
-    // One connection for all frame sizes: latency is about the steady
-    // state of a session, not its setup.
-    let lat = latency_all(relay, plan);
-    if let Some(l) = res.record("latency", lat) {
-        res.latency = l;
-    }
+/// Everything after latency, which every relay measures together
+/// (interleave.rs): throughput, memory under load, setup, CPU. These run
+/// with the relay alone on the machine: a transfer takes all the CPU.
+pub fn measure_alone(res: &mut RelayResult, relay: &mut Running, plan: &Plan) {
+    let pids = relay.pids();
+    let has_procs = !pids.is_empty();
     let settled = relay.settle();
     res.record("after latency", settled);
 
@@ -109,19 +109,6 @@ pub fn run(kind: Kind, relay: &mut Running, plan: &Plan) -> RelayResult {
     if has_procs {
         res.after = res.record("usage after load", procstat::usage(&pids));
     }
-    res
-}
-
-fn latency_all(relay: &mut Running, plan: &Plan) -> Result<Vec<Latency>> {
-    let mut conn = relay.endpoint.connect()?;
-    let mut out = Vec::new();
-    for &size in &plan.frame_sizes {
-        let l = measure::latency(&mut conn, size, plan.warmup_round_trips, plan.round_trips)
-            .with_context(|| format!("{size}-byte frames"))?;
-        out.push(l);
-    }
-    conn.close_gracefully();
-    Ok(out)
 }
 
 /// What the throughput phase found besides MiB/s.

@@ -35,6 +35,9 @@ pub enum Kind {
     Ser2netNoCharDelay,
     SocatMtls,
     Serialmesh,
+    /// serialmesh from another build (`--baseline DIR`), for before/after
+    /// figures of a change measured in the same run.
+    SerialmeshBaseline,
 }
 
 impl Kind {
@@ -56,6 +59,7 @@ impl Kind {
             Kind::Ser2netNoCharDelay => "ser2net_nochardelay",
             Kind::SocatMtls => "socat_mtls",
             Kind::Serialmesh => "serialmesh",
+            Kind::SerialmeshBaseline => "serialmesh_baseline",
         }
     }
 
@@ -68,13 +72,14 @@ impl Kind {
             Kind::Ser2netNoCharDelay => "ser2net chardelay:false",
             Kind::SocatMtls => "socat mTLS (TCP→socat→mTLS→socat)",
             Kind::Serialmesh => "serialmesh (serialctl→mTLS→seriald)",
+            Kind::SerialmeshBaseline => "serialmesh, --baseline build",
         }
     }
 
     /// The external program this relay needs, if any.
     pub fn tool(self) -> Option<&'static str> {
         match self {
-            Kind::Direct | Kind::Serialmesh => None,
+            Kind::Direct | Kind::Serialmesh | Kind::SerialmeshBaseline => None,
             Kind::SocatTcp | Kind::SocatMtls => Some("socat"),
             Kind::Ser2netDefault | Kind::Ser2netNoCharDelay => Some("ser2net"),
         }
@@ -118,6 +123,8 @@ pub struct StartContext<'a> {
     /// A directory of its own for configs and logs.
     pub work: &'a Path,
     pub bins: Option<&'a Bins>,
+    /// The `--baseline` build's binaries, if one was given.
+    pub baseline: Option<&'a Bins>,
     pub pki: Option<&'a Pki>,
 }
 
@@ -167,6 +174,7 @@ pub fn start(kind: Kind, cx: &StartContext) -> Result<Running> {
         Kind::SocatMtls => socat::start_mtls(cx),
         Kind::Ser2netDefault => ser2net::start(cx, false),
         Kind::Ser2netNoCharDelay => ser2net::start(cx, true),
-        Kind::Serialmesh => serialmesh::start(cx),
+        Kind::Serialmesh => serialmesh::start(cx, cx.bins),
+        Kind::SerialmeshBaseline => serialmesh::start(cx, cx.baseline),
     }
 }

@@ -9,17 +9,15 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use super::pki::{AGENT_NAME, ZONE};
-use super::{Running, StartContext, START_TIMEOUT};
+use super::{Bins, Running, StartContext, START_TIMEOUT};
 use crate::child::ChildGuard;
 use crate::conn::Endpoint;
 use crate::ports::{free_port, loopback, wait_listening};
 
 const DEVICE: &str = "echo";
 
-pub fn start(cx: &StartContext) -> Result<Running> {
-    let bins = cx
-        .bins
-        .context("serialmesh needs its binaries (internal error: none given)")?;
+pub fn start(cx: &StartContext, bins: Option<&Bins>) -> Result<Running> {
+    let bins = bins.context("serialmesh needs its binaries (internal error: none given)")?;
     let pki = cx
         .pki
         .context("serialmesh needs certificates (internal error: none made)")?;
