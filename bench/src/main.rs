@@ -200,7 +200,7 @@ fn measure_all(kinds: &[Kind], tmp: &Path, tools: &Tools, plan: &Plan) -> Vec<Re
             break;
         }
         eprintln!("==> starting {}", kind.label());
-        slots.push(start_one(kind, tmp, tools));
+        slots.push(start_one(kind, tmp, tools).map_err(|e| RelayResult::failed(kind, e)));
     }
     std::thread::sleep(plan.idle_wait);
     for s in slots.iter_mut().flatten() {
@@ -229,22 +229,17 @@ fn measure_all(kinds: &[Kind], tmp: &Path, tools: &Tools, plan: &Plan) -> Vec<Re
 }
 
 /// Starts `kind` on a fresh echo pty.
-fn start_one(kind: Kind, tmp: &Path, tools: &Tools) -> Result<Started, RelayResult> {
+fn start_one(kind: Kind, tmp: &Path, tools: &Tools) -> Result<Started, String> {
     if let Some(tool) = kind.tool() {
         if !on_path(tool) {
-            return Err(RelayResult::failed(
-                kind,
-                format!("{tool} is not installed (apt-get install {tool})"),
-            ));
+            return Err(format!("{tool} is not installed (apt-get install {tool})"));
         }
     }
     let work = tmp.join(kind.key());
-    std::fs::create_dir_all(&work)
-        .map_err(|e| RelayResult::failed(kind, format!("cannot create {}: {e}", work.display())))?;
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     // A pty of its own: terminal settings and queued bytes persist on a
     // pty, so a relay never inherits another's state.
-    let echo = EchoDevice::start()
-        .map_err(|e| RelayResult::failed(kind, format!("echo device: {e:#}")))?;
+    let echo = EchoDevice::start().map_err(|e| format!("echo device: {e:#}"))?;
     let cx = StartContext {
         device: echo.path(),
         work: &work,
@@ -252,8 +247,7 @@ fn start_one(kind: Kind, tmp: &Path, tools: &Tools) -> Result<Started, RelayResu
         baseline: tools.baseline,
         pki: tools.pki,
     };
-    let relay =
-        relays::start(kind, &cx).map_err(|e| RelayResult::failed(kind, format!("start: {e:#}")))?;
+    let relay = relays::start(kind, &cx).map_err(|e| format!("start: {e:#}"))?;
     Ok(Started {
         row: RelayResult::failed(kind, "not measured".into()),
         relay,

@@ -8,13 +8,16 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const RELAYS: [&str; 6] = [
+/// Every relay, and the same build again as `--baseline`: all of them
+/// take turns in the latency phase.
+const RELAYS: [&str; 7] = [
     "direct",
     "socat_tcp",
     "ser2net_default",
     "ser2net_nochardelay",
     "socat_mtls",
     "serialmesh",
+    "serialmesh_baseline",
 ];
 
 /// seriald and serialctl of the same build (target/<profile>/), unless
@@ -65,6 +68,8 @@ fn quick_mode_measures_every_relay() {
         .arg("--json")
         .arg(&json_path)
         .arg("--bin-dir")
+        .arg(&bins)
+        .arg("--baseline")
         .arg(&bins)
         .output()
         .expect("test: run serialmesh-bench");
@@ -118,4 +123,24 @@ fn quick_mode_measures_every_relay() {
             "target without numbers: {t}"
         );
     }
+}
+
+#[test]
+fn baseline_without_binaries_is_refused_before_measuring() {
+    let empty = tempfile::tempdir().expect("test: temp dir");
+    let run = Command::new(env!("CARGO_BIN_EXE_serialmesh-bench"))
+        .args(["--quick", "--only", "direct", "--bin-dir"])
+        .arg(bin_dir())
+        .arg("--baseline")
+        .arg(empty.path())
+        .output()
+        .expect("test: run serialmesh-bench");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "stderr: {stderr}");
+    let want = format!("--baseline: {}", empty.path().join("seriald").display());
+    assert!(
+        stderr.contains(&want) && stderr.contains("not found"),
+        "expected {want:?} ... not found, got: {stderr}"
+    );
+    assert!(!stderr.contains("==>"), "measured anyway: {stderr}");
 }
