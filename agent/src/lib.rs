@@ -7,6 +7,7 @@ pub mod check;
 pub mod demo;
 pub mod discovery;
 pub mod handler;
+pub mod hold;
 pub mod hotplug;
 pub mod line_control;
 pub mod mdns;

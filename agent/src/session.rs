@@ -11,9 +11,9 @@ use serialmesh_proto::{
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{info, warn, Instrument};
 
+use crate::hold;
 use crate::line_control::SessionControl;
 use crate::registry::{Gate, Registry};
-use crate::serial;
 use crate::telemetry::AgentMetrics;
 
 /// How long a replacing session waits for its predecessor to close the port.
@@ -45,7 +45,11 @@ pub async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let claim = match registry.claim_gated(&open.address, gate) {
+    // One budget for waiting out a re-plug, whether the device is known to
+    // be unplugged (the claim waits) or its path just vanished (the open
+    // waits).
+    let hold_until = tokio::time::Instant::now() + hold::HOLD;
+    let (claim, claim_waited) = match hold::claim(registry, &open.address, gate, hold_until).await {
         Ok(c) => c,
         Err(reason) => {
             metrics.refused(&reason.kind.to_string());
@@ -58,7 +62,6 @@ pub async fn run<S>(
         }
     };
     let device = claim.device.name.clone();
-    let path = claim.device.path.clone();
     let _release = Release {
         registry,
         device: device.clone(),
@@ -88,9 +91,20 @@ pub async fn run<S>(
         }
 
         let settings = open.settings.unwrap_or(claim.device.settings);
-        let (mut port, stale) = match serial::open(&path, &settings) {
-            Ok(p) => p,
-            Err(e) => {
+        let (mut port, stale, path) = match hold::open(registry, &claim, &settings, hold_until)
+            .await
+        {
+            Ok(o) => {
+                let waited = claim_waited + o.waited;
+                if waited > Duration::from_millis(1) {
+                    info!(
+                        waited_ms = waited.as_millis() as u64,
+                        "opened once the device came back"
+                    );
+                }
+                (o.port, o.stale, o.path)
+            }
+            Err((path, e)) => {
                 let kind = match e.kind() {
                     std::io::ErrorKind::NotFound => CloseReasonKind::DeviceGone,
                     _ => CloseReasonKind::OpenFailed,

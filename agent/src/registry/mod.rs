@@ -1,12 +1,14 @@
 //! The agent's devices and who holds each: one owner per device.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serialmesh_config::{Address, DeviceConfig};
 use serialmesh_pki::Fingerprint;
 use serialmesh_proto::{CloseReason, CloseReasonKind, DeviceInfo, DeviceState};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -47,6 +49,12 @@ struct Slot {
     /// Held by the session that has the port open. A replacing session waits
     /// on it, so the old session has closed the port before the new opens it.
     port_lock: Arc<tokio::sync::Mutex<()>>,
+    /// When an open first found the device's path missing; cleared by the
+    /// next open that succeeds.
+    missing_since: Option<Instant>,
+    /// Some open succeeded since the agent started: a missing path then
+    /// means the device vanished, not that the path is wrong.
+    opened_before: bool,
 }
 
 /// A granted claim on a device; release it with [`Registry::release`].
@@ -69,6 +77,9 @@ pub struct Registry {
     /// Refusals and failed opens, logged per device at most once a minute:
     /// clients retry a missing or busy device every couple of seconds.
     pub refusal_log: KeyedThrottle,
+    /// Bumped whenever discovery has looked again, so an open waiting for a
+    /// device to come back wakes up.
+    changes: watch::Sender<u64>,
 }
 
 impl Registry {
@@ -90,6 +101,8 @@ impl Registry {
                         present: true,
                         holder: None,
                         port_lock: Arc::default(),
+                        missing_since: None,
+                        opened_before: false,
                     },
                 )
             })
@@ -101,6 +114,39 @@ impl Registry {
             slots: Mutex::new(slots),
             next_session: Mutex::new(1),
             refusal_log: KeyedThrottle::new(REFUSAL_LOG_EVERY),
+            changes: watch::Sender::new(0),
+        }
+    }
+
+    /// Wakes when discovery next applies a scan (subscribe before looking
+    /// at the registry, so a change in between is not missed).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Where `device` is now (discovery follows a renumbered tty).
+    pub fn path_of(&self, device: &str) -> Option<PathBuf> {
+        lock(&self.slots).get(device).map(|s| s.config.path.clone())
+    }
+
+    /// Notes that an open found `device`'s path missing. Returns for how
+    /// long it has been missing if it opened before (it vanished), None if
+    /// it never opened (a wrong path, a device not plugged in since start).
+    pub fn missing(&self, device: &str) -> Option<Duration> {
+        let mut slots = lock(&self.slots);
+        let slot = slots.get_mut(device).filter(|s| s.opened_before)?;
+        Some(
+            slot.missing_since
+                .get_or_insert_with(Instant::now)
+                .elapsed(),
+        )
+    }
+
+    /// Notes that `device` opened.
+    pub fn found(&self, device: &str) {
+        if let Some(slot) = lock(&self.slots).get_mut(device) {
+            slot.missing_since = None;
+            slot.opened_before = true;
         }
     }
 
@@ -218,6 +264,8 @@ impl Registry {
                             present: true,
                             holder: None,
                             port_lock: Arc::default(),
+                            missing_since: None,
+                            opened_before: false,
                         },
                     );
                 }
@@ -235,6 +283,8 @@ impl Registry {
                 }
             }
         }
+        drop(slots);
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// Ends every session for which `why(device, client, fingerprint)`

@@ -149,3 +149,66 @@ fn discovery_never_overrides_a_configured_device() {
         "configured devices are not discovery's to remove"
     );
 }
+
+#[test]
+fn a_missing_path_counts_as_vanished_only_after_it_opened() {
+    let r = registry(false);
+    assert_eq!(r.missing("zwave"), None, "never opened: a wrong path");
+    r.found("zwave");
+    let first = r.missing("zwave").expect("opened before, now missing");
+    std::thread::sleep(Duration::from_millis(20));
+    let later = r.missing("zwave").expect("still missing");
+    assert!(
+        later >= first + Duration::from_millis(20),
+        "{first:?} then {later:?}"
+    );
+    r.found("zwave");
+    assert!(
+        r.missing("zwave").unwrap() < Duration::from_millis(20),
+        "clock restarted"
+    );
+    assert_eq!(r.missing("nope"), None);
+}
+
+#[tokio::test]
+async fn a_held_claim_wakes_when_the_device_comes_back() {
+    let r = Arc::new(registry(false));
+    r.sync_discovered(vec![found("stick", "/dev/ttyUSB0")]);
+    r.sync_discovered(vec![]);
+    let e = r.claim("stick", "gw").err().unwrap();
+    assert_eq!(e.kind, CloseReasonKind::DeviceGone);
+
+    let back = {
+        let r = r.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            r.sync_discovered(vec![found("stick", "/dev/ttyUSB1")]);
+        })
+    };
+    let t0 = tokio::time::Instant::now();
+    let deadline = t0 + Duration::from_secs(3);
+    let (c, waited) = crate::hold::claim(&r, "stick", &OpenToAll("gw"), deadline)
+        .await
+        .expect("claimed once back");
+    assert!(waited >= Duration::from_millis(90), "{waited:?}");
+    assert_eq!(c.device.path, std::path::Path::new("/dev/ttyUSB1"));
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    back.await.unwrap();
+
+    // Not back within the hold: the "device gone" answer, after the hold.
+    r.release("stick", c.session);
+    r.sync_discovered(vec![]);
+    let t0 = tokio::time::Instant::now();
+    let e = crate::hold::claim(
+        &r,
+        "stick",
+        &OpenToAll("gw"),
+        t0 + Duration::from_millis(200),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(e.kind, CloseReasonKind::DeviceGone);
+    assert!(e.message.contains("unplugged"), "{}", e.message);
+    assert!(t0.elapsed() >= Duration::from_millis(200));
+}
