@@ -1,4 +1,4 @@
-//! Round-trip latency of every relay, measured in turns.
+//! Round-trip latency and throughput of every relay, measured in turns.
 //!
 //! This machine is shared: a neighbour's burst of a second or two lands on
 //! whichever relay happens to be measured then, and a p99 (the 20th worst
@@ -9,9 +9,10 @@
 //! until each has all its samples. A burst then hits every relay alike and
 //! the ratios between them hold.
 //!
-//! Each turn starts with one untimed round trip: after waiting for the
-//! others, a relay's processes were asleep, and the figures are about a
-//! session in steady state, as they were when relays ran alone.
+//! Each latency turn starts with one untimed round trip: after waiting for
+//! the others, a relay's processes were asleep, and the figures are about a
+//! session in steady state, as they were when relays ran alone. Throughput
+//! takes turns one transfer at a time, each with the machine to itself.
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use anyhow::Result;
 
 use crate::conn::{Conn, Endpoint};
 use crate::measure::{self, Latency, Plan};
+use crate::procstat;
 
 /// Timed round trips per relay per turn: long enough that switching costs
 /// little, short enough that a burst is shared by every relay.
@@ -112,4 +114,106 @@ pub fn latencies(endpoints: &[Endpoint], plan: &Plan) -> Vec<Result<Vec<Latency>
             }
         })
         .collect()
+}
+
+/// What the throughput turns found for one relay.
+pub struct Transfers {
+    /// Every transfer's MiB/s, in order.
+    pub runs: Vec<f64>,
+    /// Memory of the relay's processes with every relay's session open.
+    pub rss_kib: Option<u64>,
+    /// The relay's CPU during its own transfers, per MiB echoed.
+    pub cpu_ms_per_mib: Option<f64>,
+}
+
+/// A relay's endpoint and the processes that carry it (none for the floor).
+pub struct Relay {
+    pub endpoint: Endpoint,
+    pub pids: Vec<u32>,
+}
+
+/// Throughput of every relay: `plan.throughput_runs` rounds, one transfer
+/// per relay per round, order rotated every round. A relay that fails
+/// drops out; the others go on.
+pub fn transfers(relays: &[Relay], plan: &Plan) -> Vec<Result<Transfers>> {
+    struct State {
+        conn: Option<Conn>,
+        runs: Vec<f64>,
+        cpu_ms: f64,
+        error: Option<anyhow::Error>,
+    }
+    let mut states: Vec<State> = relays
+        .iter()
+        .map(|r| {
+            let (conn, error) = match r.endpoint.connect() {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e)),
+            };
+            State {
+                conn,
+                runs: Vec::with_capacity(plan.throughput_runs),
+                cpu_ms: 0.0,
+                error,
+            }
+        })
+        .collect();
+
+    for round in 0..plan.throughput_runs {
+        for k in 0..relays.len() {
+            let i = (round + k) % relays.len();
+            let (relay, st) = (&relays[i], &mut states[i]);
+            let Some(conn) = st.conn.as_mut() else {
+                continue;
+            };
+            // CPU is counted around each transfer, so what a relay's open
+            // session costs while the others transfer is not charged to it.
+            let result = (|| -> Result<(f64, f64)> {
+                let before = cpu_ms(&relay.pids)?;
+                let mib_s = measure::throughput(conn, plan.throughput_bytes)?;
+                Ok((mib_s, cpu_ms(&relay.pids)? - before))
+            })();
+            match result {
+                Ok((mib_s, cpu)) => {
+                    st.runs.push(mib_s);
+                    st.cpu_ms += cpu;
+                }
+                Err(e) => {
+                    st.error = Some(e.context(format!("transfer {}", round + 1)));
+                    st.conn = None;
+                }
+            }
+        }
+    }
+
+    let mib = (plan.throughput_bytes * plan.throughput_runs) as f64 / (1024.0 * 1024.0);
+    relays
+        .iter()
+        .zip(states)
+        .map(|(relay, st)| {
+            if let Some(e) = st.error {
+                return Err(e);
+            }
+            let has_procs = !relay.pids.is_empty();
+            let rss_kib = if has_procs {
+                Some(procstat::usage(&relay.pids)?.rss_kib)
+            } else {
+                None
+            };
+            if let Some(c) = st.conn {
+                c.close_gracefully();
+            }
+            Ok(Transfers {
+                runs: st.runs,
+                rss_kib,
+                cpu_ms_per_mib: has_procs.then(|| st.cpu_ms / mib),
+            })
+        })
+        .collect()
+}
+
+fn cpu_ms(pids: &[u32]) -> Result<f64> {
+    if pids.is_empty() {
+        return Ok(0.0);
+    }
+    Ok(procstat::usage(pids)?.cpu_ms)
 }

@@ -219,6 +219,33 @@ fn measure_all(kinds: &[Kind], tmp: &Path, tools: &Tools, plan: &Plan) -> Vec<Re
     }
     eprintln!("    {:.1} s", t0.elapsed().as_secs_f64());
 
+    let t0 = Instant::now();
+    eprintln!("==> throughput, every relay in turn");
+    let mut up: Vec<&mut Started> = slots.iter_mut().flatten().collect();
+    // Socat's per-connection child of the latency session must be gone
+    // before the next connection, or it reads some of that one's bytes.
+    for s in up.iter_mut() {
+        let settled = s.relay.settle();
+        s.row.record("after latency", settled);
+    }
+    let relays: Vec<interleave::Relay> = up
+        .iter()
+        .map(|s| interleave::Relay {
+            endpoint: s.relay.endpoint.clone(),
+            pids: s.relay.pids(),
+        })
+        .collect();
+    let transfers = interleave::transfers(&relays, plan);
+    for (s, t) in up.iter_mut().zip(transfers) {
+        if let Some(t) = s.row.record("throughput", t) {
+            s.row.throughput_mib_s = measure::median(&t.runs);
+            s.row.throughput_runs = t.runs;
+            s.row.loaded_rss_kib = t.rss_kib;
+            s.row.cpu_ms_per_mib = t.cpu_ms_per_mib;
+        }
+    }
+    eprintln!("    {:.1} s", t0.elapsed().as_secs_f64());
+
     slots
         .into_iter()
         .map(|slot| match slot {

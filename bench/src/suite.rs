@@ -5,7 +5,7 @@
 //! A failing measurement is recorded and the next one still runs, so one
 //! broken relay or phase does not hide the others' figures.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::measure::{self, Latency, Plan};
 use crate::procstat::{self, Usage};
@@ -81,22 +81,10 @@ pub fn idle(kind: Kind, relay: &Running) -> RelayResult {
     res
 }
 
-/// Everything after latency, which every relay measures together
-/// (interleave.rs): throughput, memory under load, setup, CPU. These run
-/// with the relay alone on the machine: a transfer takes all the CPU.
+/// Everything after latency and throughput, which every relay measures
+/// in turns (interleave.rs): session setup and CPU, with the relay alone.
 pub fn measure_alone(res: &mut RelayResult, relay: &mut Running, plan: &Plan) {
     let pids = relay.pids();
-    let has_procs = !pids.is_empty();
-    let settled = relay.settle();
-    res.record("after latency", settled);
-
-    let tp = throughput_and_memory(relay, plan, has_procs);
-    if let Some(t) = res.record("throughput", tp) {
-        res.throughput_mib_s = measure::median(&t.runs);
-        res.throughput_runs = t.runs;
-        res.loaded_rss_kib = t.rss_kib;
-        res.cpu_ms_per_mib = t.cpu_ms_per_mib;
-    }
     let settled = relay.settle();
     res.record("after throughput", settled);
 
@@ -106,48 +94,7 @@ pub fn measure_alone(res: &mut RelayResult, relay: &mut Running, plan: &Plan) {
     });
     res.setup_ms = res.record("setup", setup);
 
-    if has_procs {
+    if !pids.is_empty() {
         res.after = res.record("usage after load", procstat::usage(&pids));
     }
-}
-
-/// What the throughput phase found besides MiB/s.
-struct Transfers {
-    runs: Vec<f64>,
-    rss_kib: Option<u64>,
-    cpu_ms_per_mib: Option<f64>,
-}
-
-fn throughput_and_memory(relay: &mut Running, plan: &Plan, has_procs: bool) -> Result<Transfers> {
-    let pids = relay.pids();
-    let mut conn = relay.endpoint.connect()?;
-    // After connecting: session setup (handshakes) is not throughput work.
-    let before = if has_procs {
-        Some(procstat::usage(&pids)?)
-    } else {
-        None
-    };
-    let mut runs = Vec::with_capacity(plan.throughput_runs);
-    for i in 0..plan.throughput_runs {
-        let mib_s = measure::throughput(&mut conn, plan.throughput_bytes)
-            .with_context(|| format!("transfer {}", i + 1))?;
-        runs.push(mib_s);
-    }
-    let (rss_kib, cpu_ms_per_mib) = match before {
-        Some(before) => {
-            let after = procstat::usage(&pids)?;
-            let mib = (plan.throughput_bytes * plan.throughput_runs) as f64 / (1024.0 * 1024.0);
-            (
-                Some(after.rss_kib),
-                Some((after.cpu_ms - before.cpu_ms) / mib),
-            )
-        }
-        None => (None, None),
-    };
-    conn.close_gracefully();
-    Ok(Transfers {
-        runs,
-        rss_kib,
-        cpu_ms_per_mib,
-    })
 }
