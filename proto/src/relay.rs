@@ -4,9 +4,8 @@
 //! One `poll_fn` drives both directions over the same two streams, the way
 //! `tokio::io::copy_bidirectional` does, so a slow direction never blocks the
 //! other (a blocked write to the device must not stop us reading it, or a
-//! device that waits for us to drain it deadlocks). Device bytes are read
-//! straight into the outgoing buffer behind a reserved frame header, and each
-//! read becomes one frame and, usually, one TLS record: no added delay for
+//! device that waits for us to drain it deadlocks). Each device read
+//! becomes one frame and, usually, one TLS record: no added delay for
 //! small frames, no per-byte wake-ups.
 
 use std::collections::VecDeque;
@@ -17,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 
@@ -103,6 +102,10 @@ pub struct RelayStats {
 /// with the handshake are not lost.
 pub struct Relay {
     pub net_in: BytesMut,
+    /// Device reads land here, zeroed once: a reader handed uninitialised
+    /// memory may zero all of it first (tokio-serial does, 16 KiB per read
+    /// however few bytes come), which cost more than copying what arrived.
+    dev_in: Box<[u8]>,
     net_out: BytesMut,
     dev_out: BytesMut,
     /// Bytes of `net_out` handed to the network so far.
@@ -128,6 +131,7 @@ impl Relay {
     pub fn new(net_in: BytesMut) -> Self {
         Self {
             net_in,
+            dev_in: vec![0; MAX_DATA_CHUNK].into_boxed_slice(),
             net_out: BytesMut::with_capacity(MAX_DATA_CHUNK + HEADER_LEN),
             dev_out: BytesMut::with_capacity(4096),
             net_written: 0,
@@ -240,17 +244,16 @@ impl Relay {
                 frame.encode(&mut self.net_out);
                 progress = true;
             }
-            let start = self.net_out.len();
-            self.net_out.put_bytes(0, HEADER_LEN);
-            self.net_out.reserve(MAX_DATA_CHUNK);
-            let mut limited = (&mut self.net_out).limit(MAX_DATA_CHUNK);
-            match poll_read_buf(Pin::new(&mut *dev), cx, &mut limited) {
-                Poll::Ready(Ok(0)) => {
-                    self.net_out.truncate(start);
-                    return Err(RelayEnd::DeviceEof);
-                }
-                Poll::Ready(Ok(n)) => {
+            let mut read = ReadBuf::new(&mut self.dev_in);
+            match Pin::new(&mut *dev).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) if read.filled().is_empty() => return Err(RelayEnd::DeviceEof),
+                Poll::Ready(Ok(())) => {
+                    let data = read.filled();
+                    let n = data.len();
+                    let start = self.net_out.len();
+                    self.net_out.put_bytes(0, HEADER_LEN);
                     encode_data_header(&mut self.net_out[start..start + HEADER_LEN], n);
+                    self.net_out.extend_from_slice(data);
                     let end = self.net_written + self.net_out.len() as u64;
                     self.net_marks.push_back((end, n));
                     self.stats.to_net += n as u64;
@@ -259,11 +262,8 @@ impl Relay {
                     }
                     progress = true;
                 }
-                Poll::Ready(Err(e)) => {
-                    self.net_out.truncate(start);
-                    return Err(RelayEnd::DeviceError(e));
-                }
-                Poll::Pending => self.net_out.truncate(start),
+                Poll::Ready(Err(e)) => return Err(RelayEnd::DeviceError(e)),
+                Poll::Pending => {}
             }
         }
 
