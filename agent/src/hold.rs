@@ -45,9 +45,16 @@ pub async fn claim(
         match registry.claim_gated(address, gate) {
             Ok(c) => return Ok((c, start.elapsed())),
             Err(r) if r.kind == CloseReasonKind::DeviceGone && Instant::now() < deadline => {
-                match tokio::time::timeout_at(deadline, changes.changed()).await {
-                    Ok(Ok(())) => continue,
-                    _ => return Err(r),
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => return Err(r),
+                    _ = registry.shutdown().cancelled() => {
+                        return Err(CloseReason::new(CloseReasonKind::Shutdown, "agent is shutting down"));
+                    }
+                    changed = changes.changed() => {
+                        if changed.is_err() {
+                            return Err(r);
+                        }
+                    }
                 }
             }
             Err(r) => return Err(r),

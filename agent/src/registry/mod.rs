@@ -124,6 +124,11 @@ impl Registry {
         self.changes.subscribe()
     }
 
+    /// Cancelled when the agent shuts down.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
     /// Where `device` is now (discovery follows a renumbered tty).
     pub fn path_of(&self, device: &str) -> Option<PathBuf> {
         lock(&self.slots).get(device).map(|s| s.config.path.clone())

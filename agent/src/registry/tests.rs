@@ -212,3 +212,25 @@ async fn a_held_claim_wakes_when_the_device_comes_back() {
     assert!(e.message.contains("unplugged"), "{}", e.message);
     assert!(t0.elapsed() >= Duration::from_millis(200));
 }
+
+#[tokio::test]
+async fn a_held_claim_ends_at_shutdown_with_that_reason() {
+    let r = Arc::new(registry(false));
+    r.sync_discovered(vec![found("stick", "/dev/ttyUSB0")]);
+    r.sync_discovered(vec![]);
+    let stopper = {
+        let r = r.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            r.shutdown().cancel();
+        })
+    };
+    let t0 = tokio::time::Instant::now();
+    let e = crate::hold::claim(&r, "stick", &OpenToAll("gw"), t0 + Duration::from_secs(3))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.kind, CloseReasonKind::Shutdown);
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    stopper.await.unwrap();
+}
