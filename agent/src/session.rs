@@ -104,6 +104,14 @@ pub async fn run<S>(
                 }
                 (o.port, o.stale, o.path)
             }
+            Err(_) if claim.stop.token().is_cancelled() => {
+                // Replaced or shut down while waiting for the device: that
+                // is what its client needs to hear, not the missing path.
+                let reason = claim.stop.reason();
+                info!(%reason, "ended while waiting for the device");
+                let _ = write_frame(net, &Frame::Close(reason)).await;
+                return;
+            }
             Err((path, e)) => {
                 let kind = match e.kind() {
                     std::io::ErrorKind::NotFound => CloseReasonKind::DeviceGone,

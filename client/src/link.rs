@@ -227,7 +227,7 @@ pub async fn run<L: Local>(
                 Outcome::Done(LinkEnd::Stopped),
             ),
             RelayEnd::PeerClosed(r) if r.kind == CloseReasonKind::Replaced => {
-                warn!(reason = %r, "another session of this client took the device; closing the application connection");
+                warn!(reason = %r, "another session took the device (a newer one of this client, or a takeover); closing the application connection");
                 (None, Outcome::Done(LinkEnd::Fatal(r.to_string())))
             }
             RelayEnd::PeerClosed(r) if !r.kind.is_retryable() => {

@@ -30,8 +30,11 @@ pub enum CloseReasonKind {
 
 impl CloseReasonKind {
     /// Whether retrying the same open later can succeed without a human.
+    /// A replaced session must not retry: the newer one wins, and a retry
+    /// would replace it in turn (two instances of one client, or a client
+    /// and a taker-over, kicking each other for ever).
     pub fn is_retryable(self) -> bool {
-        !matches!(self, Self::NotAuthorised | Self::Protocol)
+        !matches!(self, Self::NotAuthorised | Self::Protocol | Self::Replaced)
     }
 }
 

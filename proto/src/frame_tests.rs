@@ -164,6 +164,7 @@ fn close_reason_displays_kind_and_message() {
     let r = CloseReason::new(CloseReasonKind::UnknownDevice, "no 'x' on shed");
     assert_eq!(r.to_string(), "unknown device: no 'x' on shed");
     assert!(!CloseReasonKind::NotAuthorised.is_retryable());
+    assert!(!CloseReasonKind::Replaced.is_retryable());
     assert!(CloseReasonKind::Busy.is_retryable());
 }
 

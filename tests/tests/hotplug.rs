@@ -185,3 +185,52 @@ fn configured_path_that_never_existed_is_refused_at_once() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn a_client_waiting_for_a_vanished_device_is_told_when_another_takes_it_over() {
+    let pki = Pki::new();
+    let by_id = tempfile::tempdir().unwrap();
+    let link = by_id.path().join("usb-console-if00");
+    let mut first = EchoDevice::start();
+    first.link(&link).unwrap();
+    let agent = AgentBuilder::new(&pki, "lab")
+        .device_toml(&format!(
+            "[[device]]\nname = \"console\"\npath = \"{}\"\ntakeover = true\n",
+            link.display()
+        ))
+        .start();
+    let alice = ConnectBuilder::new("console@lab", agent.addr, &pki.client("alice")).start();
+    let mut a = alice.connect();
+    echo_ok(&mut a, b"alice");
+
+    // Gone: alice's next open waits for it to come back...
+    first.stop();
+    alice.wait_for_output("device gone", T).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // ...and bob takes it over meanwhile: alice hears that, not the
+    // path, and gives up (the newer session wins) rather than take it back.
+    let bob = ConnectBuilder::new("console@lab", agent.addr, &pki.client("bob")).start();
+    let mut b = bob.connect();
+    let line = alice.wait_for_output("giving up", T).unwrap();
+    assert!(
+        line.contains("replaced: client 'bob' took over console (takeover = true)"),
+        "{line}"
+    );
+    let mut second = EchoDevice::start();
+    second.link(&link).unwrap();
+    bob.wait_for_output("tunnel up", T).unwrap();
+    echo_ok(&mut b, b"bob");
+    // Alice's application hears the end of its connection.
+    let mut buf = [0u8; 8];
+    a.set_read_timeout(Some(T)).unwrap();
+    assert_eq!(std::io::Read::read(&mut a, &mut buf).unwrap_or(0), 0);
+    // No ping-pong: alice did not take it back.
+    assert!(
+        !bob.output().contains("took over"),
+        "bob was kicked:\n{}",
+        bob.output()
+    );
+    agent
+        .wait_for_output("ended while waiting for the device", T)
+        .unwrap();
+}
