@@ -3,14 +3,18 @@
 //! gone"; plugged back under another ttyUSB number, the client that kept
 //! waiting resumes by itself, as soon as the stick is back when it was gone
 //! for a moment (a re-enumeration), whether discovered or configured by a
-//! /dev/serial/by-id style path.
+//! /dev/serial/by-id style path; `ls` shows a configured device whose path
+//! is missing as gone.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use serialmesh_tests::net::{echo_ok, read_exact_within};
+
 use serialmesh_tests::sysfs::{FakeSysfs, UsbDevice};
+use serialmesh_tests::{bins, ProcBuilder, TlsPaths};
 use serialmesh_tests::{AgentBuilder, ConnectBuilder, EchoDevice, Pki};
 
 const T: Duration = Duration::from_secs(20);
@@ -233,4 +237,43 @@ fn a_client_waiting_for_a_vanished_device_is_told_when_another_takes_it_over() {
     agent
         .wait_for_output("ended while waiting for the device", T)
         .unwrap();
+}
+
+/// The state `serialctl ls --json --seed AGENT` gives `device`.
+fn ls_state(agent: SocketAddr, client: &TlsPaths, device: &str) -> String {
+    let (code, out, err) = ProcBuilder::new(bins::serialctl())
+        .args(["ls", "--json", "--seed"])
+        .arg(agent.to_string())
+        .args(serialmesh_tests::mesh::tls_args(client))
+        .label("serialctl-ls")
+        .run_to_end(T);
+    assert_eq!(code, 0, "ls: {out}{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    doc["agents"][0]["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == device)
+        .unwrap_or_else(|| panic!("{device} not listed: {out}"))["state"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn ls_shows_a_configured_device_gone_while_its_path_is_missing() {
+    let pki = Pki::new();
+    let by_id = tempfile::tempdir().unwrap();
+    let link = by_id.path().join("usb-rs485-if00");
+    let agent = AgentBuilder::new(&pki, "shed")
+        .device("generator", &link)
+        .start();
+    let gw = pki.client("gw");
+    assert_eq!(ls_state(agent.addr, &gw, "generator"), "gone");
+
+    let mut adapter = EchoDevice::start();
+    adapter.link(&link).unwrap();
+    assert_eq!(ls_state(agent.addr, &gw, "generator"), "free");
+    adapter.stop();
+    assert_eq!(ls_state(agent.addr, &gw, "generator"), "gone");
 }

@@ -372,6 +372,9 @@ impl Registry {
                 settings: s.config.settings,
                 state: match &s.holder {
                     _ if !s.present => DeviceState::Gone,
+                    // A configured path has no discovery behind it: a
+                    // by-id link removed with its adapter is the sign.
+                    _ if !s.discovered && !s.config.path.exists() => DeviceState::Gone,
                     Some(h) => DeviceState::InUse {
                         client: h.client.clone(),
                         since: h

@@ -87,13 +87,39 @@ fn shutdown_is_the_default_stop_reason() {
 }
 
 #[test]
-fn inventory_shows_holder() {
-    let r = registry(false);
+fn inventory_shows_holder_and_configured_paths_that_are_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let there = dir.path().join("usb-zwave");
+    std::fs::write(&there, b"").unwrap();
+    let dev = |name: &str, path: &std::path::Path| DeviceConfig {
+        name: name.into(),
+        path: path.into(),
+        settings: LineSettings::default(),
+        takeover: false,
+    };
+    let r = Registry::new(
+        "shed",
+        "garden",
+        vec![
+            dev("zwave", &there),
+            dev("zigbee", &dir.path().join("usb-zigbee")),
+        ],
+        CancellationToken::new(),
+    );
     let _c = r.claim("zwave", "gw").unwrap();
-    let inv = r.inventory();
-    let z = inv.iter().find(|d| d.name == "zwave").unwrap();
-    assert!(matches!(&z.state, DeviceState::InUse { client, .. } if client == "gw"));
-    assert_eq!(z.address, "zwave@garden");
+    let state = |name: &str| {
+        r.inventory()
+            .into_iter()
+            .find(|d| d.name == name)
+            .unwrap()
+            .state
+    };
+    assert!(matches!(state("zwave"), DeviceState::InUse { client, .. } if client == "gw"));
+    assert_eq!(state("zigbee"), DeviceState::Gone);
+    std::fs::write(dir.path().join("usb-zigbee"), b"").unwrap();
+    assert_eq!(state("zigbee"), DeviceState::Free);
+    std::fs::remove_file(&there).unwrap();
+    assert_eq!(state("zwave"), DeviceState::Gone);
 }
 
 fn found(name: &str, path: &str) -> (DeviceConfig, DeviceMeta) {
