@@ -70,6 +70,14 @@ pub struct Opened {
     pub waited: Duration,
 }
 
+/// Why [`open`] gave up.
+pub enum NotOpened {
+    /// The claim was stopped (replaced, shut down) while waiting.
+    Stopped,
+    /// The open of this path failed, and waiting longer would not help.
+    Failed(PathBuf, io::Error),
+}
+
 /// Opens the claimed device, waiting until `deadline` (or until the claim
 /// is stopped) for a path that has just gone missing to come back.
 pub async fn open(
@@ -77,7 +85,7 @@ pub async fn open(
     claim: &Claim,
     settings: &LineSettings,
     deadline: Instant,
-) -> Result<Opened, (PathBuf, io::Error)> {
+) -> Result<Opened, NotOpened> {
     let device = &claim.device.name;
     let start = Instant::now();
     let mut pause = PROBE_FIRST;
@@ -99,18 +107,20 @@ pub async fn open(
             Err(e) => e,
         };
         let now = Instant::now();
-        let vanished_recently = registry
-            .missing(device)
-            .is_some_and(|gone| gone < PROBE_WINDOW);
-        if e.kind() != io::ErrorKind::NotFound || now >= deadline || !vanished_recently {
-            return Err((path, e));
+        let worth_waiting = e.kind() == io::ErrorKind::NotFound
+            && now < deadline
+            && registry
+                .missing(device)
+                .is_some_and(|gone| gone < PROBE_WINDOW);
+        if !worth_waiting {
+            return Err(NotOpened::Failed(path, e));
         }
         let retry_at = (now + pause).min(deadline);
         pause = (pause * 2).min(PROBE_MAX);
         tokio::select! {
             _ = tokio::time::sleep_until(retry_at) => {}
             _ = changes.changed() => {}
-            _ = claim.stop.token().cancelled() => return Err((path, e)),
+            _ = claim.stop.token().cancelled() => return Err(NotOpened::Stopped),
         }
     }
 }

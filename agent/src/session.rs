@@ -1,5 +1,6 @@
 //! One client attached to one device: claim, open, relay, close with a reason.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use tracing::{info, warn, Instrument};
 
 use crate::hold;
 use crate::line_control::SessionControl;
-use crate::registry::{Gate, Registry};
+use crate::registry::{Gate, Registry, SessionStop};
 use crate::telemetry::AgentMetrics;
 
 /// How long a replacing session waits for its predecessor to close the port.
@@ -104,7 +105,7 @@ pub async fn run<S>(
                 }
                 (o.port, o.stale, o.path)
             }
-            Err(_) if claim.stop.token().is_cancelled() => {
+            Err(hold::NotOpened::Stopped) => {
                 // Replaced or shut down while waiting for the device: that
                 // is what its client needs to hear, not the missing path.
                 let reason = claim.stop.reason();
@@ -112,7 +113,7 @@ pub async fn run<S>(
                 let _ = write_frame(net, &Frame::Close(reason)).await;
                 return;
             }
-            Err((path, e)) => {
+            Err(hold::NotOpened::Failed(path, e)) => {
                 let kind = match e.kind() {
                     std::io::ErrorKind::NotFound => CloseReasonKind::DeviceGone,
                     _ => CloseReasonKind::OpenFailed,
@@ -161,37 +162,7 @@ pub async fn run<S>(
                 SessionControl::new(path.clone()),
             )
             .await;
-        let reason = match end {
-            RelayEnd::Stopped => Some(claim.stop.reason()),
-            RelayEnd::DeviceEof => Some(CloseReason::new(
-                CloseReasonKind::DeviceGone,
-                format!("{} reached end of file", path.display()),
-            )),
-            RelayEnd::DeviceError(e) => Some(CloseReason::new(
-                CloseReasonKind::DeviceGone,
-                format!("{} failed: {e}", path.display()),
-            )),
-            RelayEnd::Refused(r) => Some(r),
-            RelayEnd::Protocol(e) => {
-                warn!(error = %e, "client broke the protocol; closing its session");
-                Some(CloseReason::new(CloseReasonKind::Protocol, e.to_string()))
-            }
-            RelayEnd::PeerSilent(d) => {
-                warn!(silent = ?d, "client went silent; ending its session");
-                Some(CloseReason::new(
-                    CloseReasonKind::Timeout,
-                    format!("nothing heard for {d:?}"),
-                ))
-            }
-            RelayEnd::PeerClosed(r) => {
-                info!(reason = %r, "client closed the session");
-                None
-            }
-            RelayEnd::NetLost(msg) => {
-                info!(error = %msg, "connection to client lost");
-                None
-            }
-        };
+        let reason = close_reason(end, &claim.stop, &path);
         if let Some(r) = &reason {
             info!(reason = %r, "ending session");
             if matches!(
@@ -221,4 +192,40 @@ pub async fn run<S>(
     }
     .instrument(span)
     .await
+}
+
+/// What the client is told when the relay stopped for `end`; None when
+/// the client itself ended the session or is gone.
+fn close_reason(end: RelayEnd, stop: &SessionStop, path: &Path) -> Option<CloseReason> {
+    match end {
+        RelayEnd::Stopped => Some(stop.reason()),
+        RelayEnd::DeviceEof => Some(CloseReason::new(
+            CloseReasonKind::DeviceGone,
+            format!("{} reached end of file", path.display()),
+        )),
+        RelayEnd::DeviceError(e) => Some(CloseReason::new(
+            CloseReasonKind::DeviceGone,
+            format!("{} failed: {e}", path.display()),
+        )),
+        RelayEnd::Refused(r) => Some(r),
+        RelayEnd::Protocol(e) => {
+            warn!(error = %e, "client broke the protocol; closing its session");
+            Some(CloseReason::new(CloseReasonKind::Protocol, e.to_string()))
+        }
+        RelayEnd::PeerSilent(d) => {
+            warn!(silent = ?d, "client went silent; ending its session");
+            Some(CloseReason::new(
+                CloseReasonKind::Timeout,
+                format!("nothing heard for {d:?}"),
+            ))
+        }
+        RelayEnd::PeerClosed(r) => {
+            info!(reason = %r, "client closed the session");
+            None
+        }
+        RelayEnd::NetLost(msg) => {
+            info!(error = %msg, "connection to client lost");
+            None
+        }
+    }
 }

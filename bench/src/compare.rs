@@ -41,7 +41,7 @@ pub fn measure_all(kinds: &[Kind], tmp: &Path, tools: &Tools, plan: &Plan) -> Ve
     }
     std::thread::sleep(plan.idle_wait);
     for s in slots.iter_mut().flatten() {
-        s.row = suite::idle(s.row.kind, &s.relay);
+        suite::idle(&mut s.row, &s.relay);
     }
 
     let t0 = Instant::now();
@@ -113,7 +113,7 @@ fn start_one(kind: Kind, tmp: &Path, tools: &Tools) -> Result<Started, String> {
     };
     let relay = relays::start(kind, &cx).map_err(|e| format!("start: {e:#}"))?;
     Ok(Started {
-        row: RelayResult::failed(kind, "not measured".into()),
+        row: RelayResult::empty(kind),
         relay,
         echo,
     })

@@ -65,10 +65,7 @@ pub fn latencies(endpoints: &[Endpoint], plan: &Plan) -> Vec<Result<Vec<Latency>
     let mut turns: Vec<Turn> = endpoints
         .iter()
         .map(|e| {
-            let (conn, error) = match e.connect() {
-                Ok(c) => (Some(c), None),
-                Err(e) => (None, Some(e)),
-            };
+            let (conn, error) = connect(e);
             Turn {
                 conn,
                 seq: 0,
@@ -145,10 +142,7 @@ pub fn transfers(relays: &[Relay], plan: &Plan) -> Vec<Result<Transfers>> {
     let mut states: Vec<State> = relays
         .iter()
         .map(|r| {
-            let (conn, error) = match r.endpoint.connect() {
-                Ok(c) => (Some(c), None),
-                Err(e) => (None, Some(e)),
-            };
+            let (conn, error) = connect(&r.endpoint);
             State {
                 conn,
                 runs: Vec::with_capacity(plan.throughput_runs),
@@ -209,6 +203,14 @@ pub fn transfers(relays: &[Relay], plan: &Plan) -> Vec<Result<Transfers>> {
             })
         })
         .collect()
+}
+
+/// A session, or why there is none (that relay then sits out its turns).
+fn connect(endpoint: &Endpoint) -> (Option<Conn>, Option<anyhow::Error>) {
+    match endpoint.connect() {
+        Ok(c) => (Some(c), None),
+        Err(e) => (None, Some(e)),
+    }
 }
 
 fn cpu_ms(pids: &[u32]) -> Result<f64> {

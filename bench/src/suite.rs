@@ -41,7 +41,7 @@ impl RelayResult {
         r
     }
 
-    fn empty(kind: Kind) -> Self {
+    pub fn empty(kind: Kind) -> Self {
         Self {
             kind,
             latency: Vec::new(),
@@ -72,13 +72,11 @@ impl RelayResult {
 }
 
 /// Memory and CPU of a relay that has just started and settled.
-pub fn idle(kind: Kind, relay: &Running) -> RelayResult {
-    let mut res = RelayResult::empty(kind);
+pub fn idle(res: &mut RelayResult, relay: &Running) {
     let pids = relay.pids();
     if !pids.is_empty() {
         res.idle = res.record("idle usage", procstat::usage(&pids));
     }
-    res
 }
 
 /// Everything after latency and throughput, which every relay measures

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use serialmesh_config::{check_host_port, Address, EndpointTarget, TlsConfig};
-use serialmesh_pki::{Fingerprint, TlsFiles};
+use serialmesh_pki::Fingerprint;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ConnectArgs;
 use crate::dial::Dialer;
-use crate::dial_pinned::{client_setup, Dialers};
+use crate::dial_pinned::{client_setup, files_and_name, Dialers};
 use crate::revocation::Revocation;
 use crate::serve::{serve, Spec};
 use crate::UsageError;
@@ -84,17 +84,6 @@ pub fn dialer_for(
     pin: Option<Fingerprint>,
     revocation: &Arc<Revocation>,
 ) -> Result<Dialer> {
-    let files = TlsFiles {
-        cert: tls.cert.clone(),
-        key: tls.key.clone(),
-        ca: tls.ca.clone(),
-    };
-    let config = serialmesh_pki::client_config(&files, revocation.deny_list(), pin)
-        .map_err(|e| UsageError(e.to_string()))?;
-    let certs = serialmesh_pki::load_certs(&files.cert).map_err(|e| UsageError(e.to_string()))?;
-    let first = certs
-        .first()
-        .ok_or_else(|| anyhow!("{} holds no certificate", files.cert.display()))?;
-    let identity = serialmesh_pki::identity_of(first).map_err(|e| UsageError(e.to_string()))?;
-    Ok(Dialer::new(config, identity.name, revocation.clone()))
+    let (files, name) = files_and_name(tls)?;
+    Ok(Dialer::with_pin(&files, &name, pin, revocation).map_err(|e| UsageError(e.to_string()))?)
 }

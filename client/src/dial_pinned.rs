@@ -48,23 +48,13 @@ impl Dialers {
     /// Loads and checks the client's TLS files once, so a broken
     /// certificate is reported at start (exit status 2), not at first use.
     pub fn new(tls: &TlsConfig, revocation: Arc<Revocation>) -> Result<Dialers> {
-        let files = TlsFiles {
-            cert: tls.cert.clone(),
-            key: tls.key.clone(),
-            ca: tls.ca.clone(),
-        };
-        let certs =
-            serialmesh_pki::load_certs(&files.cert).map_err(|e| UsageError(e.to_string()))?;
-        let first = certs
-            .first()
-            .ok_or_else(|| anyhow!("{} holds no certificate", files.cert.display()))?;
-        let identity = serialmesh_pki::identity_of(first).map_err(|e| UsageError(e.to_string()))?;
-        let unpinned = Dialer::with_pin(&files, &identity.name, None, &revocation)
+        let (files, client_name) = files_and_name(tls)?;
+        let unpinned = Dialer::with_pin(&files, &client_name, None, &revocation)
             .map_err(|e| UsageError(e.to_string()))?;
         let cache = HashMap::from([(None, Arc::new(unpinned))]);
         Ok(Dialers {
             files,
-            client_name: identity.name,
+            client_name,
             revocation,
             cache: Mutex::new(cache),
             required: None,
@@ -99,6 +89,22 @@ impl Dialers {
         cache.insert(pin, d.clone());
         Ok(d)
     }
+}
+
+/// The client's TLS files and the name its certificate carries; problems
+/// are usage errors (exit status 2).
+pub fn files_and_name(tls: &TlsConfig) -> Result<(TlsFiles, String)> {
+    let files = TlsFiles {
+        cert: tls.cert.clone(),
+        key: tls.key.clone(),
+        ca: tls.ca.clone(),
+    };
+    let certs = serialmesh_pki::load_certs(&files.cert).map_err(|e| UsageError(e.to_string()))?;
+    let first = certs
+        .first()
+        .ok_or_else(|| anyhow!("{} holds no certificate", files.cert.display()))?;
+    let identity = serialmesh_pki::identity_of(first).map_err(|e| UsageError(e.to_string()))?;
+    Ok((files, identity.name))
 }
 
 /// What a client's command line says about trust and where to look.
