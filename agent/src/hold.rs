@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use serialmesh_proto::{CloseReason, CloseReasonKind, LineSettings};
 use tokio::time::Instant;
-use tokio_serial::SerialStream;
 
 use crate::registry::{Claim, Gate, Registry};
 use crate::serial;
@@ -64,7 +63,7 @@ pub async fn claim(
 
 /// An open port, and how long the open waited for the device.
 pub struct Opened {
-    pub port: SerialStream,
+    pub port: serial::Port,
     pub stale: u64,
     pub path: PathBuf,
     pub waited: Duration,

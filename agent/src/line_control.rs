@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use mio_serial::{ClearBuffer, SerialPort};
 use serialmesh_proto::{
     CloseReason, CloseReasonKind, Control, Frame, LineControl, ModemLines, ModemState,
 };
-use tokio_serial::{ClearBuffer, SerialPort, SerialStream};
 use tracing::{debug, info, warn};
 
-use crate::serial;
+use crate::serial::{self, Port};
 
 /// Modem lines are read at most this often while watched. The relay asks on
 /// every round (data moving, or at least once per heartbeat), so changes
@@ -38,7 +38,8 @@ impl SessionControl {
         }
     }
 
-    fn line_control(&mut self, port: &mut SerialStream, op: LineControl) {
+    fn line_control(&mut self, port: &mut Port, op: LineControl) {
+        let port = port.get_mut();
         let path = self.path.display();
         match op {
             LineControl::Break { on } => {
@@ -76,7 +77,8 @@ impl SessionControl {
 }
 
 /// `None` when the device has no modem lines (TIOCMGET fails, as on a pty).
-fn modem_lines(port: &mut SerialStream) -> Option<ModemLines> {
+fn modem_lines(port: &mut Port) -> Option<ModemLines> {
+    let port = port.get_mut();
     Some(ModemLines {
         cts: port.read_clear_to_send().ok()?,
         dsr: port.read_data_set_ready().ok()?,
@@ -85,8 +87,8 @@ fn modem_lines(port: &mut SerialStream) -> Option<ModemLines> {
     })
 }
 
-impl Control<SerialStream> for SessionControl {
-    fn inbound(&mut self, port: &mut SerialStream, frame: Frame) -> Result<(), CloseReason> {
+impl Control<Port> for SessionControl {
+    fn inbound(&mut self, port: &mut Port, frame: Frame) -> Result<(), CloseReason> {
         match frame {
             Frame::SetLine(settings) => {
                 serial::apply(port, &settings, &self.path).map_err(|e| {
@@ -109,7 +111,7 @@ impl Control<SerialStream> for SessionControl {
         }
     }
 
-    fn outbound(&mut self, port: &mut SerialStream) -> Option<Frame> {
+    fn outbound(&mut self, port: &mut Port) -> Option<Frame> {
         let watch = self.watching.as_mut()?;
         let now = Instant::now();
         if watch.checked.is_some_and(|t| now - t < MODEM_POLL) {

@@ -1,10 +1,16 @@
 //! Opening a serial device at its line settings, and changing them later.
+//!
+//! Ports are opened with mio-serial (the layer under tokio-serial) and
+//! driven by [`TtyIo`], which registers them with the runtime for reading
+//! only: tokio-serial's registration for reading and writing woke the agent
+//! twice more per small write (see `serialmesh_proto::TtyIo`).
 
 use std::io;
 use std::path::Path;
 
+use mio_serial::{ClearBuffer, SerialPort, SerialStream};
+use serialmesh_proto::TtyIo;
 use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits};
-use tokio_serial::{ClearBuffer, SerialPort, SerialPortBuilderExt, SerialStream};
 use tracing::debug;
 
 /// Opens `path` exclusively, in raw mode, at `settings`; also returns how
@@ -13,21 +19,23 @@ use tracing::debug;
 /// Input that queued up while nobody had the port open is discarded: a
 /// client that attaches now must not receive frames meant for a previous one.
 /// It is device output lost while no client was attached, so it is counted.
-pub fn open(path: &Path, settings: &LineSettings) -> io::Result<(SerialStream, u64)> {
-    let mut port = tokio_serial::new(path.to_string_lossy(), settings.baud)
+pub fn open(path: &Path, settings: &LineSettings) -> io::Result<(Port, u64)> {
+    let builder = mio_serial::new(path.to_string_lossy(), settings.baud)
         .data_bits(data_bits(settings.data_bits))
         .parity(parity(settings.parity))
         .stop_bits(stop_bits(settings.stop_bits))
-        .flow_control(flow_control(settings.flow_control))
-        .open_native_async()
-        .map_err(io::Error::from)?;
+        .flow_control(flow_control(settings.flow_control));
+    let mut port = SerialStream::open(&builder).map_err(io::Error::from)?;
     let stale = drain_stale(&port);
     if let Err(e) = port.clear(ClearBuffer::Input) {
         debug!(path = %path.display(), error = %e, "could not discard stale input");
     }
     apply_modem_lines(&mut port, settings, path);
-    Ok((port, stale))
+    Ok((TtyIo::new(port)?, stale))
 }
+
+/// An open serial device: its settings through [`TtyIo::get_mut`].
+pub type Port = TtyIo<SerialStream>;
 
 /// Reads and discards what is waiting, returning the count. Reading
 /// rather than only flushing sees everything the driver holds (TIOCINQ
@@ -51,7 +59,8 @@ fn drain_stale(port: &SerialStream) -> u64 {
 }
 
 /// Applies new line settings to an open port (a client changed them).
-pub fn apply(port: &mut SerialStream, settings: &LineSettings, path: &Path) -> io::Result<()> {
+pub fn apply(port: &mut Port, settings: &LineSettings, path: &Path) -> io::Result<()> {
+    let port = port.get_mut();
     port.set_baud_rate(settings.baud)?;
     port.set_data_bits(data_bits(settings.data_bits))?;
     port.set_parity(parity(settings.parity))?;
@@ -76,34 +85,34 @@ fn apply_modem_lines(port: &mut SerialStream, settings: &LineSettings, path: &Pa
     }
 }
 
-fn data_bits(v: DataBits) -> tokio_serial::DataBits {
+fn data_bits(v: DataBits) -> mio_serial::DataBits {
     match v {
-        DataBits::Five => tokio_serial::DataBits::Five,
-        DataBits::Six => tokio_serial::DataBits::Six,
-        DataBits::Seven => tokio_serial::DataBits::Seven,
-        DataBits::Eight => tokio_serial::DataBits::Eight,
+        DataBits::Five => mio_serial::DataBits::Five,
+        DataBits::Six => mio_serial::DataBits::Six,
+        DataBits::Seven => mio_serial::DataBits::Seven,
+        DataBits::Eight => mio_serial::DataBits::Eight,
     }
 }
 
-fn parity(v: Parity) -> tokio_serial::Parity {
+fn parity(v: Parity) -> mio_serial::Parity {
     match v {
-        Parity::None => tokio_serial::Parity::None,
-        Parity::Odd => tokio_serial::Parity::Odd,
-        Parity::Even => tokio_serial::Parity::Even,
+        Parity::None => mio_serial::Parity::None,
+        Parity::Odd => mio_serial::Parity::Odd,
+        Parity::Even => mio_serial::Parity::Even,
     }
 }
 
-fn stop_bits(v: StopBits) -> tokio_serial::StopBits {
+fn stop_bits(v: StopBits) -> mio_serial::StopBits {
     match v {
-        StopBits::One => tokio_serial::StopBits::One,
-        StopBits::Two => tokio_serial::StopBits::Two,
+        StopBits::One => mio_serial::StopBits::One,
+        StopBits::Two => mio_serial::StopBits::Two,
     }
 }
 
-fn flow_control(v: FlowControl) -> tokio_serial::FlowControl {
+fn flow_control(v: FlowControl) -> mio_serial::FlowControl {
     match v {
-        FlowControl::None => tokio_serial::FlowControl::None,
-        FlowControl::Software => tokio_serial::FlowControl::Software,
-        FlowControl::Hardware => tokio_serial::FlowControl::Hardware,
+        FlowControl::None => mio_serial::FlowControl::None,
+        FlowControl::Software => mio_serial::FlowControl::Software,
+        FlowControl::Hardware => mio_serial::FlowControl::Hardware,
     }
 }

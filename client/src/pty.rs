@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::termios::{self, SetArg};
-use serialmesh_proto::{LineSettings, Opened};
-use tokio::io::unix::AsyncFd;
+use serialmesh_proto::{LineSettings, Opened, TtyIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tracing::{debug, info};
 
@@ -33,7 +32,7 @@ pub struct PtyEndpoint {
     /// application open. tokio keeps a "closed" readiness bit once it has
     /// seen POLLHUP, so a registration that saw the application leave cannot
     /// be reused for the next open.
-    io: Option<AsyncFd<OwnedFd>>,
+    io: Option<TtyIo<OwnedFd>>,
     slave: PathBuf,
     link: PathBuf,
     /// The settings the agent has for the device, as far as we know.
@@ -112,18 +111,15 @@ impl PtyEndpoint {
         while !self.attached() {
             tokio::time::sleep(ATTACH_POLL).await;
         }
-        let dup = self.master.try_clone()?;
-        // SAFETY: an OwnedFd stays open and refers to the same description
-        // for as long as the AsyncFd owns it, which is all `register` needs.
-        let io = unsafe { AsyncFd::register(dup) }.map_err(|e| {
+        let io = TtyIo::new(self.master.try_clone()?).map_err(|e| {
             io::Error::other(format!("cannot register the pty with the runtime: {e}"))
         })?;
         self.io = Some(io);
         Ok(())
     }
 
-    fn io(&self) -> io::Result<&AsyncFd<OwnedFd>> {
-        self.io.as_ref().ok_or_else(|| {
+    fn io(&mut self) -> io::Result<&mut TtyIo<OwnedFd>> {
+        self.io.as_mut().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotConnected,
                 "the application has not opened the pty",
@@ -190,46 +186,31 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
 
 impl AsyncRead for PtyEndpoint {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let io = self.io()?;
-        loop {
-            let mut guard = ready!(io.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
-            match nix::unistd::read(guard.get_inner().as_raw_fd(), unfilled) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                // The application closed and already reopened the pty: end
-                // this session; the next open gets a fresh one.
-                Err(Errno::EAGAIN) if guard.ready().is_read_closed() => return Poll::Ready(Ok(())),
-                Err(Errno::EAGAIN) => guard.clear_ready(),
-                // EIO: the application closed the slave; that is our EOF.
-                Err(Errno::EIO) => return Poll::Ready(Ok(())),
-                Err(e) => return Poll::Ready(Err(e.into())),
-            }
+        // End of file also when the application closed and already
+        // reopened the pty (TtyIo reports the hang-up it saw): this session
+        // ends and the next open gets a fresh one.
+        match ready!(io.poll_read_some(cx, buf.initialize_unfilled())) {
+            Ok(n) => buf.advance(n),
+            // EIO: the application closed the slave; that is our EOF.
+            Err(e) if e.raw_os_error() == Some(Errno::EIO as i32) => {}
+            Err(e) => return Poll::Ready(Err(e)),
         }
+        Poll::Ready(Ok(()))
     }
 }
 
 impl AsyncWrite for PtyEndpoint {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let io = self.io()?;
-        loop {
-            let mut guard = ready!(io.poll_write_ready(cx))?;
-            match nix::unistd::write(guard.get_inner().as_fd(), data) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(Errno::EAGAIN) => guard.clear_ready(),
-                Err(e) => return Poll::Ready(Err(e.into())),
-            }
-        }
+        self.io()?.poll_write_some(cx, data)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -14,6 +14,7 @@ pub mod fuzzing;
 mod line;
 mod messages;
 mod relay;
+mod tty_io;
 
 pub use close::{CloseReason, CloseReasonKind};
 pub use control::{LineControl, ModemLines, ModemState, FEATURE_LINE_CONTROL};
@@ -23,6 +24,7 @@ pub use frame::{
 pub use line::{DataBits, FlowControl, LineSettings, Parity, StopBits};
 pub use messages::{DeviceInfo, DeviceState, Hello, Inventory, Open, Opened};
 pub use relay::{Control, Liveness, Meters, Relay, RelayEnd, RelayStats};
+pub use tty_io::TtyIo;
 
 /// ALPN protocol id. A peer that does not offer it is refused during the TLS
 /// handshake, before any frame is parsed.
