@@ -49,7 +49,8 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
     /// Measure only these relays (comma-separated): direct, socat_tcp,
-    /// ser2net_default, ser2net_nochardelay, socat_mtls, serialmesh.
+    /// ser2net_default, ser2net_nochardelay, socat_mtls, socat_tcp_2hop,
+    /// serialmesh.
     #[arg(long, value_name = "RELAY", value_delimiter = ',')]
     only: Vec<String>,
     /// Also measure the seriald and serialctl in DIR (another build, e.g.

@@ -10,12 +10,13 @@ use serde_json::Value;
 
 /// Every relay, and the same build again as `--baseline`: all of them
 /// take turns in the latency phase.
-const RELAYS: [&str; 7] = [
+const RELAYS: [&str; 8] = [
     "direct",
     "socat_tcp",
     "ser2net_default",
     "ser2net_nochardelay",
     "socat_mtls",
+    "socat_tcp_2hop",
     "serialmesh",
     "serialmesh_baseline",
 ];

@@ -34,6 +34,9 @@ pub enum Kind {
     Ser2netDefault,
     Ser2netNoCharDelay,
     SocatMtls,
+    /// Two plain socat relays in a row: serialmesh's shape (two processes,
+    /// two TCP hops) with no TLS, the floor of any two-hop design here.
+    SocatTcpTwoHops,
     Serialmesh,
     /// serialmesh from another build (`--baseline DIR`), for before/after
     /// figures of a change measured in the same run.
@@ -41,12 +44,13 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Direct,
         Kind::SocatTcp,
         Kind::Ser2netDefault,
         Kind::Ser2netNoCharDelay,
         Kind::SocatMtls,
+        Kind::SocatTcpTwoHops,
         Kind::Serialmesh,
     ];
 
@@ -58,6 +62,7 @@ impl Kind {
             Kind::Ser2netDefault => "ser2net_default",
             Kind::Ser2netNoCharDelay => "ser2net_nochardelay",
             Kind::SocatMtls => "socat_mtls",
+            Kind::SocatTcpTwoHops => "socat_tcp_2hop",
             Kind::Serialmesh => "serialmesh",
             Kind::SerialmeshBaseline => "serialmesh_baseline",
         }
@@ -71,6 +76,7 @@ impl Kind {
             Kind::Ser2netDefault => "ser2net default",
             Kind::Ser2netNoCharDelay => "ser2net chardelay:false",
             Kind::SocatMtls => "socat mTLS (TCP→socat→mTLS→socat)",
+            Kind::SocatTcpTwoHops => "socat two hops, no TLS (TCP→socat→TCP→socat)",
             Kind::Serialmesh => "serialmesh (serialctl→mTLS→seriald)",
             Kind::SerialmeshBaseline => "serialmesh, --baseline build",
         }
@@ -80,7 +86,7 @@ impl Kind {
     pub fn tool(self) -> Option<&'static str> {
         match self {
             Kind::Direct | Kind::Serialmesh | Kind::SerialmeshBaseline => None,
-            Kind::SocatTcp | Kind::SocatMtls => Some("socat"),
+            Kind::SocatTcp | Kind::SocatMtls | Kind::SocatTcpTwoHops => Some("socat"),
             Kind::Ser2netDefault | Kind::Ser2netNoCharDelay => Some("ser2net"),
         }
     }
@@ -172,6 +178,7 @@ pub fn start(kind: Kind, cx: &StartContext) -> Result<Running> {
         }),
         Kind::SocatTcp => socat::start_tcp(cx),
         Kind::SocatMtls => socat::start_mtls(cx),
+        Kind::SocatTcpTwoHops => socat::start_tcp_two_hops(cx),
         Kind::Ser2netDefault => ser2net::start(cx, false),
         Kind::Ser2netNoCharDelay => ser2net::start(cx, true),
         Kind::Serialmesh => serialmesh::start(cx, cx.bins),

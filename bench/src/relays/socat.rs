@@ -47,6 +47,31 @@ pub fn start_tcp(cx: &StartContext) -> Result<Running> {
     })
 }
 
+/// A local relay in front of a device relay, both plain TCP.
+pub fn start_tcp_two_hops(cx: &StartContext) -> Result<Running> {
+    let inner = start_tcp(cx)?;
+    let Endpoint::Tcp(device_relay) = inner.endpoint else {
+        unreachable!("start_tcp serves TCP")
+    };
+    let mut procs = inner.procs;
+    let port = free_port()?;
+    let front = ChildGuard::spawn(
+        "socat-tcp-front",
+        socat(&[
+            format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay"),
+            format!("TCP:{device_relay},nodelay"),
+        ]),
+        cx.work,
+    )?;
+    procs.insert(0, front);
+    let mut guards: Vec<&mut ChildGuard> = procs.iter_mut().collect();
+    wait_listening(port, &mut guards, START_TIMEOUT)?;
+    Ok(Running {
+        endpoint: Endpoint::Tcp(loopback(port)),
+        procs,
+    })
+}
+
 pub fn start_mtls(cx: &StartContext) -> Result<Running> {
     let pki = cx
         .pki
