@@ -93,7 +93,7 @@ pub async fn open(
         let path = registry
             .path_of(device)
             .unwrap_or_else(|| claim.device.path.clone());
-        let e = match serial::open(&path, settings) {
+        let e = match serial::open(&path, settings).await {
             Ok((port, stale)) => {
                 registry.found(device);
                 return Ok(Opened {

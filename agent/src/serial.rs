@@ -11,7 +11,7 @@ use std::path::Path;
 use mio_serial::{ClearBuffer, SerialPort, SerialStream};
 use serialmesh_proto::TtyIo;
 use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits};
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// Opens `path` exclusively, in raw mode, at `settings`; also returns how
 /// many bytes of stale input were discarded.
@@ -19,7 +19,18 @@ use tracing::debug;
 /// Input that queued up while nobody had the port open is discarded: a
 /// client that attaches now must not receive frames meant for a previous one.
 /// It is device output lost while no client was attached, so it is counted.
-pub fn open(path: &Path, settings: &LineSettings) -> io::Result<(Port, u64)> {
+///
+/// The open runs on a blocking thread: opening a USB adapter means control
+/// transfers that a struggling device can stretch to seconds.
+pub async fn open(path: &Path, settings: &LineSettings) -> io::Result<(Port, u64)> {
+    let (owned, settings) = (path.to_path_buf(), *settings);
+    let (port, stale) = tokio::task::spawn_blocking(move || open_blocking(&owned, &settings))
+        .await
+        .map_err(io::Error::other)??;
+    Ok((TtyIo::new(port)?, stale))
+}
+
+fn open_blocking(path: &Path, settings: &LineSettings) -> io::Result<(SerialStream, u64)> {
     let builder = mio_serial::new(path.to_string_lossy(), settings.baud)
         .data_bits(data_bits(settings.data_bits))
         .parity(parity(settings.parity))
@@ -31,7 +42,21 @@ pub fn open(path: &Path, settings: &LineSettings) -> io::Result<(Port, u64)> {
         debug!(path = %path.display(), error = %e, "could not discard stale input");
     }
     apply_modem_lines(&mut port, settings, path);
-    Ok((TtyIo::new(port)?, stale))
+    Ok((port, stale))
+}
+
+/// Closes `port` on a blocking thread, then drops `guard`. Closing a tty
+/// waits until its output has drained, up to the driver's closing_wait
+/// (30 s for USB serial): a port stalled by flow control, or slow at 9600
+/// baud with a buffer full, must not stall every other session with it.
+pub async fn close<P: Send + 'static, G: Send + 'static>(port: P, guard: G) {
+    let closed = tokio::task::spawn_blocking(move || {
+        drop(port);
+        drop(guard);
+    });
+    if let Err(e) = closed.await {
+        warn!(error = %e, "closing the port failed");
+    }
 }
 
 /// An open serial device: its settings through [`TtyIo::get_mut`].
@@ -116,3 +141,7 @@ fn flow_control(v: FlowControl) -> mio_serial::FlowControl {
         FlowControl::Hardware => mio_serial::FlowControl::Hardware,
     }
 }
+
+#[cfg(test)]
+#[path = "serial_tests.rs"]
+mod tests;

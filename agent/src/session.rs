@@ -15,6 +15,7 @@ use tracing::{info, warn, Instrument};
 use crate::hold;
 use crate::line_control::SessionControl;
 use crate::registry::{Gate, Registry, SessionStop};
+use crate::serial;
 use crate::telemetry::AgentMetrics;
 
 /// How long a replacing session waits for its predecessor to close the port.
@@ -74,7 +75,7 @@ pub async fn run<S>(
     async move {
         let _release = _release;
 
-        let Ok(_port_guard) =
+        let Ok(port_guard) =
             tokio::time::timeout(REPLACE_WAIT, claim.port_lock.clone().lock_owned()).await
         else {
             let reason = CloseReason::new(
@@ -188,7 +189,7 @@ pub async fn run<S>(
         );
         // The port closes before the port lock is released, so a replacing
         // session never finds it still open.
-        drop(port);
+        serial::close(port.into_inner(), port_guard).await;
     }
     .instrument(span)
     .await

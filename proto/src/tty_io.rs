@@ -46,6 +46,11 @@ impl<T: AsRawFd> TtyIo<T> {
         self.read.get_mut()
     }
 
+    /// Ends the registration, handing back what was registered.
+    pub fn into_inner(self) -> T {
+        self.read.into_inner()
+    }
+
     fn fd(&self) -> RawFd {
         self.read.get_ref().as_raw_fd()
     }
