@@ -50,7 +50,7 @@ struct Args {
     bin_dir: Option<PathBuf>,
     /// Measure only these relays (comma-separated): direct, socat_tcp,
     /// ser2net_default, ser2net_nochardelay, socat_mtls, socat_tcp_2hop,
-    /// serialmesh.
+    /// serialmesh, serialmesh_pty.
     #[arg(long, value_name = "RELAY", value_delimiter = ',')]
     only: Vec<String>,
     /// Also measure the seriald and serialctl in DIR (another build, e.g.
@@ -109,7 +109,7 @@ fn run(args: &Args) -> Result<bool> {
     let needs_mesh = kinds.iter().any(|k| {
         matches!(
             k,
-            Kind::Serialmesh | Kind::SocatMtls | Kind::SerialmeshBaseline
+            Kind::Serialmesh | Kind::SerialmeshPty | Kind::SocatMtls | Kind::SerialmeshBaseline
         )
     });
     // Certificates come from our own serialctl, so both TLS rows need it.

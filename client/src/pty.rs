@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::termios::{self, SetArg};
+use serialmesh_config::watch::Inotify;
 use serialmesh_proto::{LineSettings, Opened, TtyIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tracing::{debug, info};
@@ -22,17 +23,22 @@ use tracing::{debug, info};
 use crate::link::Local;
 use crate::termios::{self as tio, apply_to_termios, differs, from_termios};
 
-/// How often to look whether the application has opened the pty. Linux
-/// gives no event for a slave being opened, so this one check is polled.
+/// How often to look whether the application has opened the pty when
+/// inotify cannot watch the slave: the master gives no event for an open.
 const ATTACH_POLL: Duration = Duration::from_millis(50);
+/// With inotify reporting opens of the slave, a look now and then anyway,
+/// in case an open was missed (never seen; a safety net, not the way).
+const ATTACH_RECHECK: Duration = Duration::from_secs(1);
 
 pub struct PtyEndpoint {
     master: OwnedFd,
-    /// A registration of a duplicate of `master`, made anew for each
-    /// application open. tokio keeps a "closed" readiness bit once it has
-    /// seen POLLHUP, so a registration that saw the application leave cannot
-    /// be reused for the next open.
+    /// See [`PtyEndpoint::register`].
     io: Option<TtyIo<OwnedFd>>,
+    /// inotify on the slave for IN_OPEN: the application's open wakes us
+    /// at once, and a pty nobody has open costs no wake-ups. Made on the
+    /// first wait (it needs the runtime); None if inotify is unavailable.
+    opens: Option<Inotify>,
+    opens_tried: bool,
     slave: PathBuf,
     link: PathBuf,
     /// The settings the agent has for the device, as far as we know.
@@ -81,6 +87,8 @@ impl PtyEndpoint {
             written,
             master: pty.master,
             io: None,
+            opens: None,
+            opens_tried: false,
             slave,
             link: link.to_path_buf(),
             shown: None,
@@ -108,9 +116,30 @@ impl PtyEndpoint {
     /// a session.
     pub async fn wait_attached(&mut self) -> io::Result<()> {
         self.io = None;
-        while !self.attached() {
-            tokio::time::sleep(ATTACH_POLL).await;
+        if !self.opens_tried {
+            self.opens_tried = true;
+            self.opens = watch_opens(&self.slave);
         }
+        let mut events = [0u8; 1024];
+        // An open after the check below still leaves an event queued, so
+        // the wait that follows returns at once; events of earlier opens
+        // cost one more look each.
+        while !self.attached() {
+            match &self.opens {
+                Some(opens) => {
+                    let _ = tokio::time::timeout(ATTACH_RECHECK, opens.read(&mut events)).await;
+                }
+                None => tokio::time::sleep(ATTACH_POLL).await,
+            }
+        }
+        self.register()
+    }
+
+    /// A registration of a duplicate of `master`, made anew for each
+    /// application open: tokio keeps a "closed" readiness bit once it has
+    /// seen POLLHUP, so a registration that saw the application leave
+    /// cannot be reused for the next open.
+    fn register(&mut self) -> io::Result<()> {
         let io = TtyIo::new(self.master.try_clone()?).map_err(|e| {
             io::Error::other(format!("cannot register the pty with the runtime: {e}"))
         })?;
@@ -177,6 +206,18 @@ impl Drop for PtyEndpoint {
     }
 }
 
+fn watch_opens(slave: &Path) -> Option<Inotify> {
+    let watch = Inotify::new().and_then(|i| i.watch(slave, libc::IN_OPEN).map(|_| i));
+    match watch {
+        Ok(i) => Some(i),
+        Err(e) => {
+            debug!(slave = %slave.display(), error = %e,
+                "cannot watch the pty for opens; looking every {ATTACH_POLL:?}");
+            None
+        }
+    }
+}
+
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
@@ -190,17 +231,33 @@ impl AsyncRead for PtyEndpoint {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let io = self.io()?;
-        // End of file also when the application closed and already
-        // reopened the pty (TtyIo reports the hang-up it saw): this session
-        // ends and the next open gets a fresh one.
-        match ready!(io.poll_read_some(cx, buf.initialize_unfilled())) {
-            Ok(n) => buf.advance(n),
-            // EIO: the application closed the slave; that is our EOF.
-            Err(e) if e.raw_os_error() == Some(Errno::EIO as i32) => {}
-            Err(e) => return Poll::Ready(Err(e)),
+        let mut reopened = false;
+        loop {
+            let io = self.io()?;
+            let ended = match ready!(io.poll_read_some(cx, buf.initialize_unfilled())) {
+                Ok(0) => true,
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                // EIO: the application closed the slave.
+                Err(e) if e.raw_os_error() == Some(Errno::EIO as i32) => true,
+                Err(e) => return Poll::Ready(Err(e)),
+            };
+            // The application closed the pty and opened it again before
+            // we looked (a gateway reopening its port on a soft reset):
+            // the session goes on, or the bytes it wrote since, read here,
+            // would be answered into a session about to end. tokio keeps
+            // the hang-up it saw, so the pty is registered afresh.
+            if ended && !reopened && self.attached() {
+                debug!("application reopened the pty; the session goes on");
+                reopened = true;
+                self.register()?;
+                continue;
+            }
+            // End of file: this session ends, the next open gets a new one.
+            return Poll::Ready(Ok(()));
         }
-        Poll::Ready(Ok(()))
     }
 }
 

@@ -43,7 +43,8 @@ impl Inotify {
         Ok(Inotify { fd })
     }
 
-    /// Watches directory `dir` for `mask`; returns the watch descriptor.
+    /// Watches `dir` (a directory, or one file such as a tty) for `mask`;
+    /// returns the watch descriptor.
     pub fn watch(&self, dir: &Path, mask: u32) -> io::Result<i32> {
         let c = CString::new(dir.as_os_str().as_encoded_bytes())
             .map_err(|_| io::Error::other("the directory name holds a NUL byte"))?;

@@ -125,17 +125,100 @@ fn pty_endpoint_serves_each_open_of_the_application() {
         1,
     );
     for round in 0..3 {
+        let mark = s.guard.mark();
         let tty = Tty::open_within(&pty, T);
         echo_over_tty(&tty, format!("open #{round}").as_bytes());
         drop(tty);
         s.guard
-            .wait_for_output("application closed the pty", T)
+            .wait_for_output_after(mark, "application closed the pty", T)
             .unwrap();
     }
     // Between opens the device is free for others.
     agent
         .wait_for_output("client closed the session", T)
         .unwrap();
+}
+
+/// Times any thread of process `pid` went to sleep and was woken.
+fn wake_ups(pid: u32) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}
+
+#[test]
+fn a_pty_nobody_has_open_costs_no_wake_ups_and_an_open_is_seen_at_once() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let agent = AgentBuilder::new(&pki, "house")
+        .device("zwave", device.path())
+        .start();
+    let dir = temp_dir();
+    let pty = dir.path().join("ttyZWAVE");
+    let s = Sidecar::start(
+        &Sidecar::config(
+            &pki.client("gw"),
+            &pty_endpoint("zwave@house", agent.addr, &pty),
+        ),
+        1,
+    );
+    // Looking for the application's open every 50 ms was 20 wake-ups a
+    // second; the open is now an inotify event on the slave.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = wake_ups(s.guard.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = wake_ups(s.guard.pid()) - before;
+    assert!(idle <= 8, "the idle sidecar woke {idle} times in 2 s");
+
+    for round in 0..3 {
+        let mark = s.guard.mark();
+        let start = Instant::now();
+        let tty = Tty::open_within(&pty, T);
+        echo_over_tty(&tty, format!("open #{round}").as_bytes());
+        eprintln!("open #{round}: first echo after {:?}", start.elapsed());
+        drop(tty);
+        s.guard
+            .wait_for_output_after(mark, "application closed the pty", T)
+            .unwrap();
+    }
+}
+
+/// A gateway that closes its port and opens it again at once (zwave-js
+/// does on a soft reset) must get the answers to what it writes next,
+/// however the close and the open fall between the sidecar's reads.
+#[test]
+fn closing_and_reopening_the_pty_at_once_loses_no_answer() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let agent = AgentBuilder::new(&pki, "house")
+        .device("zwave", device.path())
+        .start();
+    let dir = temp_dir();
+    let pty = dir.path().join("ttyZWAVE");
+    let _s = Sidecar::start(
+        &Sidecar::config(
+            &pki.client("gw"),
+            &pty_endpoint("zwave@house", agent.addr, &pty),
+        ),
+        1,
+    );
+    let mut tty = Tty::open_within(&pty, T);
+    echo_over_tty(&tty, b"first");
+    for round in 0..20 {
+        drop(tty);
+        tty = Tty::open_within(&pty, T);
+        echo_over_tty(&tty, format!("again #{round}").as_bytes());
+    }
 }
 
 #[test]

@@ -38,13 +38,16 @@ pub enum Kind {
     /// two TCP hops) with no TLS, the floor of any two-hop design here.
     SocatTcpTwoHops,
     Serialmesh,
+    /// serialmesh with a pty endpoint instead of a TCP port: what a gateway
+    /// pointed at `/dev/ttyZWAVE` gets.
+    SerialmeshPty,
     /// serialmesh from another build (`--baseline DIR`), for before/after
     /// figures of a change measured in the same run.
     SerialmeshBaseline,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Direct,
         Kind::SocatTcp,
         Kind::Ser2netDefault,
@@ -52,6 +55,7 @@ impl Kind {
         Kind::SocatMtls,
         Kind::SocatTcpTwoHops,
         Kind::Serialmesh,
+        Kind::SerialmeshPty,
     ];
 
     /// Stable name, used in JSON and on the command line.
@@ -64,6 +68,7 @@ impl Kind {
             Kind::SocatMtls => "socat_mtls",
             Kind::SocatTcpTwoHops => "socat_tcp_2hop",
             Kind::Serialmesh => "serialmesh",
+            Kind::SerialmeshPty => "serialmesh_pty",
             Kind::SerialmeshBaseline => "serialmesh_baseline",
         }
     }
@@ -78,6 +83,7 @@ impl Kind {
             Kind::SocatMtls => "socat mTLS (TCP→socat→mTLS→socat)",
             Kind::SocatTcpTwoHops => "socat two hops, no TLS (TCP→socat→TCP→socat)",
             Kind::Serialmesh => "serialmesh (serialctl→mTLS→seriald)",
+            Kind::SerialmeshPty => "serialmesh, pty endpoint (pty→serialctl→mTLS→seriald)",
             Kind::SerialmeshBaseline => "serialmesh, --baseline build",
         }
     }
@@ -85,7 +91,9 @@ impl Kind {
     /// The external program this relay needs, if any.
     pub fn tool(self) -> Option<&'static str> {
         match self {
-            Kind::Direct | Kind::Serialmesh | Kind::SerialmeshBaseline => None,
+            Kind::Direct | Kind::Serialmesh | Kind::SerialmeshPty | Kind::SerialmeshBaseline => {
+                None
+            }
             Kind::SocatTcp | Kind::SocatMtls | Kind::SocatTcpTwoHops => Some("socat"),
             Kind::Ser2netDefault | Kind::Ser2netNoCharDelay => Some("ser2net"),
         }
@@ -181,7 +189,8 @@ pub fn start(kind: Kind, cx: &StartContext) -> Result<Running> {
         Kind::SocatTcpTwoHops => socat::start_tcp_two_hops(cx),
         Kind::Ser2netDefault => ser2net::start(cx, false),
         Kind::Ser2netNoCharDelay => ser2net::start(cx, true),
-        Kind::Serialmesh => serialmesh::start(cx, cx.bins),
-        Kind::SerialmeshBaseline => serialmesh::start(cx, cx.baseline),
+        Kind::Serialmesh => serialmesh::start(cx, cx.bins, serialmesh::Local::Tcp),
+        Kind::SerialmeshPty => serialmesh::start(cx, cx.bins, serialmesh::Local::Pty),
+        Kind::SerialmeshBaseline => serialmesh::start(cx, cx.baseline, serialmesh::Local::Tcp),
     }
 }

@@ -1,12 +1,13 @@
 //! serialmesh as users run it: `seriald` with the pty as a static device,
-//! and `serialctl connect` exposing it on a local TCP port through the
-//! mutual-TLS tunnel.
+//! and `serialctl connect` exposing it on a local TCP port (or a pty of its
+//! own) through the mutual-TLS tunnel.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use super::pki::{AGENT_NAME, ZONE};
 use super::{Bins, Running, StartContext, START_TIMEOUT};
@@ -16,7 +17,14 @@ use crate::ports::{free_port, loopback, wait_listening};
 
 const DEVICE: &str = "echo";
 
-pub fn start(cx: &StartContext, bins: Option<&Bins>) -> Result<Running> {
+/// What `serialctl connect` offers the application.
+#[derive(Clone, Copy)]
+pub enum Local {
+    Tcp,
+    Pty,
+}
+
+pub fn start(cx: &StartContext, bins: Option<&Bins>, local: Local) -> Result<Running> {
     let bins = bins.context("serialmesh needs its binaries (internal error: none given)")?;
     let pki = cx
         .pki
@@ -47,14 +55,18 @@ pub fn start(cx: &StartContext, bins: Option<&Bins>) -> Result<Running> {
     wait_listening(agent_port, &mut [&mut agent], START_TIMEOUT)?;
 
     let c = &pki.client;
+    let link = cx.work.join("ttyECHO");
     let mut client_cmd = Command::new(&bins.serialctl);
     client_cmd
         .arg("connect")
         .arg(format!("{DEVICE}@{ZONE}"))
         .arg("--agent")
-        .arg(format!("127.0.0.1:{agent_port}"))
-        .arg("--tcp")
-        .arg(format!("127.0.0.1:{tcp_port}"))
+        .arg(format!("127.0.0.1:{agent_port}"));
+    match local {
+        Local::Tcp => client_cmd.arg("--tcp").arg(format!("127.0.0.1:{tcp_port}")),
+        Local::Pty => client_cmd.arg("--pty").arg(&link),
+    };
+    client_cmd
         .arg("--cert")
         .arg(&c.cert)
         .arg("--key")
@@ -62,11 +74,36 @@ pub fn start(cx: &StartContext, bins: Option<&Bins>) -> Result<Running> {
         .arg("--ca")
         .arg(&c.ca);
     let mut client = ChildGuard::spawn("serialctl", client_cmd, cx.work)?;
-    wait_listening(tcp_port, &mut [&mut client, &mut agent], START_TIMEOUT)?;
+    let endpoint = match local {
+        Local::Tcp => {
+            wait_listening(tcp_port, &mut [&mut client, &mut agent], START_TIMEOUT)?;
+            Endpoint::Tcp(loopback(tcp_port))
+        }
+        Local::Pty => {
+            wait_for_link(&link, &mut [&mut client, &mut agent])?;
+            Endpoint::Pty(link)
+        }
+    };
     Ok(Running {
-        endpoint: Endpoint::Tcp(loopback(tcp_port)),
+        endpoint,
         procs: vec![client, agent],
     })
+}
+
+/// The pty endpoint is ready once its symlink exists (serialctl makes the
+/// pty first and the link last).
+fn wait_for_link(link: &Path, procs: &mut [&mut ChildGuard]) -> Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    while std::fs::symlink_metadata(link).is_err() {
+        for p in procs.iter_mut() {
+            p.check_running()?;
+        }
+        if Instant::now() > deadline {
+            bail!("{} did not appear within {START_TIMEOUT:?}", link.display());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
 }
 
 /// A path as a TOML basic string.
