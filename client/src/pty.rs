@@ -245,7 +245,7 @@ impl AsyncRead for PtyEndpoint {
                 Err(e) => return Poll::Ready(Err(e)),
             };
             // The application closed the pty and opened it again before
-            // we looked (a gateway reopening its port on a soft reset):
+            // we looked (a gateway reopening its port after an error):
             // the session goes on, or the bytes it wrote since, read here,
             // would be answered into a session about to end. tokio keeps
             // the hang-up it saw, so the pty is registered afresh.

@@ -193,8 +193,8 @@ fn a_pty_nobody_has_open_costs_no_wake_ups_and_an_open_is_seen_at_once() {
     }
 }
 
-/// A gateway that closes its port and opens it again at once (zwave-js
-/// does on a soft reset) must get the answers to what it writes next,
+/// A gateway that closes its port and opens it again at once (after an
+/// error or a reset) must get the answers to what it writes next,
 /// however the close and the open fall between the sidecar's reads.
 #[test]
 fn closing_and_reopening_the_pty_at_once_loses_no_answer() {
