@@ -253,6 +253,9 @@ impl AsyncRead for PtyEndpoint {
                 debug!("application reopened the pty; the session goes on");
                 reopened = true;
                 self.register()?;
+                // A write waiting on the old registration lost its waker
+                // with it: have the relay poll both directions again.
+                cx.waker().wake_by_ref();
                 continue;
             }
             // End of file: this session ends, the next open gets a new one.
