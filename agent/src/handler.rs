@@ -9,18 +9,16 @@ use serialmesh_proto::{
     CloseReason, CloseReasonKind, Frame, Hello, Inventory, ALPN, FEATURE_LINE_CONTROL,
     PROTOCOL_VERSION,
 };
-use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::authz::Authz;
 use crate::registry::Registry;
-use crate::server::Limits;
+use crate::server::{ClientConn, Limits};
 use crate::session;
 use crate::telemetry::AgentMetrics;
 
 pub async fn handle(
-    mut tls: TlsStream<TcpStream>,
+    mut tls: ClientConn,
     peer: SocketAddr,
     registry: &Arc<Registry>,
     authz: &Authz,
@@ -148,7 +146,7 @@ where
     }
 }
 
-async fn report(metrics: &AgentMetrics, tls: &mut TlsStream<TcpStream>, e: ConnError) {
+async fn report(metrics: &AgentMetrics, tls: &mut ClientConn, e: ConnError) {
     match e {
         ConnError::Protocol(p) => refuse(metrics, tls, p.to_string()).await,
         ConnError::Closed => debug!("client closed the connection"),
@@ -158,7 +156,7 @@ async fn report(metrics: &AgentMetrics, tls: &mut TlsStream<TcpStream>, e: ConnE
 
 /// Logs a protocol violation, tells the peer why, and drops only this
 /// connection.
-async fn refuse(metrics: &AgentMetrics, tls: &mut TlsStream<TcpStream>, why: String) {
+async fn refuse(metrics: &AgentMetrics, tls: &mut ClientConn, why: String) {
     metrics.protocol_violations.inc();
     warn!(error = %why, "protocol violation; closing this connection");
     let reason = CloseReason::new(CloseReasonKind::Protocol, why);

@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use serialmesh_config::LimitsConfig;
 use serialmesh_proto::conn::write_frame;
-use serialmesh_proto::{CloseReason, Frame};
+use serialmesh_proto::{CloseReason, Frame, ReadAhead};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,6 +22,9 @@ use crate::handler;
 use crate::registry::Registry;
 use crate::telemetry::AgentMetrics;
 use serialmesh_proto::Liveness;
+
+/// A client's connection once its handshake is done.
+pub type ClientConn = tokio_rustls::server::TlsStream<ReadAhead<TcpStream>>;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -167,7 +169,7 @@ impl Server {
         stream: TcpStream,
         peer: SocketAddr,
         admission: &Admission,
-    ) -> Option<TlsStream<TcpStream>> {
+    ) -> Option<ClientConn> {
         let (ticket, evicted_other) = admission.pending();
         if evicted_other {
             self.metrics.over_limit.inc();
@@ -178,8 +180,10 @@ impl Server {
         if let Err(e) = stream.set_nodelay(true) {
             warn!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
-        let accept =
-            tokio::time::timeout(self.limits.handshake_timeout, self.acceptor.accept(stream));
+        let accept = tokio::time::timeout(
+            self.limits.handshake_timeout,
+            self.acceptor.accept(ReadAhead::new(stream)),
+        );
         let result = tokio::select! {
             r = accept => r,
             _ = ticket.evicted.cancelled() => {
@@ -189,7 +193,11 @@ impl Server {
             }
         };
         match result {
-            Ok(Ok(tls)) => Some(tls),
+            Ok(Ok(mut tls)) => {
+                // Authenticated: worth a read-ahead buffer now.
+                tls.get_mut().0.enable();
+                Some(tls)
+            }
             // Closed during the handshake without a word: a port probe
             // (other agents' liveness checks, Kubernetes tcpSocket probes)
             // or a client that gave up, not a TLS failure.
@@ -220,7 +228,7 @@ impl Server {
     /// Tells a client over its cap why, out of band, and closes.
     async fn refuse_over_client_limit(
         &self,
-        mut tls: TlsStream<TcpStream>,
+        mut tls: ClientConn,
         peer: SocketAddr,
         name: &str,
         admission: &Admission,

@@ -9,11 +9,10 @@ use rustls_pki_types::ServerName;
 use serialmesh_pki::Fingerprint;
 use serialmesh_proto::conn::{read_frame, write_frame, ConnError};
 use serialmesh_proto::{
-    CloseReason, Frame, Hello, Inventory, Open, Opened, ALPN, FEATURE_LINE_CONTROL,
+    CloseReason, Frame, Hello, Inventory, Open, Opened, ReadAhead, ALPN, FEATURE_LINE_CONTROL,
     PROTOCOL_VERSION,
 };
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::revocation::Revocation;
@@ -34,9 +33,12 @@ pub enum DialError {
     Refused { agent: String, reason: CloseReason },
 }
 
+/// A connection to an agent once its handshake is done.
+pub type AgentConn = tokio_rustls::client::TlsStream<ReadAhead<TcpStream>>;
+
 /// An open session, ready for the relay.
 pub struct Session {
-    pub stream: TlsStream<TcpStream>,
+    pub stream: AgentConn,
     /// The agent certificate the handshake accepted.
     pub agent_fingerprint: Option<Fingerprint>,
     /// Bytes read past the `Opened` frame; the relay must start with them.
@@ -70,10 +72,7 @@ impl Dialer {
         }
     }
 
-    async fn hello(
-        &self,
-        agent: &str,
-    ) -> Result<(TlsStream<TcpStream>, BytesMut, Hello), DialError> {
+    async fn hello(&self, agent: &str) -> Result<(AgentConn, BytesMut, Hello), DialError> {
         let conn_err = |error: String| DialError::Connect {
             agent: agent.to_string(),
             error,
@@ -89,10 +88,12 @@ impl Dialer {
             agent: agent.to_string(),
             error,
         };
-        let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connector.connect(name, tcp))
+        let connect = self.connector.connect(name, ReadAhead::new(tcp));
+        let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, connect)
             .await
             .map_err(|_| tls_err(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")))?
             .map_err(|e| tls_err(explain_tls(&e)))?;
+        stream.get_mut().0.enable();
         let hello = Frame::Hello(Hello {
             version: PROTOCOL_VERSION,
             software: format!("serialctl {}", env!("CARGO_PKG_VERSION")),
@@ -155,7 +156,7 @@ impl Dialer {
 
 async fn reply(
     agent: &str,
-    stream: &mut TlsStream<TcpStream>,
+    stream: &mut AgentConn,
     buf: &mut BytesMut,
 ) -> Result<Frame, DialError> {
     match tokio::time::timeout(REPLY_TIMEOUT, read_frame(stream, buf)).await {
@@ -192,7 +193,7 @@ fn conv(agent: &str, e: ConnError) -> DialError {
     }
 }
 
-fn peer_fingerprint(stream: &TlsStream<TcpStream>) -> Option<Fingerprint> {
+fn peer_fingerprint(stream: &AgentConn) -> Option<Fingerprint> {
     let certs = stream.get_ref().1.peer_certificates()?;
     certs.first().map(|c| Fingerprint::of(c.as_ref()))
 }

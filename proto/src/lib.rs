@@ -13,6 +13,7 @@ mod frame;
 pub mod fuzzing;
 mod line;
 mod messages;
+mod read_ahead;
 mod relay;
 mod tty_io;
 
@@ -23,6 +24,7 @@ pub use frame::{
 };
 pub use line::{DataBits, FlowControl, LineSettings, Parity, StopBits};
 pub use messages::{DeviceInfo, DeviceState, Hello, Inventory, Open, Opened};
+pub use read_ahead::ReadAhead;
 pub use relay::{Control, Liveness, Meters, Relay, RelayEnd, RelayStats};
 pub use tty_io::TtyIo;
 
