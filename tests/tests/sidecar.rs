@@ -4,7 +4,7 @@
 
 use std::net::TcpStream;
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::termios::{self, BaudRate, ControlFlags, SetArg};
@@ -12,8 +12,8 @@ use serialmesh_tests::http::http_get;
 use serialmesh_tests::net::{free_port, read_exact_within};
 use serialmesh_tests::util::temp_dir;
 use serialmesh_tests::{
-    bins, AgentBuilder, ChildGuard, EchoDevice, Pki, ProcBuilder, ScriptedDevice, TempDir,
-    TlsPaths, Tty,
+    bins, AgentBuilder, ChildGuard, EchoDevice, Pki, ProcBuilder, RunningAgent, ScriptedDevice,
+    TempDir, TlsPaths, Tty,
 };
 
 const T: Duration = Duration::from_secs(20);
@@ -73,6 +73,45 @@ fn pty_endpoint(device: &str, agent: std::net::SocketAddr, path: &Path) -> Strin
     )
 }
 
+/// An echo device on agent "house" as `zwave`, and a sidecar serving it
+/// on a pty endpoint.
+struct PtyRig {
+    // Dropped in this order: the sidecar goes first, the files last.
+    sidecar: Sidecar,
+    agent: RunningAgent,
+    pty: PathBuf,
+    _device: EchoDevice,
+    _pki: Pki,
+    _dir: TempDir,
+}
+
+impl PtyRig {
+    fn start() -> PtyRig {
+        let pki = Pki::new();
+        let device = EchoDevice::start();
+        let agent = AgentBuilder::new(&pki, "house")
+            .device("zwave", device.path())
+            .start();
+        let dir = temp_dir();
+        let pty = dir.path().join("ttyZWAVE");
+        let sidecar = Sidecar::start(
+            &Sidecar::config(
+                &pki.client("gw"),
+                &pty_endpoint("zwave@house", agent.addr, &pty),
+            ),
+            1,
+        );
+        PtyRig {
+            sidecar,
+            agent,
+            pty,
+            _device: device,
+            _pki: pki,
+            _dir: dir,
+        }
+    }
+}
+
 fn echo_over_tty(tty: &Tty, probe: &[u8]) {
     tty.write_all_timeout(probe, T).unwrap();
     assert_eq!(tty.read_exact_timeout(probe.len(), T), probe);
@@ -110,23 +149,11 @@ fn sidecar_serves_every_endpoint_of_its_config() {
 
 #[test]
 fn pty_endpoint_serves_each_open_of_the_application() {
-    let pki = Pki::new();
-    let device = EchoDevice::start();
-    let agent = AgentBuilder::new(&pki, "house")
-        .device("zwave", device.path())
-        .start();
-    let dir = temp_dir();
-    let pty = dir.path().join("ttyZWAVE");
-    let s = Sidecar::start(
-        &Sidecar::config(
-            &pki.client("gw"),
-            &pty_endpoint("zwave@house", agent.addr, &pty),
-        ),
-        1,
-    );
+    let rig = PtyRig::start();
+    let (agent, pty, s) = (&rig.agent, &rig.pty, &rig.sidecar);
     for round in 0..3 {
         let mark = s.guard.mark();
-        let tty = Tty::open_within(&pty, T);
+        let tty = Tty::open_within(pty, T);
         echo_over_tty(&tty, format!("open #{round}").as_bytes());
         drop(tty);
         s.guard
@@ -158,20 +185,8 @@ fn wake_ups(pid: u32) -> u64 {
 
 #[test]
 fn a_pty_nobody_has_open_costs_no_wake_ups_and_an_open_is_seen_at_once() {
-    let pki = Pki::new();
-    let device = EchoDevice::start();
-    let agent = AgentBuilder::new(&pki, "house")
-        .device("zwave", device.path())
-        .start();
-    let dir = temp_dir();
-    let pty = dir.path().join("ttyZWAVE");
-    let s = Sidecar::start(
-        &Sidecar::config(
-            &pki.client("gw"),
-            &pty_endpoint("zwave@house", agent.addr, &pty),
-        ),
-        1,
-    );
+    let rig = PtyRig::start();
+    let (pty, s) = (&rig.pty, &rig.sidecar);
     // Looking for the application's open every 50 ms was 20 wake-ups a
     // second; the open is now an inotify event on the slave.
     std::thread::sleep(Duration::from_millis(300));
@@ -183,7 +198,7 @@ fn a_pty_nobody_has_open_costs_no_wake_ups_and_an_open_is_seen_at_once() {
     for round in 0..3 {
         let mark = s.guard.mark();
         let start = Instant::now();
-        let tty = Tty::open_within(&pty, T);
+        let tty = Tty::open_within(pty, T);
         echo_over_tty(&tty, format!("open #{round}").as_bytes());
         eprintln!("open #{round}: first echo after {:?}", start.elapsed());
         drop(tty);
@@ -198,25 +213,13 @@ fn a_pty_nobody_has_open_costs_no_wake_ups_and_an_open_is_seen_at_once() {
 /// however the close and the open fall between the sidecar's reads.
 #[test]
 fn closing_and_reopening_the_pty_at_once_loses_no_answer() {
-    let pki = Pki::new();
-    let device = EchoDevice::start();
-    let agent = AgentBuilder::new(&pki, "house")
-        .device("zwave", device.path())
-        .start();
-    let dir = temp_dir();
-    let pty = dir.path().join("ttyZWAVE");
-    let _s = Sidecar::start(
-        &Sidecar::config(
-            &pki.client("gw"),
-            &pty_endpoint("zwave@house", agent.addr, &pty),
-        ),
-        1,
-    );
-    let mut tty = Tty::open_within(&pty, T);
+    let rig = PtyRig::start();
+    let pty = &rig.pty;
+    let mut tty = Tty::open_within(pty, T);
     echo_over_tty(&tty, b"first");
     for round in 0..20 {
         drop(tty);
-        tty = Tty::open_within(&pty, T);
+        tty = Tty::open_within(pty, T);
         echo_over_tty(&tty, format!("again #{round}").as_bytes());
     }
 }
@@ -317,21 +320,9 @@ fn agent_restart_while_the_application_holds_the_pty_and_keeps_writing() {
 
 #[test]
 fn sigterm_closes_sessions_removes_pty_links_and_exits_quickly() {
-    let pki = Pki::new();
-    let device = EchoDevice::start();
-    let agent = AgentBuilder::new(&pki, "house")
-        .device("zwave", device.path())
-        .start();
-    let dir = temp_dir();
-    let pty = dir.path().join("ttyZWAVE");
-    let s = Sidecar::start(
-        &Sidecar::config(
-            &pki.client("gw"),
-            &pty_endpoint("zwave@house", agent.addr, &pty),
-        ),
-        1,
-    );
-    let tty = Tty::open_within(&pty, T);
+    let rig = PtyRig::start();
+    let (agent, pty, s) = (&rig.agent, &rig.pty, &rig.sidecar);
+    let tty = Tty::open_within(pty, T);
     echo_over_tty(&tty, b"hi");
     let start = Instant::now();
     s.guard.terminate();
@@ -346,7 +337,7 @@ fn sigterm_closes_sessions_removes_pty_links_and_exits_quickly() {
     );
     assert_eq!(status.code(), Some(0), "{}", s.guard.output());
     assert!(
-        std::fs::symlink_metadata(&pty).is_err(),
+        std::fs::symlink_metadata(pty).is_err(),
         "pty symlink left behind"
     );
     agent
