@@ -9,8 +9,7 @@ use std::io;
 use std::path::Path;
 
 use mio_serial::{ClearBuffer, SerialPort, SerialStream};
-use serialmesh_proto::TtyIo;
-use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits};
+use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits, TtyIo};
 use tracing::{debug, warn};
 
 /// Opens `path` exclusively, in raw mode, at `settings`; also returns how

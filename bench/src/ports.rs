@@ -29,9 +29,25 @@ pub fn loopback(port: u16) -> SocketAddr {
 /// sockets answers the same question ("will a connect be accepted?") without
 /// touching the relay.
 pub fn wait_listening(port: u16, procs: &mut [&mut ChildGuard], timeout: Duration) -> Result<()> {
+    wait_until(
+        &format!("nothing listens on 127.0.0.1:{port}"),
+        || is_listening(port),
+        procs,
+        timeout,
+    )
+}
+
+/// Waits until `ready()`, failing early if one of `procs` exits meanwhile,
+/// and with `not_ready` (and what was started) after `timeout`.
+pub fn wait_until(
+    not_ready: &str,
+    ready: impl Fn() -> bool,
+    procs: &mut [&mut ChildGuard],
+    timeout: Duration,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        if is_listening(port) {
+        if ready() {
             return Ok(());
         }
         for p in procs.iter_mut() {
@@ -39,7 +55,7 @@ pub fn wait_listening(port: u16, procs: &mut [&mut ChildGuard], timeout: Duratio
         }
         if Instant::now() > deadline {
             let names: Vec<&str> = procs.iter().map(|p| p.name()).collect();
-            bail!("nothing listens on 127.0.0.1:{port} after {timeout:?} (started: {names:?})");
+            bail!("{not_ready} after {timeout:?} (started: {names:?})");
         }
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -35,10 +35,9 @@ pub struct PtyEndpoint {
     /// See [`PtyEndpoint::register`].
     io: Option<TtyIo<OwnedFd>>,
     /// inotify on the slave for IN_OPEN: the application's open wakes us
-    /// at once, and a pty nobody has open costs no wake-ups. Made on the
-    /// first wait (it needs the runtime); None if inotify is unavailable.
+    /// at once, and a pty nobody has open costs no wake-ups. None if
+    /// inotify is unavailable.
     opens: Option<Inotify>,
-    opens_tried: bool,
     slave: PathBuf,
     link: PathBuf,
     /// The settings the agent has for the device, as far as we know.
@@ -52,6 +51,7 @@ impl PtyEndpoint {
     /// Creates the pty in raw mode and points `link` at its slave. An
     /// existing symlink at `link` (left by a crashed run) is replaced;
     /// anything else there is refused.
+    /// Must be called within a tokio runtime (the slave's open watch).
     pub fn create(link: &Path) -> io::Result<Self> {
         let pty = nix::pty::openpty(None, None)?;
         let slave = nix::unistd::ttyname(pty.slave.as_fd())?;
@@ -87,8 +87,7 @@ impl PtyEndpoint {
             written,
             master: pty.master,
             io: None,
-            opens: None,
-            opens_tried: false,
+            opens: watch_opens(&slave),
             slave,
             link: link.to_path_buf(),
             shown: None,
@@ -116,10 +115,6 @@ impl PtyEndpoint {
     /// a session.
     pub async fn wait_attached(&mut self) -> io::Result<()> {
         self.io = None;
-        if !self.opens_tried {
-            self.opens_tried = true;
-            self.opens = watch_opens(&self.slave);
-        }
         let mut events = [0u8; 1024];
         // An open after the check below still leaves an event queued, so
         // the wait that follows returns at once; events of earlier opens

@@ -38,10 +38,6 @@ impl<T: AsRawFd> TtyIo<T> {
         })
     }
 
-    pub fn get_ref(&self) -> &T {
-        self.read.get_ref()
-    }
-
     pub fn get_mut(&mut self) -> &mut T {
         self.read.get_mut()
     }

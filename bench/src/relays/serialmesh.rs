@@ -5,15 +5,14 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use super::pki::{AGENT_NAME, ZONE};
 use super::{Bins, Running, StartContext, START_TIMEOUT};
 use crate::child::ChildGuard;
 use crate::conn::Endpoint;
-use crate::ports::{free_port, loopback, wait_listening};
+use crate::ports::{free_port, loopback, wait_listening, wait_until};
 
 const DEVICE: &str = "echo";
 
@@ -30,7 +29,10 @@ pub fn start(cx: &StartContext, bins: Option<&Bins>, local: Local) -> Result<Run
         .pki
         .context("serialmesh needs certificates (internal error: none made)")?;
     let agent_port = free_port()?;
-    let tcp_port = free_port()?;
+    let endpoint = match local {
+        Local::Tcp => Endpoint::Tcp(loopback(free_port()?)),
+        Local::Pty => Endpoint::Pty(cx.work.join("ttyECHO")),
+    };
 
     let mut toml = String::new();
     let _ = writeln!(toml, "name = \"{AGENT_NAME}\"");
@@ -55,16 +57,15 @@ pub fn start(cx: &StartContext, bins: Option<&Bins>, local: Local) -> Result<Run
     wait_listening(agent_port, &mut [&mut agent], START_TIMEOUT)?;
 
     let c = &pki.client;
-    let link = cx.work.join("ttyECHO");
     let mut client_cmd = Command::new(&bins.serialctl);
     client_cmd
         .arg("connect")
         .arg(format!("{DEVICE}@{ZONE}"))
         .arg("--agent")
         .arg(format!("127.0.0.1:{agent_port}"));
-    match local {
-        Local::Tcp => client_cmd.arg("--tcp").arg(format!("127.0.0.1:{tcp_port}")),
-        Local::Pty => client_cmd.arg("--pty").arg(&link),
+    match &endpoint {
+        Endpoint::Tcp(addr) => client_cmd.arg("--tcp").arg(addr.to_string()),
+        Endpoint::Pty(link) => client_cmd.arg("--pty").arg(link),
     };
     client_cmd
         .arg("--cert")
@@ -74,36 +75,21 @@ pub fn start(cx: &StartContext, bins: Option<&Bins>, local: Local) -> Result<Run
         .arg("--ca")
         .arg(&c.ca);
     let mut client = ChildGuard::spawn("serialctl", client_cmd, cx.work)?;
-    let endpoint = match local {
-        Local::Tcp => {
-            wait_listening(tcp_port, &mut [&mut client, &mut agent], START_TIMEOUT)?;
-            Endpoint::Tcp(loopback(tcp_port))
-        }
-        Local::Pty => {
-            wait_for_link(&link, &mut [&mut client, &mut agent])?;
-            Endpoint::Pty(link)
-        }
-    };
+    let procs = &mut [&mut client, &mut agent];
+    match &endpoint {
+        Endpoint::Tcp(addr) => wait_listening(addr.port(), procs, START_TIMEOUT)?,
+        // serialctl makes the pty first and its link last.
+        Endpoint::Pty(link) => wait_until(
+            &format!("{} did not appear", link.display()),
+            || std::fs::symlink_metadata(link).is_ok(),
+            procs,
+            START_TIMEOUT,
+        )?,
+    }
     Ok(Running {
         endpoint,
         procs: vec![client, agent],
     })
-}
-
-/// The pty endpoint is ready once its symlink exists (serialctl makes the
-/// pty first and the link last).
-fn wait_for_link(link: &Path, procs: &mut [&mut ChildGuard]) -> Result<()> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    while std::fs::symlink_metadata(link).is_err() {
-        for p in procs.iter_mut() {
-            p.check_running()?;
-        }
-        if Instant::now() > deadline {
-            bail!("{} did not appear within {START_TIMEOUT:?}", link.display());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
 }
 
 /// A path as a TOML basic string.
