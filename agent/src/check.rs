@@ -7,7 +7,7 @@ use serialmesh_config::AgentConfig;
 use serialmesh_pki::{DenyList, TlsFiles};
 
 /// What the config amounts to, one line per fact, or why it cannot run.
-pub fn check(config: &AgentConfig) -> Result<Vec<String>, serialmesh_pki::PkiError> {
+pub fn check(config: &AgentConfig) -> anyhow::Result<Vec<String>> {
     let files = TlsFiles {
         cert: config.tls.cert.clone(),
         key: config.tls.key.clone(),
@@ -17,8 +17,12 @@ pub fn check(config: &AgentConfig) -> Result<Vec<String>, serialmesh_pki::PkiErr
     // the certificate and the key, checks the key's mode, that the key
     // matches, and that the certificate is an agent certificate of that CA.
     serialmesh_pki::server_config(&files, DenyList::default())?;
+    let me = crate::run::own_identity(config)?;
     let mut lines = vec![
-        format!("agent {} in zone {}", config.name, config.zone),
+        format!(
+            "agent {} in zone {} (from its certificate; fingerprint {})",
+            me.name, me.zone, me.fingerprint
+        ),
         format!("listen {}", config.listen),
         format!(
             "tls: cert {}, key {}, ca {}: usable",

@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod handler;
 pub mod hold;
 pub mod hotplug;
+pub mod identity;
 pub mod line_control;
 pub mod mdns;
 pub mod mesh;

@@ -55,10 +55,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, "info");
-    let host = host_name();
     let config = match &cli.config {
-        Some(path) => AgentConfig::load(path, &host),
-        None => serialmesh_config::parse_agent("", std::path::Path::new("<defaults>"), &host),
+        Some(path) => AgentConfig::load(path),
+        None => serialmesh_config::parse_agent("", std::path::Path::new("<defaults>")),
     };
     let mut config = match config {
         Ok(c) => c,
@@ -116,9 +115,8 @@ fn main() -> ExitCode {
             .then(|| config.devices.iter().find(|d| d.name == "demo").cloned())
             .flatten();
         let source: ConfigSource = cli.config.clone().map(|path| {
-            let host = host.clone();
             Box::new(move || {
-                let mut reloaded = AgentConfig::load(&path, &host)?;
+                let mut reloaded = AgentConfig::load(&path)?;
                 reloaded.devices.extend(demo.clone());
                 Ok(reloaded)
             }) as _
@@ -187,28 +185,5 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
-    }
-}
-
-/// Host names can hold dots and other characters that are not valid in
-/// agent names; keep the first label, sanitised.
-fn host_name() -> String {
-    let raw = gethostname::gethostname().to_string_lossy().into_owned();
-    let label = raw.split('.').next().unwrap_or("");
-    let clean: String = label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(63)
-        .collect();
-    if clean.is_empty() {
-        "agent".into()
-    } else {
-        clean
     }
 }

@@ -87,6 +87,14 @@ pub struct Advertiser {
     done: bool,
 }
 
+/// The agent certificate, as the advertisement names it.
+#[derive(Debug, Clone)]
+pub struct Certificate {
+    pub key: Fingerprint,
+    /// [`serialmesh_pki::legacy_certificate_hash`] of it.
+    pub legacy: String,
+}
+
 /// What is advertised.
 struct Spec {
     scope: Scope,
@@ -94,6 +102,8 @@ struct Spec {
     zone: String,
     port: u16,
     fingerprint: Fingerprint,
+    /// For clients before key fingerprints (see `txt::LEGACY_FINGERPRINT`).
+    legacy_fingerprint: Option<String>,
 }
 
 impl Advertiser {
@@ -106,14 +116,16 @@ impl Advertiser {
         name: &str,
         zone: &str,
         port: u16,
-        fingerprint: &Fingerprint,
+        cert: &Certificate,
     ) -> Result<Option<Advertiser>, MdnsError> {
+        let fingerprint = cert.key;
         let spec = Spec {
             scope,
             name: name.to_string(),
             zone: zone.to_string(),
             port,
-            fingerprint: *fingerprint,
+            fingerprint,
+            legacy_fingerprint: Some(cert.legacy.clone()),
         };
         let Some((daemon, fullname)) = register(&spec)? else {
             return Ok(None);
@@ -168,12 +180,15 @@ fn register(spec: &Spec) -> Result<Option<(ServiceDaemon, String)>, MdnsError> {
     let Some(daemon) = daemon(spec.scope)? else {
         return Ok(None);
     };
-    let advert = Advert::new(
+    let mut advert = Advert::new(
         &spec.name,
         &spec.zone,
         spec.port,
         &spec.fingerprint.to_string(),
     );
+    if let Some(legacy) = &spec.legacy_fingerprint {
+        advert = advert.with_legacy_fingerprint(legacy.clone());
+    }
     let fail = |error: String| MdnsError::Register {
         name: spec.name.clone(),
         error,

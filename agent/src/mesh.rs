@@ -142,20 +142,25 @@ impl Mesh {
         seeds: &[String],
         shutdown: CancellationToken,
     ) -> MeshHandle {
-        let fingerprint = match serialmesh_pki::load_certs(cert) {
-            Ok(certs) => certs.first().map(|c| Fingerprint::of(c)),
+        let own = match serialmesh_pki::load_certs(cert) {
+            Ok(certs) => certs.first().and_then(|c| {
+                Some(mdns::Certificate {
+                    key: Fingerprint::of_cert(c).ok()?,
+                    legacy: serialmesh_pki::legacy_certificate_hash(c),
+                })
+            }),
             Err(e) => {
                 warn!(error = %e, "cannot read the agent certificate; not advertising on mDNS");
                 None
             }
         };
         let scope = Scope::of(&listen);
-        let mdns = match (scope, &fingerprint) {
+        let mdns = match (scope, &own) {
             (Scope::Off, _) => {
                 info!(%listen, "listening on loopback only: not on mDNS (clients need --agent or seeds)");
                 Mdns::Off
             }
-            (_, Some(fp)) => match Advertiser::start(scope, name, zone, listen.port(), fp) {
+            (_, Some(cert)) => match Advertiser::start(scope, name, zone, listen.port(), cert) {
                 Ok(Some(a)) => Mdns::Advertised(a),
                 Ok(None) => Mdns::Off,
                 Err(e) => {
@@ -172,7 +177,7 @@ impl Mesh {
                 }
             },
         };
-        let mesh = Mesh::new(seeds, fingerprint, Probe::default());
+        let mesh = Mesh::new(seeds, own.map(|c| c.key), Probe::default());
         let task = tokio::spawn(mesh.clone().run(mdns, shutdown));
         MeshHandle { mesh, task }
     }
@@ -225,7 +230,7 @@ impl Mesh {
     pub fn on_seen(&self, seen: Seen) {
         if self
             .own
-            .is_some_and(|own| own.to_string() == seen.advert.fingerprint)
+            .is_some_and(|own| seen.advert.key.as_deref() == Some(&own.to_string()))
         {
             return;
         }

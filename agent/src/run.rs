@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use serialmesh_config::AgentConfig;
-use serialmesh_pki::{DenyList, TlsFiles};
+use serialmesh_pki::{DenyList, Role, TlsFiles};
 use serialmesh_proto::ALPN;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -15,6 +15,7 @@ use crate::authz::reload::{ConfigSource, Reloader};
 use crate::authz::Authz;
 use crate::discovery::DiscoveryConfig;
 use crate::hotplug::Hotplug;
+use crate::identity::AgentIdentity;
 use crate::registry::Registry;
 use crate::server::{Limits, Server};
 use crate::telemetry::AgentMetrics;
@@ -42,15 +43,16 @@ pub async fn run(
     let mut tls = serialmesh_pki::server_config(&files, deny.clone())
         .map_err(|e| StartError::Config(e.into()))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
+    let me = own_identity(&config).map_err(StartError::Config)?;
     let registry = Arc::new(Registry::new(
-        &config.name,
-        &config.zone,
+        &me.name,
+        &me.zone,
         config.devices.clone(),
         shutdown.clone(),
     ));
     let authz = Arc::new(Authz::new(
-        &config.name,
-        &config.zone,
+        &me.name,
+        &me.zone,
         config.authz.rules.clone(),
         deny,
     ));
@@ -72,7 +74,7 @@ pub async fn run(
         .iter()
         .map(|d| format!("{}={}", d.name, d.path.display()))
         .collect();
-    info!(agent = %config.name, zone = %config.zone, devices = %names.join(","), "listening on {local}");
+    info!(agent = %me.name, zone = %me.zone, fingerprint = %me.fingerprint, devices = %names.join(","), "listening on {local}");
     let discovery = config.discovery.then(|| DiscoveryConfig::from(&config));
     let reserved: Vec<String> = config.devices.iter().map(|d| d.name.clone()).collect();
     let hotplug = discovery.map(|cfg| {
@@ -101,8 +103,8 @@ pub async fn run(
         tokio::spawn(serve_admin(listener, state, shutdown.clone()));
     }
     let peering = crate::mesh::Mesh::start(
-        &config.name,
-        &config.zone,
+        &me.name,
+        &me.zone,
         local,
         &config.tls.cert,
         &config.seeds,
@@ -122,4 +124,11 @@ pub async fn run(
         let _ = task.await;
     }
     Ok(())
+}
+
+/// Who the agent certificate says this agent is, checked against the
+/// config's `name` and `zone` (see [`crate::identity`]).
+pub fn own_identity(config: &AgentConfig) -> anyhow::Result<AgentIdentity> {
+    let cert = serialmesh_pki::check_certificate(&config.tls.cert, &config.tls.ca, Role::Agent)?;
+    Ok(AgentIdentity::of(&cert, config)?)
 }

@@ -68,9 +68,10 @@ pub enum PkiCommand {
         #[arg(long, value_name = "OUT")]
         out: PathBuf,
     },
-    /// Print a certificate's subject, role, fingerprint and validity.
+    /// Print a certificate's subject, role, key fingerprint (the value to
+    /// revoke and pin) and validity.
     Show { file: PathBuf },
-    /// Add a certificate's fingerprint to a revoked file (DIR/revoked.txt,
+    /// Add the fingerprint of a certificate's key to a revoked file (DIR/revoked.txt,
     /// or --file); agents reading it refuse the certificate at once.
     #[command(group(clap::ArgGroup::new("where").required(true).args(["dir", "file"])))]
     #[command(group(clap::ArgGroup::new("what").required(true).args(["cert", "fingerprint"])))]
@@ -84,7 +85,8 @@ pub enum PkiCommand {
         /// The certificate to revoke (its .pem).
         #[arg(value_name = "CERT.pem")]
         cert: Option<PathBuf>,
-        /// Its SHA-256 fingerprint instead, as `serialctl pki show` prints it.
+        /// Its key fingerprint instead (spki:HEX or sha256//BASE64), as
+        /// `serialctl pki show` prints it.
         #[arg(long, value_name = "HEX", conflicts_with = "cert")]
         fingerprint: Option<String>,
     },
@@ -117,7 +119,7 @@ pub struct ConnectArgs {
     /// Serve /healthz, /readyz and /metrics here.
     #[arg(long, value_name = "HOST:PORT")]
     pub admin: Option<SocketAddr>,
-    /// Accept only the agent certificate with this SHA-256 fingerprint
+    /// Accept only the agent whose key has this fingerprint (spki:HEX)
     /// (as `serialctl pki show` prints it).
     #[arg(long, value_name = "HEX")]
     pub agent_fingerprint: Option<String>,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use rustls_pki_types::ServerName;
-use serialmesh_pki::Fingerprint;
+use serialmesh_pki::{untrusted, Fingerprint, Identity};
 use serialmesh_proto::conn::{read_frame, write_frame, ConnError};
 use serialmesh_proto::{
     CloseReason, Frame, Hello, Inventory, Open, Opened, ReadAhead, ALPN, FEATURE_LINE_CONTROL,
@@ -14,6 +14,7 @@ use serialmesh_proto::{
 };
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tracing::warn;
 
 use crate::revocation::Revocation;
 
@@ -31,6 +32,15 @@ pub enum DialError {
     Conn { agent: String, error: String },
     #[error("agent {agent} refused: {reason}")]
     Refused { agent: String, reason: CloseReason },
+    /// The agent says it is someone its certificate does not name.
+    #[error("refused agent {agent}: its {frame} says {claimed}, but its certificate (fingerprint {fingerprint}) says {certified}; an agent's name and zone are the ones its certificate carries, so this is a misconfigured or rogue agent")]
+    Impostor {
+        agent: String,
+        frame: &'static str,
+        claimed: String,
+        certified: String,
+        fingerprint: Fingerprint,
+    },
 }
 
 /// A connection to an agent once its handshake is done.
@@ -39,8 +49,8 @@ pub type AgentConn = tokio_rustls::client::TlsStream<ReadAhead<TcpStream>>;
 /// An open session, ready for the relay.
 pub struct Session {
     pub stream: AgentConn,
-    /// The agent certificate the handshake accepted.
-    pub agent_fingerprint: Option<Fingerprint>,
+    /// Who the agent certificate the handshake accepted says the agent is.
+    pub agent: Identity,
     /// Bytes read past the `Opened` frame; the relay must start with them.
     pub buf: BytesMut,
     pub opened: Opened,
@@ -72,7 +82,10 @@ impl Dialer {
         }
     }
 
-    async fn hello(&self, agent: &str) -> Result<(AgentConn, BytesMut, Hello), DialError> {
+    async fn hello(
+        &self,
+        agent: &str,
+    ) -> Result<(AgentConn, BytesMut, Hello, Identity), DialError> {
         let conn_err = |error: String| DialError::Connect {
             agent: agent.to_string(),
             error,
@@ -94,6 +107,7 @@ impl Dialer {
             .map_err(|_| tls_err(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")))?
             .map_err(|e| tls_err(explain_tls(&e)))?;
         stream.get_mut().0.enable();
+        let peer = peer_identity(&stream).map_err(tls_err)?;
         let hello = Frame::Hello(Hello {
             version: PROTOCOL_VERSION,
             software: format!("serialctl {}", env!("CARGO_PKG_VERSION")),
@@ -107,14 +121,17 @@ impl Dialer {
             .await
             .map_err(|e| conv(agent, e.into()))?;
         match reply(agent, &mut stream, &mut buf).await? {
-            Frame::Hello(h) => Ok((stream, buf, h)),
+            Frame::Hello(h) => {
+                same_agent(agent, "hello", &peer, &h.name, &h.zone)?;
+                Ok((stream, buf, h, peer))
+            }
             other => Err(unexpected(agent, &other)),
         }
     }
 
     /// Opens `address` on the agent at `agent` (`host:port`).
     pub async fn open(&self, agent: &str, address: &str) -> Result<Session, DialError> {
-        let (mut stream, mut buf, hello) = self.hello(agent).await?;
+        let (mut stream, mut buf, hello, peer) = self.hello(agent).await?;
         let line_control = hello.features.iter().any(|f| f == FEATURE_LINE_CONTROL);
         let open = Frame::Open(Open {
             address: address.to_string(),
@@ -124,31 +141,38 @@ impl Dialer {
             .await
             .map_err(|e| conv(agent, e.into()))?;
         match reply(agent, &mut stream, &mut buf).await? {
-            Frame::Opened(opened) => Ok(Session {
-                agent_fingerprint: peer_fingerprint(&stream),
-                stream,
-                buf,
-                opened,
-                line_control,
-            }),
+            Frame::Opened(opened) => {
+                same_agent(agent, "Opened frame", &peer, &opened.agent, &opened.zone)?;
+                Ok(Session {
+                    agent: peer,
+                    stream,
+                    buf,
+                    opened,
+                    line_control,
+                })
+            }
             other => Err(unexpected(agent, &other)),
         }
     }
 
-    /// Asks the agent at `agent` for its devices.
-    pub async fn list(&self, agent: &str) -> Result<Inventory, DialError> {
-        self.probe(agent).await.map(|(_, inv)| inv)
+    /// Asks the agent at `agent` for its devices; also who its
+    /// certificate says it is.
+    pub async fn list(&self, agent: &str) -> Result<(Inventory, Identity), DialError> {
+        self.probe(agent).await.map(|(_, inv, id)| (inv, id))
     }
 
     /// The agent's hello and its devices: every phase of a connection
     /// short of opening a device (for `serialctl doctor`).
-    pub async fn probe(&self, agent: &str) -> Result<(Hello, Inventory), DialError> {
-        let (mut stream, mut buf, hello) = self.hello(agent).await?;
+    pub async fn probe(&self, agent: &str) -> Result<(Hello, Inventory, Identity), DialError> {
+        let (mut stream, mut buf, hello, peer) = self.hello(agent).await?;
         write_frame(&mut stream, &Frame::List)
             .await
             .map_err(|e| conv(agent, e.into()))?;
         match reply(agent, &mut stream, &mut buf).await? {
-            Frame::Inventory(inv) => Ok((hello, inv)),
+            Frame::Inventory(inv) => {
+                same_agent(agent, "inventory", &peer, &inv.agent, &inv.zone)?;
+                Ok((hello, inv, peer))
+            }
             other => Err(unexpected(agent, &other)),
         }
     }
@@ -193,9 +217,41 @@ fn conv(agent: &str, e: ConnError) -> DialError {
     }
 }
 
-fn peer_fingerprint(stream: &AgentConn) -> Option<Fingerprint> {
-    let certs = stream.get_ref().1.peer_certificates()?;
-    certs.first().map(|c| Fingerprint::of(c.as_ref()))
+/// Who the certificate the handshake verified says the agent is.
+fn peer_identity(stream: &AgentConn) -> Result<Identity, String> {
+    let cert = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .ok_or("the agent presented no certificate")?;
+    serialmesh_pki::identity_of(cert).map_err(|e| e.to_string())
+}
+
+/// An agent's frames must name the agent and zone its certificate carries
+/// (a certificate without a zone: the zone is the name). Checked on every
+/// frame that says who the agent is, so a rogue agent with a valid
+/// certificate of one name cannot answer as another.
+fn same_agent(
+    agent: &str,
+    frame: &'static str,
+    peer: &Identity,
+    name: &str,
+    zone: &str,
+) -> Result<(), DialError> {
+    let certified_zone = peer.zone.as_deref().unwrap_or(&peer.name);
+    if name == peer.name && zone == certified_zone {
+        return Ok(());
+    }
+    let err = DialError::Impostor {
+        agent: agent.to_string(),
+        frame,
+        claimed: format!("agent '{}' in zone '{}'", untrusted(name), untrusted(zone)),
+        certified: format!("agent '{}' in zone '{certified_zone}'", peer.name),
+        fingerprint: peer.fingerprint,
+    };
+    warn!("{err}");
+    Err(err)
 }
 
 /// rustls's words for the refusals a user acts on, said in ours.

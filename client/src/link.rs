@@ -172,13 +172,8 @@ pub async fn run<L: Local>(
         let mut relay =
             Relay::new(std::mem::take(&mut session.buf)).with_meters(meters.relay.clone());
         let revocation = &dialer.revocation;
-        let agent_fp = session.agent_fingerprint;
-        let agent_revoked = async move {
-            match agent_fp {
-                Some(fp) => revocation.revoked(fp).await,
-                None => std::future::pending().await,
-            }
-        };
+        let agent_fp = session.agent.fingerprint;
+        let agent_revoked = async move { revocation.revoked(agent_fp).await };
         let ended = async {
             tokio::select! {
                 _ = stop.cancelled() => {}

@@ -247,7 +247,7 @@ pub fn to_json(survey: &Survey) -> Value {
                 "zone": inv.zone,
                 "address": r.addr,
                 "source": r.source.as_str(),
-                "fingerprint": r.fingerprint.map(|f| f.to_string()),
+                "fingerprint": r.fingerprint.to_string(),
                 "devices": inv.devices.iter().map(device_json).collect::<Vec<_>>(),
                 "peers": inv.peers,
             })

@@ -21,7 +21,7 @@ fn reached(agent: &str, zone: &str, devices: Vec<DeviceInfo>) -> Reached {
     Reached {
         addr: format!("10.0.0.1:{}", 21317),
         source: Source::Peer { via: "x".into() },
-        fingerprint: None,
+        fingerprint: serialmesh_pki::Fingerprint::of_key(agent.as_bytes()),
         inventory: Inventory {
             agent: agent.into(),
             zone: zone.into(),
@@ -89,7 +89,11 @@ fn json_follows_the_documented_schema() {
     assert_eq!(house["zone"], "house");
     assert_eq!(house["address"], "10.0.0.1:21317");
     assert_eq!(house["source"], "peer");
-    assert_eq!(house["fingerprint"], Value::Null);
+    // The key the handshake verified, for every agent however found.
+    assert_eq!(
+        house["fingerprint"],
+        serialmesh_pki::Fingerprint::of_key(b"a").to_string()
+    );
     assert_eq!(house["peers"][0], "10.0.0.2:21317");
     let zwave = &house["devices"][0];
     assert_eq!(zwave["address"], "zwave@house");

@@ -175,9 +175,13 @@ impl Resolver {
     }
 
     /// The one agent that has `address` now.
-    pub async fn resolve(&self, address: &Address) -> Result<Resolved, ResolveError> {
+    pub async fn resolve(
+        &self,
+        address: &Address,
+        pin: Option<Fingerprint>,
+    ) -> Result<Resolved, ResolveError> {
         let survey = self.survey(MDNS_WINDOW, RESOLVE_DEADLINE).await;
-        let resolved = pick(&survey, address)?;
+        let resolved = pick(&survey, address, pin)?;
         let key = address.to_string();
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         match last.insert(key, resolved.name.clone()) {
@@ -188,20 +192,19 @@ impl Resolver {
             Some(_) => debug!(device = %address, agent = %resolved.name, "resolved"),
             None => info!(
                 device = %address, agent = %resolved.name, zone = %resolved.zone, addr = %resolved.agent,
-                pinned = resolved.pinned.is_some(), "resolved"
+                key = %resolved.key, "resolved"
             ),
         }
         Ok(resolved)
     }
 
-    /// Resolves `address` and opens it on that agent, with its certificate
-    /// pinned when it was advertised. Resolution failures come back as a
+    /// Resolves `address` and opens it on that agent, pinned to the key
+    /// the resolution verified. Resolution failures come back as a
     /// refusal with `unknown_device`, which a link retries with backoff
     /// (the device may be plugged in, or a second holder unplugged).
     ///
-    /// `pin` (the user's `agent_fingerprint`) overrides the advertised
-    /// certificate: the device is found as usual, but only that agent
-    /// certificate is accepted for the session.
+    /// `pin` (the user's `agent_fingerprint`): only the agent with that
+    /// key is considered, for resolution and for the session.
     pub async fn open(
         &self,
         address: &str,
@@ -213,12 +216,12 @@ impl Resolver {
         };
         let parsed: Address = address.parse().map_err(refused)?;
         let resolved = self
-            .resolve(&parsed)
+            .resolve(&parsed, pin)
             .await
             .map_err(|e| refused(e.to_string()))?;
         let dialer = self
             .dialers
-            .get(pin.or(resolved.pinned))
+            .get(Some(resolved.key))
             .map_err(|e| DialError::Tls {
                 agent: resolved.agent.clone(),
                 error: e.to_string(),
@@ -243,7 +246,7 @@ pub async fn browse_once(window: Duration) -> Result<Vec<AgentInfo>, String> {
 pub fn report_at_start(resolver: &Arc<Resolver>, address: &Address) {
     let (resolver, address) = (resolver.clone(), address.clone());
     tokio::spawn(async move {
-        if let Err(e) = resolver.resolve(&address).await {
+        if let Err(e) = resolver.resolve(&address, None).await {
             warn!(device = %address, "{e}; the endpoint serves anyway and looks again when the application connects");
         }
     });
@@ -347,11 +350,16 @@ fn agent_of(s: &ResolvedService) -> Option<AgentInfo> {
     let advert = Advert::from_txt(|k| s.get_property_val_str(k))
         .map_err(|e| debug!(fullname = %s.fullname, error = %e, "ignoring mDNS service"))
         .ok()?;
-    let fingerprint: Fingerprint = advert
-        .fingerprint
-        .parse()
-        .map_err(|e| debug!(fullname = %s.fullname, error = %e, "ignoring mDNS service"))
-        .ok()?;
+    // No key: an agent from before key fingerprints, dialled unpinned
+    // (and verified as any agent is).
+    let fingerprint: Option<Fingerprint> = match &advert.key {
+        Some(key) => Some(
+            key.parse()
+                .map_err(|e| debug!(fullname = %s.fullname, error = %e, "ignoring mDNS service"))
+                .ok()?,
+        ),
+        None => None,
+    };
     let addrs: Vec<(IpAddr, u32)> = s
         .get_addresses()
         .iter()
@@ -368,7 +376,7 @@ fn agent_of(s: &ResolvedService) -> Option<AgentInfo> {
         name: Some(advert.name),
         zone: Some(advert.zone),
         addrs,
-        fingerprint: Some(fingerprint),
+        fingerprint,
         source: Source::Mdns,
         fullname: Some(s.fullname.clone()),
     })

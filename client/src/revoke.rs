@@ -1,5 +1,6 @@
-//! `serialctl pki revoke`: adds a certificate's fingerprint to a revoked
-//! file, which agents with `revoked_file` pointing at it (or at a copy)
+//! `serialctl pki revoke`: adds the fingerprint of a certificate's key to a
+//! revoked file (so every certificate of that key is refused, however it is
+//! encoded and whoever re-issued it), which agents with `revoked_file` pointing at it (or at a copy)
 //! read again as soon as it changes.
 //!
 //! The file is replaced atomically (a temporary file in the same
@@ -34,7 +35,7 @@ pub fn run(r: Revoke) -> Result<()> {
     let (fingerprint, who) = match &r.what {
         Target::Cert(path) => {
             let certs = serialmesh_pki::load_certs(path)?;
-            let fp = Fingerprint::of(&certs[0]);
+            let fp = Fingerprint::of_cert(&certs[0])?;
             let who = match serialmesh_pki::identity_of(&certs[0]) {
                 Ok(id) => format!("{} '{}'", id.role, id.name),
                 Err(_) => format!("from {}", path.display()),
@@ -69,7 +70,10 @@ pub fn run(r: Revoke) -> Result<()> {
         text.push('\n');
     }
     if text.is_empty() {
-        text.push_str("# Revoked serialmesh certificates: one SHA-256 fingerprint a line.\n");
+        text.push_str(
+            "# Revoked serialmesh keys: one key fingerprint (spki:, the SHA-256 of a \
+             certificate's public key) a line.\n",
+        );
     }
     if who.is_empty() {
         text.push_str(&format!("{fingerprint}\n"));

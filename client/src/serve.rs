@@ -89,7 +89,7 @@ pub async fn serve(
         if admin_listener.is_some() {
             tracker.spawn(telemetry::probe(
                 dialer.clone(),
-                spec.resolver.clone(),
+                spec.resolver.clone().map(|r| (r, spec.pin)),
                 spec.address.clone(),
                 spec.agent.clone(),
                 spec.address.device.clone(),

@@ -109,10 +109,11 @@ pub fn readiness(endpoints: Vec<Arc<EndpointMeters>>) -> impl Fn() -> Readiness 
 }
 
 /// While no application is attached there is no tunnel to watch, so the
-/// agent is asked every few seconds whether the device is there.
+/// agent is asked every few seconds whether the device is there. A
+/// resolved endpoint resolves as its sessions do: with the endpoint's pin.
 pub async fn probe(
     dialer: Arc<Dialer>,
-    resolver: Option<Arc<crate::resolve::Resolver>>,
+    resolver: Option<(Arc<crate::resolve::Resolver>, Option<serialmesh_pki::Fingerprint>)>,
     address: serialmesh_config::Address,
     agent: String,
     device: String,
@@ -124,7 +125,7 @@ pub async fn probe(
         if meters.tunnel_up.get() == 0 {
             let ok = match &resolver {
                 // Resolving asks the agents over TLS, as a dial would.
-                Some(r) => match r.resolve(&address).await {
+                Some((r, pin)) => match r.resolve(&address, *pin).await {
                     Ok(_) => true,
                     Err(e) => {
                         meters.error(&e.to_string());
@@ -132,7 +133,7 @@ pub async fn probe(
                     }
                 },
                 None => match dialer.list(&agent).await {
-                    Ok(inv) => inv.devices.iter().any(|d| {
+                    Ok((inv, _)) => inv.devices.iter().any(|d| {
                         (d.name == device || d.address == device) && d.state != DeviceState::Gone
                     }),
                     Err(e) => {

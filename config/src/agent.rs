@@ -18,8 +18,11 @@ pub const DEFAULT_CONFIG_DIR: &str = "/etc/serialmesh";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
-    pub name: String,
-    pub zone: String,
+    /// `name`, if the config states one: the certificate says who the
+    /// agent is, and a config that disagrees is an error at start.
+    pub name: Option<Stated>,
+    /// `zone`, if stated (checked like `name`).
+    pub zone: Option<Stated>,
     pub listen: SocketAddr,
     pub tls: TlsConfig,
     pub devices: Vec<DeviceConfig>,
@@ -43,6 +46,14 @@ pub struct AgentConfig {
     pub authz: AuthzConfig,
     /// `[limits]`: what an unauthenticated or idle peer may cost.
     pub limits: LimitsConfig,
+}
+
+/// A value the config states, with where it says it (`file:line:column`),
+/// for messages that point at the line to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stated {
+    pub value: String,
+    pub place: String,
 }
 
 /// A device given by path in the config (beside discovered ones).
@@ -100,20 +111,26 @@ struct RawDevice {
 }
 
 impl RawAgent {
-    pub(crate) fn validate(self, ctx: &Ctx, host_name: &str) -> Result<AgentConfig, ConfigError> {
+    pub(crate) fn validate(self, ctx: &Ctx) -> Result<AgentConfig, ConfigError> {
         let name = match self.name {
             Some(n) => {
                 check_name("agent name", n.get_ref()).map_err(|m| ctx.at(n.span(), m, None))?;
-                n.into_inner()
+                Some(Stated {
+                    place: ctx.place(n.span()),
+                    value: n.into_inner(),
+                })
             }
-            None => host_name.to_string(),
+            None => None,
         };
         let zone = match self.zone {
             Some(z) => {
                 check_name("zone", z.get_ref()).map_err(|m| ctx.at(z.span(), m, None))?;
-                z.into_inner()
+                Some(Stated {
+                    place: ctx.place(z.span()),
+                    value: z.into_inner(),
+                })
             }
-            None => name.clone(),
+            None => None,
         };
         let listen = match self.listen {
             Some(l) => parse_listen(l.get_ref()).map_err(|m| {

@@ -17,10 +17,14 @@ const FILE: &str = "/etc/serialmesh/fuzz.toml";
 pub fn config_text(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let path = Path::new(FILE);
-    match parse_agent(&text, path, "fuzzhost") {
+    match parse_agent(&text, path) {
         Ok(c) => {
-            check_name("agent", &c.name).expect("accepted agent name is valid");
-            check_name("zone", &c.zone).expect("accepted zone is valid");
+            for stated in c.name.iter() {
+                check_name("agent", &stated.value).expect("accepted agent name is valid");
+            }
+            for stated in c.zone.iter() {
+                check_name("zone", &stated.value).expect("accepted zone is valid");
+            }
             for (i, d) in c.devices.iter().enumerate() {
                 check_name("device", &d.name).expect("accepted device name is valid");
                 assert!(d.path.is_absolute(), "accepted relative path {:?}", d.path);

@@ -20,7 +20,7 @@ mod revoked;
 #[cfg(feature = "watch")]
 pub mod watch;
 
-pub use agent::{AgentConfig, DeviceConfig, DEFAULT_CONFIG_DIR};
+pub use agent::{AgentConfig, DeviceConfig, Stated, DEFAULT_CONFIG_DIR};
 pub use authz::{Access, AllowRule, AuthzConfig};
 pub use client::{ClientConfig, EndpointConfig, EndpointTarget};
 pub use error::ConfigError;

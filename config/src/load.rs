@@ -10,11 +10,11 @@ use crate::hints::{hint_for, key_at};
 use crate::{AgentConfig, ClientConfig, ConfigError, TlsConfig};
 
 /// Parses an agent config. `path` is used for messages and to resolve
-/// relative TLS paths; `host_name` is the default agent name.
-pub fn parse_agent(text: &str, path: &Path, host_name: &str) -> Result<AgentConfig, ConfigError> {
+/// relative TLS paths.
+pub fn parse_agent(text: &str, path: &Path) -> Result<AgentConfig, ConfigError> {
     let ctx = Ctx::new(text, path);
     let raw: RawAgent = toml::from_str(text).map_err(|e| ctx.toml(e))?;
-    raw.validate(&ctx, host_name)
+    raw.validate(&ctx)
 }
 
 pub fn parse_client(text: &str, path: &Path) -> Result<ClientConfig, ConfigError> {
@@ -32,8 +32,8 @@ pub fn read(path: &Path) -> Result<String, ConfigError> {
 }
 
 impl AgentConfig {
-    pub fn load(path: &Path, host_name: &str) -> Result<Self, ConfigError> {
-        parse_agent(&read(path)?, path, host_name)
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        parse_agent(&read(path)?, path)
     }
 }
 
@@ -51,6 +51,12 @@ pub(crate) struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     fn new(text: &'a str, path: &'a Path) -> Self {
         Self { text, path }
+    }
+
+    /// `file:line:column` of `span`.
+    pub(crate) fn place(&self, span: Range<usize>) -> String {
+        let (line, column) = line_col(self.text, span.start);
+        format!("{}:{line}:{column}", self.path.display())
     }
 
     pub(crate) fn at(

@@ -3,14 +3,15 @@ use crate::EndpointTarget;
 use std::path::Path;
 
 fn agent(text: &str) -> Result<AgentConfig, String> {
-    parse_agent(text, Path::new("/etc/serialmesh/agent.toml"), "thinbox").map_err(|e| e.to_string())
+    parse_agent(text, Path::new("/etc/serialmesh/agent.toml")).map_err(|e| e.to_string())
 }
 
 #[test]
 fn empty_agent_config_uses_documented_defaults() {
     let c = agent("").unwrap();
-    assert_eq!(c.name, "thinbox");
-    assert_eq!(c.zone, "thinbox");
+    // Name and zone come from the agent's certificate.
+    assert_eq!(c.name, None);
+    assert_eq!(c.zone, None);
     assert_eq!(c.listen.to_string(), "0.0.0.0:21317");
     assert_eq!(c.tls.cert, Path::new("/etc/serialmesh/agent.pem"));
     assert!(c.devices.is_empty());
@@ -40,7 +41,10 @@ takeover = true
 "#,
     )
     .unwrap();
-    assert_eq!(c.zone, "garden");
+    let zone = c.zone.as_ref().expect("zone");
+    assert_eq!(zone.value, "garden");
+    // Where it is said, for the message if the certificate disagrees.
+    assert!(zone.place.starts_with("/etc/serialmesh/agent.toml:"), "{}", zone.place);
     assert_eq!(c.tls.cert, Path::new("/etc/serialmesh/certs/shed.pem"));
     assert_eq!(c.tls.key, Path::new("/k/shed.key"));
     let d = &c.devices[0];
@@ -125,7 +129,7 @@ fn toml_syntax_error_has_location() {
 
 #[test]
 fn missing_file_is_named() {
-    let e = AgentConfig::load(Path::new("/nonexistent/seriald.toml"), "h")
+    let e = AgentConfig::load(Path::new("/nonexistent/seriald.toml"))
         .unwrap_err()
         .to_string();
     assert!(
@@ -222,7 +226,7 @@ fn other_tools_spellings_get_a_hint() {
 
 #[test]
 fn allow_rules_and_revocations_parse_with_defaults() {
-    let fp = "ab".repeat(32);
+    let fp = format!("spki:{}", "ab".repeat(32));
     let c = agent(&format!(
         r#"
 revoked = ["{fp}"]

@@ -3,7 +3,7 @@ use crate::{parse_agent, AgentConfig};
 use std::path::Path;
 
 fn agent(text: &str) -> Result<AgentConfig, String> {
-    parse_agent(text, Path::new("/etc/serialmesh/agent.toml"), "thinbox").map_err(|e| e.to_string())
+    parse_agent(text, Path::new("/etc/serialmesh/agent.toml")).map_err(|e| e.to_string())
 }
 
 #[test]

@@ -1,6 +1,8 @@
-//! The revoked-certificates file: one SHA-256 fingerprint a line (64 hex
-//! digits, or 32 ':'-separated pairs), `#` starts a comment, blank lines
-//! are ignored. `serialctl pki revoke` writes it; agents read it to refuse
+//! The revoked-keys file: one key fingerprint a line (`spki:` and 64 hex
+//! digits, or 32 ':'-separated pairs; or `sha256//BASE64`), `#` starts a
+//! comment, blank lines are ignored. A bare 64-digit value (a certificate
+//! fingerprint, from before fingerprints named keys) is an error that says
+//! how to convert it, never an entry that silently matches nothing. `serialctl pki revoke` writes it; agents read it to refuse
 //! clients, clients to refuse agents.
 
 use std::path::Path;
@@ -66,18 +68,32 @@ mod tests {
 
     #[test]
     fn comments_blank_lines_and_both_spellings() {
-        let a = "ab".repeat(32);
-        let b = vec!["CD"; 32].join(":");
+        let a = format!("spki:{}", "ab".repeat(32));
+        let b = format!("SPKI:{}", vec!["CD"; 32].join(":"));
         let text = format!("# revoked\n\n{a}  # stolen laptop\n   {b}\n");
         let got = parse_revoked(&text, Path::new("r.txt")).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].to_string(), a);
-        assert_eq!(got[1].to_string(), "cd".repeat(32));
+        assert_eq!(got[1].to_string(), format!("spki:{}", "cd".repeat(32)));
+    }
+
+    #[test]
+    fn a_certificate_fingerprint_from_before_key_fingerprints_is_refused_with_how_to_convert() {
+        let old = "ab".repeat(32);
+        let text = format!("# revoked\n{old}  # client 'gw'\n");
+        let e = parse_revoked(&text, Path::new("/etc/r.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("/etc/r.txt:2:1: fingerprint \"{old}\" names a whole certificate")),
+            "{e}"
+        );
+        assert!(e.contains("`serialctl pki revoke CERT.pem` adds it"), "{e}");
     }
 
     #[test]
     fn a_bad_line_is_named_with_line_and_column() {
-        let text = format!("{}\n  nothex # x\n", "ab".repeat(32));
+        let text = format!("spki:{}\n  nothex # x\n", "ab".repeat(32));
         let e = parse_revoked(&text, Path::new("/etc/r.txt"))
             .unwrap_err()
             .to_string();

@@ -79,7 +79,7 @@ pub fn init_ca(dir: &Path) -> Result<(PathBuf, Fingerprint), PkiError> {
         let _ = std::fs::remove_file(&key_path);
         return Err(e);
     }
-    let fingerprint = Fingerprint::of(cert.der());
+    let fingerprint = Fingerprint::of_cert(cert.der())?;
     tracing::info!(ca = %cert_path.display(), %fingerprint, "created CA");
     Ok((cert_path, fingerprint))
 }

@@ -69,8 +69,14 @@ pub enum PkiError {
     #[error("invalid role {value:?}: valid roles are \"agent\" and \"client\"")]
     InvalidRole { value: String },
 
-    #[error("invalid fingerprint {value:?}: {reason}; expected the 64 hex digits of a SHA-256, optionally as 32 ':'-separated pairs, as printed by `serialctl pki show FILE`")]
+    #[error("invalid fingerprint {value:?}: {reason}; expected 'spki:' and the 64 hex digits of the SHA-256 of a public key (optionally as 32 ':'-separated pairs), as printed by `serialctl pki show FILE`")]
     InvalidFingerprint { value: String, reason: String },
+
+    #[error("fingerprint {value:?} names a whole certificate (the form before key fingerprints): a certificate re-encoded or re-issued for the same key has another such fingerprint, so it cannot keep that key out or pin it; write the key fingerprint instead ('spki:...', printed by `serialctl pki show CERT.pem`; `serialctl pki revoke CERT.pem` adds it to a revoked file)")]
+    CertificateFingerprint { value: String },
+
+    #[error("not an X.509 certificate ({detail})")]
+    NotACertificate { detail: String },
 
     #[error("CA certificate {} is not usable: {reason}; point to the ca.pem made by `serialctl pki init`", path.display())]
     NotACa { path: PathBuf, reason: String },

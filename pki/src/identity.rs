@@ -5,6 +5,7 @@ use rustls_pki_types::CertificateDer;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 
+use crate::untrusted::untrusted;
 use crate::{Fingerprint, PkiError, Role};
 
 pub(crate) const ROLE_URI: &str = "urn:serialmesh:role:";
@@ -26,23 +27,19 @@ pub struct Identity {
 /// This does not check who issued the certificate: use it on certificates
 /// the TLS verifier has already accepted, or on our own.
 pub fn identity_of(cert: &CertificateDer<'_>) -> Result<Identity, PkiError> {
-    let fingerprint = Fingerprint::of(cert);
-    let no_identity = |subject: String, reason: String| PkiError::NoIdentity {
-        subject,
-        fingerprint: fingerprint.to_string(),
-        reason,
-    };
-    let (_, x509) = x509_parser::parse_x509_certificate(cert).map_err(|e| {
-        no_identity(
-            "(unparseable)".into(),
-            format!("not a valid X.509 certificate ({e})"),
-        )
+    let (_, x509) = x509_parser::parse_x509_certificate(cert).map_err(|e| PkiError::NoIdentity {
+        subject: "(unparseable)".into(),
+        fingerprint: "(none)".into(),
+        reason: format!("not a valid X.509 certificate ({e})"),
     })?;
-    let claims =
-        Claims::read(&x509).map_err(|reason| no_identity(x509.subject().to_string(), reason))?;
-    claims
-        .identity(fingerprint)
-        .map_err(|reason| no_identity(x509.subject().to_string(), reason))
+    let fingerprint = Fingerprint::of_key(x509.public_key().raw);
+    let no_identity = |reason: String| PkiError::NoIdentity {
+        subject: untrusted(&x509.subject().to_string()),
+        fingerprint: fingerprint.to_string(),
+        reason: untrusted(&reason),
+    };
+    let claims = Claims::read(&x509).map_err(no_identity)?;
+    claims.identity(fingerprint).map_err(no_identity)
 }
 
 /// Names and zones become file names, log fields and config keys, so they

@@ -45,7 +45,7 @@ pub fn inspect(path: &Path) -> Result<CertInfo, PkiError> {
         role: claims.uri_role(),
         name: single(&claims.names),
         zone: single(&claims.zones),
-        fingerprint: Fingerprint::of(der),
+        fingerprint: Fingerprint::of_key(x509.public_key().raw),
         serial: x509.raw_serial_as_string(),
         not_before: rfc3339(x509.validity().not_before.to_datetime()),
         not_after: rfc3339(x509.validity().not_after.to_datetime()),

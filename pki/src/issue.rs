@@ -84,7 +84,7 @@ pub fn issue(
         let _ = std::fs::remove_file(&key_path);
         return Err(e);
     }
-    let fingerprint = Fingerprint::of(cert.der());
+    let fingerprint = Fingerprint::of_cert(cert.der())?;
     tracing::info!(%role, name, zone, cert = %cert_path.display(), %fingerprint, "issued certificate");
     Ok(Issued {
         cert: cert_path,

@@ -29,7 +29,8 @@ pub(crate) struct RefusalLog {
 }
 
 struct State {
-    recent: Vec<(Fingerprint, Instant)>,
+    /// `None` stands for every certificate that does not parse.
+    recent: Vec<(Option<Fingerprint>, Instant)>,
     window_start: Option<Instant>,
     in_window: u32,
     unlogged: u64,
@@ -50,7 +51,7 @@ impl RefusalLog {
 
     /// Whether to log a refusal of `fp` at warn now: `Some(n)` with the
     /// number of refusals left unlogged since the previous line, or `None`.
-    pub(crate) fn admit(&self, fp: Fingerprint, now: Instant) -> Option<u64> {
+    pub(crate) fn admit(&self, fp: Option<Fingerprint>, now: Instant) -> Option<u64> {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.recent
             .retain(|(_, at)| now.saturating_duration_since(*at) < REPEAT);
@@ -90,8 +91,8 @@ pub(crate) static REFUSALS: RefusalLog = RefusalLog::new(u32::MAX);
 mod tests {
     use super::*;
 
-    fn fp(n: u8) -> Fingerprint {
-        Fingerprint([n; 32])
+    fn fp(n: u8) -> Option<Fingerprint> {
+        Some(Fingerprint([n; 32]))
     }
 
     #[test]

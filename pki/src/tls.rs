@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use rustls::crypto::CryptoProvider;
-use rustls::version::{TLS12, TLS13};
+use rustls::version::TLS13;
 use rustls::{ClientConfig, InconsistentKeys, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -30,7 +30,11 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
-const VERSIONS: &[&SupportedProtocolVersion] = &[&TLS13, &TLS12];
+/// TLS 1.3 only: both ends are ours, so nothing needs 1.2, and 1.2 would
+/// only add what 1.3 removed (a server key exchange signed by the
+/// certificate without the transcript, renegotiation-era options, RSA key
+/// exchange in other stacks) for an attacker to try.
+const VERSIONS: &[&SupportedProtocolVersion] = &[&TLS13];
 
 /// The agent's config: presents the agent certificate and requires a
 /// client certificate from the pinned CA that is not on `deny`.

@@ -63,21 +63,24 @@ impl PeerVerifier {
                 Ok(())
             }
             Err(refusal) => {
+                let fingerprint = refusal
+                    .fingerprint
+                    .map_or_else(|| "(none)".to_string(), |f| f.to_string());
                 let now = std::time::Instant::now();
                 match crate::refusal_log::REFUSALS.admit(refusal.fingerprint, now) {
                     Some(unlogged) => tracing::warn!(
                         subject = %refusal.subject,
-                        fingerprint = %refusal.fingerprint,
+                        fingerprint = %fingerprint,
                         reason = %refusal.reason,
                         unlogged_refusals = unlogged,
                         "refused {} certificate {} (fingerprint {}): {}",
                         self.expect,
                         refusal.subject,
-                        refusal.fingerprint,
+                        fingerprint,
                         refusal.reason
                     ),
                     None => tracing::debug!(
-                        fingerprint = %refusal.fingerprint,
+                        fingerprint = %fingerprint,
                         reason = %refusal.reason,
                         "refused {} certificate again (reported before)",
                         self.expect

@@ -13,6 +13,7 @@ use webpki::{EndEntityCert, KeyUsage};
 use x509_parser::certificate::X509Certificate;
 
 use crate::identity::Claims;
+use crate::untrusted::untrusted;
 use crate::inspect::rfc3339;
 use crate::load::{load_ca, CA_HINT};
 use crate::{DenyList, Fingerprint, Identity, PkiError, Role};
@@ -82,8 +83,11 @@ impl RefusalKind {
 
 #[derive(Debug)]
 pub(crate) struct Refusal {
+    /// The subject the certificate claims, escaped for logs (nobody has
+    /// verified it).
     pub subject: String,
-    pub fingerprint: Fingerprint,
+    /// The key's fingerprint; `None` when the certificate does not parse.
+    pub fingerprint: Option<Fingerprint>,
     pub kind: RefusalKind,
     pub reason: String,
 }
@@ -98,18 +102,19 @@ pub(crate) fn check(
     policy: &Policy<'_>,
     sig_algs: &[&dyn SignatureVerificationAlgorithm],
 ) -> Result<Identity, Refusal> {
-    let fingerprint = Fingerprint::of(leaf);
     let (_, x509) = x509_parser::parse_x509_certificate(leaf).map_err(|e| Refusal {
         subject: "(unparseable)".to_string(),
-        fingerprint,
+        fingerprint: None,
         kind: RefusalKind::Malformed,
         reason: format!("it is not a valid X.509 certificate ({e})"),
     })?;
+    let fingerprint = Fingerprint::of_key(x509.public_key().raw);
     let refuse = |kind, reason: String| Refusal {
-        subject: x509.subject().to_string(),
-        fingerprint,
+        subject: untrusted(&x509.subject().to_string()),
+        fingerprint: Some(fingerprint),
         kind,
-        reason,
+        // Reasons quote what the certificate claims (a role URI, a name).
+        reason: untrusted(&reason),
     };
     let claims = Claims::read(&x509).map_err(|reason| refuse(RefusalKind::Malformed, reason))?;
     let time =
@@ -222,7 +227,7 @@ fn chain_refusal(
             RefusalKind::UnknownIssuer,
             format!(
                 "not issued by the pinned CA (it names issuer {}; the pinned CA is {})",
-                leaf.issuer(),
+                untrusted(&leaf.issuer().to_string()),
                 root.subject
             ),
         ),

@@ -2,8 +2,10 @@
 //! it and the client that reads it (docs/protocol.md, "Discovery").
 //!
 //! The TXT record says who the agent is and how to check it is really that
-//! agent (its certificate fingerprint); it never holds secrets or the device
-//! inventory, which only travels over mutual TLS.
+//! agent (the fingerprint of its key); it never holds secrets or the device
+//! inventory, which only travels over mutual TLS. None of it is believed
+//! before a handshake: clients take name, zone and key from the verified
+//! certificate, and use the TXT key only as a pin for that handshake.
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -18,8 +20,13 @@ pub mod txt {
     pub const ZONE: &str = "zone";
     pub const PROTO: &str = "proto";
     pub const PORT: &str = "port";
-    /// SHA-256 of the agent certificate's DER, 64 lowercase hex digits.
-    pub const FINGERPRINT: &str = "fp";
+    /// The agent's key fingerprint, `spki:` and 64 hex digits (the
+    /// SHA-256 of its certificate's SubjectPublicKeyInfo).
+    pub const KEY: &str = "key";
+    /// SHA-256 of the agent certificate's whole DER, 64 hex digits: what
+    /// clients before key fingerprints pin. Still written so that they
+    /// find upgraded agents during a rolling update; never read.
+    pub const LEGACY_FINGERPRINT: &str = "fp";
 }
 
 /// One agent's advertisement, as carried in its TXT record.
@@ -29,35 +36,53 @@ pub struct Advert {
     pub zone: String,
     pub proto: u16,
     pub port: u16,
-    /// Hex fingerprint of the agent certificate (parsed by the pki crate).
-    pub fingerprint: String,
+    /// The key fingerprint (parsed by the pki crate); `None` from agents
+    /// that predate key fingerprints.
+    pub key: Option<String>,
+    /// [`txt::LEGACY_FINGERPRINT`], written for older clients.
+    pub legacy_fingerprint: Option<String>,
 }
 
 impl Advert {
-    pub fn new(name: &str, zone: &str, port: u16, fingerprint: &str) -> Self {
+    pub fn new(name: &str, zone: &str, port: u16, key: &str) -> Self {
         Advert {
             name: name.to_string(),
             zone: zone.to_string(),
             proto: PROTOCOL_VERSION,
             port,
-            fingerprint: fingerprint.to_string(),
+            key: Some(key.to_string()),
+            legacy_fingerprint: None,
         }
+    }
+
+    /// Also writes [`txt::LEGACY_FINGERPRINT`].
+    pub fn with_legacy_fingerprint(mut self, hex: String) -> Self {
+        self.legacy_fingerprint = Some(hex);
+        self
     }
 
     /// The TXT key/value pairs, in a stable order.
     pub fn to_txt(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut out = vec![
             (txt::NAME, self.name.clone()),
             (txt::ZONE, self.zone.clone()),
             (txt::PROTO, self.proto.to_string()),
             (txt::PORT, self.port.to_string()),
-            (txt::FINGERPRINT, self.fingerprint.clone()),
-        ]
+        ];
+        out.extend(self.key.clone().map(|k| (txt::KEY, k)));
+        out.extend(
+            self.legacy_fingerprint
+                .clone()
+                .map(|f| (txt::LEGACY_FINGERPRINT, f)),
+        );
+        out
     }
 
     /// Reads an advertisement back; `get` looks up one TXT key. Every key
-    /// is required: an agent that leaves one out is not one of ours, or is
-    /// broken, and dialling it could only fail later with a worse message.
+    /// but the key fingerprint is required: an agent that leaves one out is
+    /// not one of ours, or is broken, and dialling it could only fail later
+    /// with a worse message. Agents before key fingerprints have no `key`
+    /// (they are dialled unpinned, and still verified).
     pub fn from_txt<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Advert, String> {
         let field = |key: &str| {
             get(key)
@@ -75,7 +100,8 @@ impl Advert {
             zone: field(txt::ZONE)?.to_string(),
             proto: number(txt::PROTO)?,
             port: number(txt::PORT)?,
-            fingerprint: field(txt::FINGERPRINT)?.to_string(),
+            key: field(txt::KEY).ok().map(str::to_string),
+            legacy_fingerprint: field(txt::LEGACY_FINGERPRINT).ok().map(str::to_string),
         })
     }
 }
@@ -126,7 +152,8 @@ mod tests {
 
     #[test]
     fn advert_round_trips_through_txt() {
-        let a = Advert::new("shed", "garden", 21317, &"ab".repeat(32));
+        let a = Advert::new("shed", "garden", 21317, &format!("spki:{}", "ab".repeat(32)))
+            .with_legacy_fingerprint("cd".repeat(32));
         let map: HashMap<&str, String> = a.to_txt().into_iter().collect();
         let back = Advert::from_txt(|k| map.get(k).map(String::as_str)).unwrap();
         assert_eq!(back, a);
@@ -134,9 +161,12 @@ mod tests {
     }
 
     #[test]
-    fn advert_without_a_key_names_it() {
-        let e = Advert::from_txt(|k| (k != txt::FINGERPRINT).then_some("1")).unwrap_err();
-        assert_eq!(e, "TXT record has no 'fp'");
+    fn advert_without_a_required_key_names_it() {
+        let e = Advert::from_txt(|k| (k != txt::ZONE).then_some("1")).unwrap_err();
+        assert_eq!(e, "TXT record has no 'zone'");
+        // An agent from before key fingerprints: read, without a key.
+        let old = Advert::from_txt(|k| (k != txt::KEY).then_some("1")).unwrap();
+        assert_eq!(old.key, None);
         let e = Advert::from_txt(|k| Some(if k == txt::PORT { "99999" } else { "1" })).unwrap_err();
         assert!(e.contains("'port=99999' is not a number"), "{e}");
     }

@@ -333,7 +333,7 @@ fn every_authorisation_config_error_names_the_place_and_the_fix() {
         file.display()
     );
     assert!(agent.stderr().contains(&want), "{}", agent.output());
-    std::fs::write(&file, format!("{}\n  nothex # x\n", "ab".repeat(32))).unwrap();
+    std::fs::write(&file, format!("spki:{}\n  nothex # x\n", "ab".repeat(32))).unwrap();
     let agent = AgentBuilder::new(&pki, "az-bad")
         .tls(agent_tls(&pki))
         .top_level_toml(&format!("revoked_file = {file:?}"))

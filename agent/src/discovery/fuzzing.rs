@@ -157,7 +157,7 @@ fn user_profile(product: &str, glob: &str, name: &str) -> Option<UserProfile> {
     if !glob.is_empty() {
         text.push_str(&format!("path = {}\n", quote(&format!("/{glob}"))));
     }
-    serialmesh_config::parse_agent(&text, Path::new("fuzz.toml"), "fuzz")
+    serialmesh_config::parse_agent(&text, Path::new("fuzz.toml"))
         .ok()
         .and_then(|c| c.profile.into_iter().next())
 }

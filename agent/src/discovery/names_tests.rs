@@ -184,7 +184,7 @@ fn missing_sysfs_finds_nothing_and_says_it_is_not_sysfs() {
 fn discovery_config_comes_from_the_agent_config() {
     let text =
         "share_unknown = true\nsysfs = \"/x/sys\"\ndev = \"/x/dev\"\n[[profile]]\nvid = \"0403\"\n";
-    let agent = serialmesh_config::parse_agent(text, Path::new("/etc/a.toml"), "h").unwrap();
+    let agent = serialmesh_config::parse_agent(text, Path::new("/etc/a.toml")).unwrap();
     let cfg = DiscoveryConfig::from(&agent);
     assert_eq!(cfg.sysfs, Path::new("/x/sys"));
     assert_eq!(cfg.dev, Path::new("/x/dev"));

@@ -70,7 +70,7 @@ pub async fn agents(report: &mut Report, dialers: &Dialers, agents: &[String]) {
     for addr in agents {
         let topic = format!("agent {addr}");
         match dialer.probe(addr).await {
-            Ok((hello, inv)) => {
+            Ok((hello, inv, _)) => {
                 let mut names: Vec<&str> = inv.devices.iter().map(|d| d.name.as_str()).collect();
                 names.sort_unstable();
                 report.ok(
@@ -113,6 +113,11 @@ pub async fn agents(report: &mut Report, dialers: &Dialers, agents: &[String]) {
                          client's certificate (look at the agent's log), or it is not seriald"
                     }
                     DialError::Refused { .. } => "see the agent's reason above",
+                    DialError::Impostor { .. } => {
+                        "the agent's name and zone must be the ones its certificate carries: remove \
+                         `name`/`zone` from its config, or issue it a certificate with the right ones; \
+                         if it is not your agent, revoke its certificate"
+                    }
                 };
                 report.fail(&topic, e, fix);
             }

@@ -101,7 +101,13 @@ pub(super) fn parse(packet: &[u8]) -> Vec<AgentInfo> {
             let (port, host) = r.srv.get(instance)?;
             let txt = r.txt.get(instance)?;
             let advert = Advert::from_txt(|k| txt.get(k).map(String::as_str)).ok()?;
-            let fingerprint = advert.fingerprint.parse().ok()?;
+            // No key: an agent from before key fingerprints, dialled
+            // unpinned (and verified as any agent). A key that does not
+            // parse: a broken or foreign advert.
+            let fingerprint = match &advert.key {
+                Some(key) => Some(key.parse().ok()?),
+                None => None,
+            };
             let addrs: Vec<(IpAddr, u32)> = r
                 .addrs
                 .get(&host.to_ascii_lowercase())?
@@ -113,7 +119,7 @@ pub(super) fn parse(packet: &[u8]) -> Vec<AgentInfo> {
                 name: Some(advert.name),
                 zone: Some(advert.zone),
                 addrs,
-                fingerprint: Some(fingerprint),
+                fingerprint,
                 source: Source::Mdns,
                 fullname: Some(instance.clone()),
             })

@@ -61,7 +61,7 @@ fn answer(instance: &str, fp: &str) -> Vec<u8> {
             "zone=garage".to_string(),
             "proto=1".to_string(),
             "port=21317".to_string(),
-            format!("fp={fp}"),
+            format!("key={fp}"),
         ] {
             m.p.push(kv.len() as u8);
             m.p.extend_from_slice(kv.as_bytes());
@@ -73,7 +73,7 @@ fn answer(instance: &str, fp: &str) -> Vec<u8> {
 
 #[test]
 fn an_answer_with_its_additionals_describes_the_agent() {
-    let fp = "0b".repeat(32);
+    let fp = format!("spki:{}", "0b".repeat(32));
     let agents = parse(&answer("g", &fp));
     assert_eq!(agents.len(), 1, "{agents:?}");
     let g = &agents[0];
@@ -87,12 +87,14 @@ fn an_answer_with_its_additionals_describes_the_agent() {
 
 #[test]
 fn broken_or_incomplete_answers_describe_nothing() {
-    let good = answer("g", &"0b".repeat(32));
+    let good = answer("g", &format!("spki:{}", "0b".repeat(32)));
     for cut in [3, 12, 40, good.len() - 1] {
         assert!(parse(&good[..cut]).is_empty(), "cut at {cut}");
     }
-    // A TXT without a usable fingerprint.
+    // A TXT without a usable key fingerprint, or with the certificate
+    // fingerprint of the past where the key should be.
     assert!(parse(&answer("g", "not-hex")).is_empty());
+    assert!(parse(&answer("g", &"0b".repeat(32))).is_empty());
     // A compression pointer to itself.
     let mut looped = Msg::new(1, 0).p;
     looped.extend_from_slice(&[0xc0, 12, 0, 12, 0, 1, 0, 0, 0, 0, 0, 0]);

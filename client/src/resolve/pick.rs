@@ -2,6 +2,7 @@
 //! saying what exists when there is no such agent or more than one.
 
 use serialmesh_config::Address;
+use serialmesh_pki::Fingerprint;
 use serialmesh_proto::{DeviceInfo, DeviceState};
 
 use super::survey::{Reached, Survey};
@@ -13,9 +14,10 @@ pub struct Resolved {
     pub agent: String,
     pub name: String,
     pub zone: String,
-    /// The certificate fingerprint the agent was advertised with, to pin
-    /// (agents learned from seeds or peers: any agent of the CA).
-    pub pinned: Option<serialmesh_pki::Fingerprint>,
+    /// The key the survey's handshake verified: the session is dialled
+    /// pinned to it, so it reaches the agent that was resolved, not
+    /// whoever answers at that address next.
+    pub key: Fingerprint,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,8 +33,30 @@ pub enum ResolveError {
 /// The agent for `address`: one whose zone or name is the address's `@`
 /// part (any agent without one) and that has the device. A device that is
 /// present wins over one listed as gone (a stick moved to another host);
-/// two present ones are ambiguous.
-pub fn pick(survey: &Survey, address: &Address) -> Result<Resolved, ResolveError> {
+/// two present ones are ambiguous. With `pin`, only the agent of that key
+/// counts. The chosen agent's name must be its alone: another key
+/// presenting the same name is an ambiguity, never a silent first-wins.
+pub fn pick(
+    survey: &Survey,
+    address: &Address,
+    pin: Option<Fingerprint>,
+) -> Result<Resolved, ResolveError> {
+    let pinned;
+    let survey = match pin {
+        None => survey,
+        Some(key) => {
+            pinned = Survey {
+                agents: survey
+                    .agents
+                    .iter()
+                    .filter(|r| r.fingerprint == key)
+                    .cloned()
+                    .collect(),
+                ..survey.clone()
+            };
+            &pinned
+        }
+    };
     if survey.agents.is_empty() {
         return Err(ResolveError::NoAgents {
             address: address.to_string(),
@@ -82,11 +106,36 @@ pub fn pick(survey: &Survey, address: &Address) -> Result<Resolved, ResolveError
             )));
         }
     };
+    let namesakes: Vec<&Reached> = survey
+        .agents
+        .iter()
+        .filter(|r| r.inventory.agent == chosen.inventory.agent)
+        .collect();
+    if namesakes.len() > 1 {
+        let list: Vec<String> = namesakes
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} in zone {} at {} (key {})",
+                    r.inventory.agent, r.inventory.zone, r.addr, r.fingerprint
+                )
+            })
+            .collect();
+        return Err(ResolveError::Ambiguous(format!(
+            "'{address}' is ambiguous: {} agents present the name '{}' with different keys: {}; \
+             one of them is not who it says (or an old certificate is still in use): revoke the \
+             certificate that should not exist (`serialctl pki revoke`), or pin the right agent \
+             with agent_fingerprint",
+            namesakes.len(),
+            chosen.inventory.agent,
+            list.join(", ")
+        )));
+    }
     Ok(Resolved {
         agent: chosen.addr.clone(),
         name: chosen.inventory.agent.clone(),
         zone: chosen.inventory.zone.clone(),
-        pinned: chosen.fingerprint,
+        key: chosen.fingerprint,
     })
 }
 

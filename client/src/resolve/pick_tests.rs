@@ -22,7 +22,8 @@ fn agent(name: &str, zone: &str, addr: &str, devices: &[(&str, DeviceState)]) ->
     Reached {
         addr: addr.into(),
         source: Source::Mdns,
-        fingerprint: None,
+        // One key per address: agents at two addresses are two agents.
+        fingerprint: serialmesh_pki::Fingerprint::of_key(addr.as_bytes()),
         inventory: Inventory {
             agent: name.into(),
             zone: zone.into(),
@@ -53,10 +54,10 @@ fn the_agent_of_the_zone_that_has_the_device_is_chosen() {
         agent("b", "house", "10.0.0.2:1", &[("zwave", DeviceState::Free)]),
         agent("g", "garage", "10.0.0.3:1", &[("zwave", DeviceState::Free)]),
     ]);
-    let r = pick(&s, &addr("zwave@house")).unwrap();
+    let r = pick(&s, &addr("zwave@house"), None).unwrap();
     assert_eq!((r.name.as_str(), r.agent.as_str()), ("b", "10.0.0.2:1"));
     // By agent name too.
-    assert_eq!(pick(&s, &addr("zwave@g")).unwrap().name, "g");
+    assert_eq!(pick(&s, &addr("zwave@g"), None).unwrap().name, "g");
 }
 
 #[test]
@@ -65,7 +66,7 @@ fn a_present_device_wins_over_one_listed_as_gone() {
         agent("a", "house", "10.0.0.1:1", &[("zwave", DeviceState::Gone)]),
         agent("b", "house", "10.0.0.2:1", &[("zwave", DeviceState::Free)]),
     ]);
-    assert_eq!(pick(&s, &addr("zwave@house")).unwrap().name, "b");
+    assert_eq!(pick(&s, &addr("zwave@house"), None).unwrap().name, "b");
 }
 
 #[test]
@@ -74,7 +75,7 @@ fn two_holders_are_ambiguous_and_both_are_named() {
         agent("a", "house", "10.0.0.1:1", &[("zwave", DeviceState::Free)]),
         agent("b", "house", "10.0.0.2:1", &[("zwave", DeviceState::Free)]),
     ]);
-    let e = pick(&s, &addr("zwave@house")).unwrap_err().to_string();
+    let e = pick(&s, &addr("zwave@house"), None).unwrap_err().to_string();
     assert_eq!(
         e,
         "'zwave@house' is ambiguous: agents a (10.0.0.1:1), b (10.0.0.2:1) each have a device 'zwave'; use zwave@a or zwave@b"
@@ -87,7 +88,7 @@ fn an_unknown_device_lists_what_the_zone_has() {
         agent("a", "house", "10.0.0.1:1", &[("zigbee", DeviceState::Free)]),
         agent("g", "garage", "10.0.0.3:1", &[("zwave", DeviceState::Free)]),
     ]);
-    let e = pick(&s, &addr("zwave@house")).unwrap_err().to_string();
+    let e = pick(&s, &addr("zwave@house"), None).unwrap_err().to_string();
     assert_eq!(
         e,
         "no device 'zwave' in zone or agent 'house'; there are: zigbee@house (agent a)"
@@ -100,7 +101,7 @@ fn an_unknown_zone_lists_every_zone_found() {
         agent("a", "house", "10.0.0.1:1", &[("zigbee", DeviceState::Free)]),
         agent("g", "garage", "10.0.0.3:1", &[]),
     ]);
-    let e = pick(&s, &addr("zwave@shed")).unwrap_err().to_string();
+    let e = pick(&s, &addr("zwave@shed"), None).unwrap_err().to_string();
     assert_eq!(
         e,
         "no agent has zone or name 'shed', so 'zwave@shed' cannot be found; found: zone garage (agents g): no devices; zone house: zigbee@house (agent a)"
@@ -110,7 +111,7 @@ fn an_unknown_zone_lists_every_zone_found() {
 #[test]
 fn no_agents_at_all_says_what_was_tried() {
     let mut s = survey(vec![]);
-    let e = pick(&s, &addr("zwave@shed")).unwrap_err().to_string();
+    let e = pick(&s, &addr("zwave@shed"), None).unwrap_err().to_string();
     assert!(
         e.contains("none was found on mDNS and no seed was given"),
         "{e}"
@@ -121,9 +122,47 @@ fn no_agents_at_all_says_what_was_tried() {
         source: Source::Seed,
         error: "connection refused".into(),
     });
-    let e = pick(&s, &addr("zwave@shed")).unwrap_err().to_string();
+    let e = pick(&s, &addr("zwave@shed"), None).unwrap_err().to_string();
     assert!(
         e.ends_with("tried 10.9.0.1:21317: connection refused"),
         "{e}"
     );
+}
+
+#[test]
+fn two_keys_presenting_one_name_are_ambiguous_and_both_are_listed() {
+    // A rogue with a valid agent certificate of the same name, listed
+    // first: never a silent first-wins, even when it lacks the device.
+    let s = survey(vec![
+        agent("shed", "shed", "10.0.0.66:1", &[]),
+        agent("shed", "shed", "10.0.0.5:1", &[("zwave", DeviceState::Free)]),
+    ]);
+    let e = pick(&s, &addr("zwave@shed"), None).unwrap_err().to_string();
+    let rogue = serialmesh_pki::Fingerprint::of_key(b"10.0.0.66:1");
+    let real = serialmesh_pki::Fingerprint::of_key(b"10.0.0.5:1");
+    assert!(
+        e.contains("2 agents present the name 'shed' with different keys"),
+        "{e}"
+    );
+    assert!(e.contains(&format!("shed in zone shed at 10.0.0.66:1 (key {rogue})")), "{e}");
+    assert!(e.contains(&format!("shed in zone shed at 10.0.0.5:1 (key {real})")), "{e}");
+    assert!(e.contains("pin the right agent with agent_fingerprint"), "{e}");
+}
+
+#[test]
+fn a_pin_picks_the_agent_of_that_key_among_namesakes() {
+    let s = survey(vec![
+        agent("shed", "shed", "10.0.0.66:1", &[("zwave", DeviceState::Free)]),
+        agent("shed", "shed", "10.0.0.5:1", &[("zwave", DeviceState::Free)]),
+    ]);
+    let real = serialmesh_pki::Fingerprint::of_key(b"10.0.0.5:1");
+    let r = pick(&s, &addr("zwave@shed"), Some(real)).unwrap();
+    assert_eq!((r.agent.as_str(), r.key), ("10.0.0.5:1", real));
+}
+
+#[test]
+fn the_resolved_key_is_the_one_the_survey_verified() {
+    let s = survey(vec![agent("b", "house", "10.0.0.2:1", &[("zwave", DeviceState::Free)])]);
+    let r = pick(&s, &addr("zwave@house"), None).unwrap();
+    assert_eq!(r.key, serialmesh_pki::Fingerprint::of_key(b"10.0.0.2:1"));
 }

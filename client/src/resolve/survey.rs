@@ -17,7 +17,8 @@ use crate::dial_pinned::Dialers;
 /// What one round of asking found.
 #[derive(Debug, Clone, Default)]
 pub struct Survey {
-    /// Agents that answered, one per agent name, sorted by zone and name.
+    /// Agents that answered, one per key (two agents presenting one name
+    /// are both here), sorted by zone and name.
     pub agents: Vec<Reached>,
     /// Agents we learned of that did not answer (in time).
     pub unreachable: Vec<Unreached>,
@@ -29,9 +30,9 @@ pub struct Reached {
     /// The `host:port` that answered.
     pub addr: String,
     pub source: Source,
-    /// The certificate fingerprint the agent was advertised with and that
-    /// the TLS handshake matched; `None` for seeds and peers.
-    pub fingerprint: Option<serialmesh_pki::Fingerprint>,
+    /// The key of the certificate the TLS handshake verified (and that
+    /// the agent's name and zone were checked against).
+    pub fingerprint: serialmesh_pki::Fingerprint,
     pub inventory: Inventory,
 }
 
@@ -117,7 +118,7 @@ pub(super) async fn run(
     out
 }
 
-type Answer = Result<(String, Inventory), String>;
+type Answer = Result<(String, Inventory, serialmesh_pki::Fingerprint), String>;
 
 struct Walk {
     dialers: Arc<Dialers>,
@@ -148,9 +149,13 @@ impl Walk {
             return;
         };
         match answer {
-            Ok((addr, inventory)) => {
+            Ok((addr, inventory, fingerprint)) => {
                 let name = inventory.agent.clone();
-                if self.out.agents.iter().any(|r| r.inventory.agent == name) {
+                // Agents are told apart by key, never by the name they
+                // present: two keys under one name are two agents, which
+                // resolution reports as ambiguous rather than keeping
+                // whichever answered first.
+                if self.out.agents.iter().any(|r| r.fingerprint == fingerprint) {
                     return; // the same agent, found by another address
                 }
                 for peer in &inventory.peers {
@@ -163,7 +168,7 @@ impl Walk {
                 self.out.agents.push(Reached {
                     addr,
                     source: agent.source,
-                    fingerprint: agent.fingerprint,
+                    fingerprint,
                     inventory,
                 });
             }
@@ -204,7 +209,7 @@ async fn ask(
     let mut last = String::from("no address to try");
     for addr in addrs {
         match dialer.list(addr).await {
-            Ok(inventory) => return Ok((addr.clone(), inventory)),
+            Ok((inventory, peer)) => return Ok((addr.clone(), inventory, peer.fingerprint)),
             Err(e) => last = e.to_string(),
         }
     }

@@ -3,7 +3,7 @@
 use std::io;
 use std::sync::Arc;
 
-use rustls::version::{TLS12, TLS13};
+use rustls::version::TLS12;
 use rustls::{AlertDescription, CertificateError, ClientConfig, ServerConfig};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -119,17 +119,31 @@ async fn good_pair_connects_over_tls13() {
 }
 
 #[tokio::test]
-async fn good_pair_connects_over_tls12() {
+async fn an_agent_refuses_a_client_that_offers_only_tls12() {
+    let pki = Pki::new();
+    let agent = pki.host(Role::Agent, "a1");
+    let client = pki.host(Role::Client, "c1");
+    let outcome = connect(
+        server_config(&agent, DenyList::default()).expect("server"),
+        client_config_with(&client, DenyList::default(), None, &[&TLS12]).expect("client"),
+    )
+    .await;
+    let err = outcome.server.expect_err("TLS 1.2 must be refused").to_string();
+    assert!(err.contains("incompatible") || err.contains("ProtocolVersion"), "{err}");
+}
+
+#[tokio::test]
+async fn a_client_refuses_an_agent_that_offers_only_tls12() {
     let pki = Pki::new();
     let agent = pki.host(Role::Agent, "a1");
     let client = pki.host(Role::Client, "c1");
     let outcome = connect(
         server_config_with(&agent, DenyList::default(), &[&TLS12]).expect("server"),
-        client_config_with(&client, DenyList::default(), None, &[&TLS12, &TLS13]).expect("client"),
+        client_config(&client, DenyList::default(), None).expect("client"),
     )
     .await;
-    outcome.server.expect("server side");
-    outcome.client.expect("client side");
+    let err = outcome.client.expect_err("TLS 1.2 must be refused").to_string();
+    assert!(err.contains("incompatible") || err.contains("ProtocolVersion"), "{err}");
 }
 
 #[tokio::test]
@@ -137,7 +151,7 @@ async fn pinned_agent_connects() {
     let pki = Pki::new();
     let agent = pki.host(Role::Agent, "a1");
     let client = pki.host(Role::Client, "c1");
-    let pin = Fingerprint::of(&cert_der(&agent.cert));
+    let pin = Fingerprint::of_cert(&cert_der(&agent.cert)).unwrap();
     let outcome = connect(
         server_config(&agent, DenyList::default()).expect("server"),
         client_config(&client, DenyList::default(), Some(pin)).expect("client"),
@@ -237,7 +251,7 @@ async fn denied_client_is_refused_even_after_the_config_was_built() {
     let deny = DenyList::default();
     let server = server_config(&agent, deny.clone()).expect("server");
     // A reload replaces the set; the config already built must see it.
-    deny.replace([Fingerprint::of(&cert_der(&client.cert))].into());
+    deny.replace([Fingerprint::of_cert(&cert_der(&client.cert)).unwrap()].into());
     let outcome = connect(
         server,
         client_config(&client, DenyList::default(), None).expect("client"),
@@ -258,7 +272,7 @@ async fn denied_agent_is_refused_by_the_client() {
     let pki = Pki::new();
     let agent = pki.host(Role::Agent, "a1");
     let client = pki.host(Role::Client, "c1");
-    let deny = DenyList::new([Fingerprint::of(&cert_der(&agent.cert))]);
+    let deny = DenyList::new([Fingerprint::of_cert(&cert_der(&agent.cert)).unwrap()]);
     let outcome = connect(
         server_config(&agent, DenyList::default()).expect("server"),
         client_config(&client, deny, None).expect("client"),
@@ -276,7 +290,7 @@ async fn pinned_agent_mismatch_is_refused_by_the_client() {
     let agent = pki.host(Role::Agent, "a1");
     let expected = pki.host(Role::Agent, "a2");
     let client = pki.host(Role::Client, "c1");
-    let pin = Fingerprint::of(&cert_der(&expected.cert));
+    let pin = Fingerprint::of_cert(&cert_der(&expected.cert)).unwrap();
     let outcome = connect(
         server_config(&agent, DenyList::default()).expect("server"),
         client_config(&client, DenyList::default(), Some(pin)).expect("client"),

@@ -72,7 +72,7 @@ fn good_client_certificate_yields_its_identity() {
     let id = run(&pki, &cert, Role::Client, None, None).expect("accepted");
     assert_eq!(id.name, "c1");
     assert_eq!(id.zone.as_deref(), Some("z1"));
-    assert_eq!(id.fingerprint, Fingerprint::of(&cert));
+    assert_eq!(id.fingerprint, Fingerprint::of_cert(&cert).unwrap());
 }
 
 #[test]
@@ -120,25 +120,25 @@ fn certificate_of_another_ca_is_refused_as_unknown_issuer() {
 fn denied_fingerprint_is_refused() {
     let pki = Pki::new();
     let cert = cert_der(&pki.host(Role::Client, "c1").cert);
-    let deny = DenyList::new([Fingerprint::of(&cert)]);
+    let deny = DenyList::new([Fingerprint::of_cert(&cert).unwrap()]);
     let refusal = refused(run(&pki, &cert, Role::Client, Some(&deny), None));
     assert_eq!(refusal.kind, RefusalKind::Denied);
     assert_eq!(refusal.reason, "its fingerprint is on the deny-list");
-    assert_eq!(refusal.fingerprint, Fingerprint::of(&cert));
+    assert_eq!(refusal.fingerprint, Some(Fingerprint::of_cert(&cert).unwrap()));
 }
 
 #[test]
 fn pinned_fingerprint_mismatch_is_refused() {
     let pki = Pki::new();
     let cert = cert_der(&pki.host(Role::Agent, "a1").cert);
-    let pinned = Fingerprint::of(&cert_der(&pki.host(Role::Agent, "a2").cert));
+    let pinned = Fingerprint::of_cert(&cert_der(&pki.host(Role::Agent, "a2").cert)).unwrap();
     let refusal = refused(run(&pki, &cert, Role::Agent, None, Some(pinned)));
     assert_eq!(refusal.kind, RefusalKind::NotPinned);
     assert_eq!(
         refusal.reason,
         format!("it is not the pinned agent certificate (pinned fingerprint {pinned})")
     );
-    run(&pki, &cert, Role::Agent, None, Some(Fingerprint::of(&cert)))
+    run(&pki, &cert, Role::Agent, None, Some(Fingerprint::of_cert(&cert).unwrap()))
         .expect("the pinned one is accepted");
 }
 
@@ -287,7 +287,7 @@ fn refusal_is_logged_with_subject_fingerprint_and_reason() {
         rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
     );
     let log = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf8");
-    let fp = Fingerprint::of(&cert);
+    let fp = Fingerprint::of_cert(&cert).unwrap();
     assert!(log.contains("WARN"), "{log}");
     assert!(
         log.contains(&format!("refused client certificate CN=stranger, O=serialmesh, OU=client (fingerprint {fp}): not issued by the pinned CA")),
