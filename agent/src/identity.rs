@@ -40,7 +40,7 @@ pub struct IdentityMismatch {
 impl AgentIdentity {
     /// The identity `cert` (already verified as an agent certificate of
     /// the CA) gives, checked against what `config` states.
-    pub fn of(cert: &Identity, config: &AgentConfig) -> Result<Self, IdentityMismatch> {
+    pub fn of(cert: &Identity, config: &AgentConfig) -> Result<Self, Box<IdentityMismatch>> {
         let identity = AgentIdentity {
             name: cert.name.clone(),
             zone: cert.zone.clone().unwrap_or_else(|| cert.name.clone()),
@@ -49,14 +49,16 @@ impl AgentIdentity {
         // What to re-issue with: the stated values where the config has them.
         let name = config.name.as_ref().map_or(&identity.name, |s| &s.value);
         let zone = config.zone.as_ref().map_or(&identity.zone, |s| &s.value);
-        let mismatch = |key, stated: &Stated, what: String| IdentityMismatch {
-            place: stated.place.clone(),
-            key,
-            stated: stated.value.clone(),
-            cert: config.tls.cert.display().to_string(),
-            what,
-            name: name.clone(),
-            zone: zone.clone(),
+        let mismatch = |key, stated: &Stated, what: String| {
+            Box::new(IdentityMismatch {
+                place: stated.place.clone(),
+                key,
+                stated: stated.value.clone(),
+                cert: config.tls.cert.display().to_string(),
+                what,
+                name: name.clone(),
+                zone: zone.clone(),
+            })
         };
         if let Some(stated) = config.name.as_ref().filter(|s| s.value != identity.name) {
             return Err(mismatch(
@@ -68,10 +70,7 @@ impl AgentIdentity {
         if let Some(stated) = config.zone.as_ref().filter(|s| s.value != identity.zone) {
             let what = match &cert.zone {
                 Some(z) => format!("zone '{z}'"),
-                None => format!(
-                    "no zone, which makes the zone its name '{}'",
-                    identity.name
-                ),
+                None => format!("no zone, which makes the zone its name '{}'", identity.name),
             };
             return Err(mismatch("zone", stated, what));
         }

@@ -113,7 +113,10 @@ pub fn readiness(endpoints: Vec<Arc<EndpointMeters>>) -> impl Fn() -> Readiness 
 /// resolved endpoint resolves as its sessions do: with the endpoint's pin.
 pub async fn probe(
     dialer: Arc<Dialer>,
-    resolver: Option<(Arc<crate::resolve::Resolver>, Option<serialmesh_pki::Fingerprint>)>,
+    resolver: Option<(
+        Arc<crate::resolve::Resolver>,
+        Option<serialmesh_pki::Fingerprint>,
+    )>,
     address: serialmesh_config::Address,
     agent: String,
     device: String,

@@ -118,7 +118,7 @@ impl RawAuthz {
 }
 
 pub(crate) const REVOKE_HINT: &str =
-    "`serialctl pki show CERT.pem` prints the fingerprint of a certificate's key (spki:...); `serialctl pki revoke` writes revoked files";
+    "`serialctl pki show CERT.pem` prints a certificate's fingerprint (that of its key, spki:...); `serialctl pki revoke` writes revoked files";
 
 fn patterns(
     ctx: &Ctx,

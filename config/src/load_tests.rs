@@ -44,7 +44,11 @@ takeover = true
     let zone = c.zone.as_ref().expect("zone");
     assert_eq!(zone.value, "garden");
     // Where it is said, for the message if the certificate disagrees.
-    assert!(zone.place.starts_with("/etc/serialmesh/agent.toml:"), "{}", zone.place);
+    assert!(
+        zone.place.starts_with("/etc/serialmesh/agent.toml:"),
+        "{}",
+        zone.place
+    );
     assert_eq!(c.tls.cert, Path::new("/etc/serialmesh/certs/shed.pem"));
     assert_eq!(c.tls.key, Path::new("/k/shed.key"));
     let d = &c.devices[0];

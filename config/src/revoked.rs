@@ -85,7 +85,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with(&format!("/etc/r.txt:2:1: fingerprint \"{old}\" names a whole certificate")),
+            e.starts_with(&format!(
+                "/etc/r.txt:2:1: fingerprint \"{old}\" names a whole certificate"
+            )),
             "{e}"
         );
         assert!(e.contains("`serialctl pki revoke CERT.pem` adds it"), "{e}");

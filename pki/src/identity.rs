@@ -27,11 +27,12 @@ pub struct Identity {
 /// This does not check who issued the certificate: use it on certificates
 /// the TLS verifier has already accepted, or on our own.
 pub fn identity_of(cert: &CertificateDer<'_>) -> Result<Identity, PkiError> {
-    let (_, x509) = x509_parser::parse_x509_certificate(cert).map_err(|e| PkiError::NoIdentity {
-        subject: "(unparseable)".into(),
-        fingerprint: "(none)".into(),
-        reason: format!("not a valid X.509 certificate ({e})"),
-    })?;
+    let (_, x509) =
+        x509_parser::parse_x509_certificate(cert).map_err(|e| PkiError::NoIdentity {
+            subject: "(unparseable)".into(),
+            fingerprint: "(none)".into(),
+            reason: format!("not a valid X.509 certificate ({e})"),
+        })?;
     let fingerprint = Fingerprint::of_key(x509.public_key().raw);
     let no_identity = |reason: String| PkiError::NoIdentity {
         subject: untrusted(&x509.subject().to_string()),

@@ -31,5 +31,5 @@ pub use inspect::{inspect, CertInfo};
 pub use issue::{issue, Issued};
 pub use load::{load_certs, load_key};
 pub use role::Role;
-pub use untrusted::untrusted;
 pub use tls::{check_certificate, client_config, crypto_provider, server_config, TlsFiles};
+pub use untrusted::untrusted;

@@ -13,9 +13,9 @@ use webpki::{EndEntityCert, KeyUsage};
 use x509_parser::certificate::X509Certificate;
 
 use crate::identity::Claims;
-use crate::untrusted::untrusted;
 use crate::inspect::rfc3339;
 use crate::load::{load_ca, CA_HINT};
+use crate::untrusted::untrusted;
 use crate::{DenyList, Fingerprint, Identity, PkiError, Role};
 
 /// The pinned CA, parsed once when a config is built.

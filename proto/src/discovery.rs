@@ -152,8 +152,13 @@ mod tests {
 
     #[test]
     fn advert_round_trips_through_txt() {
-        let a = Advert::new("shed", "garden", 21317, &format!("spki:{}", "ab".repeat(32)))
-            .with_legacy_fingerprint("cd".repeat(32));
+        let a = Advert::new(
+            "shed",
+            "garden",
+            21317,
+            &format!("spki:{}", "ab".repeat(32)),
+        )
+        .with_legacy_fingerprint("cd".repeat(32));
         let map: HashMap<&str, String> = a.to_txt().into_iter().collect();
         let back = Advert::from_txt(|k| map.get(k).map(String::as_str)).unwrap();
         assert_eq!(back, a);

@@ -28,6 +28,8 @@ pub struct AgentBuilder<'a> {
 struct AgentSpec {
     name: String,
     zone: Option<String>,
+    /// Leave `name` and `zone` out of the config: the certificate says.
+    identity_from_certificate: bool,
     top_toml: String,
     devices_toml: String,
     faketime: Option<String>,
@@ -45,6 +47,7 @@ impl<'a> AgentBuilder<'a> {
             spec: AgentSpec {
                 name: name.to_owned(),
                 zone: None,
+                identity_from_certificate: false,
                 top_toml: String::new(),
                 devices_toml: String::new(),
                 faketime: None,
@@ -54,6 +57,13 @@ impl<'a> AgentBuilder<'a> {
             tls: None,
             port: None,
         }
+    }
+
+    /// Writes neither `name` nor `zone` in the config, so the agent takes
+    /// both from its certificate (as one DaemonSet config on every node).
+    pub fn identity_from_certificate(mut self) -> Self {
+        self.spec.identity_from_certificate = true;
+        self
     }
 
     /// Sets `zone` in the config (and in the issued certificate). Without
@@ -174,9 +184,12 @@ impl<'a> AgentBuilder<'a> {
 impl AgentSpec {
     /// The config file text.
     fn config_toml(&self, tls: &TlsPaths, port: u16) -> String {
-        let mut s = format!("name = {}\n", toml_string(&self.name));
-        if let Some(zone) = &self.zone {
-            s.push_str(&format!("zone = {}\n", toml_string(zone)));
+        let mut s = String::new();
+        if !self.identity_from_certificate {
+            s.push_str(&format!("name = {}\n", toml_string(&self.name)));
+            if let Some(zone) = &self.zone {
+                s.push_str(&format!("zone = {}\n", toml_string(zone)));
+            }
         }
         s.push_str(&format!("listen = \"127.0.0.1:{port}\"\n{}", self.top_toml));
         s.push_str(&format!(

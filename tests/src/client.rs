@@ -5,11 +5,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::ops::Deref;
 use std::time::Duration;
 
+use crate::agent::toml_string;
 use crate::agent::READY_TIMEOUT;
 use crate::bins;
 use crate::net::{connect_retry, free_port};
 use crate::pki::TlsPaths;
 use crate::proc::{ChildGuard, ProcBuilder};
+use crate::util::{temp_dir, TempDir};
 
 /// Describes `serialctl connect ADDRESS --agent HOST:PORT --tcp
 /// 127.0.0.1:PORT --cert F --key F --ca F`.
@@ -22,6 +24,7 @@ pub struct ConnectBuilder {
     faketime: Option<String>,
     envs: Vec<(String, String)>,
     ready_timeout: Duration,
+    seeds: Vec<String>,
 }
 
 impl ConnectBuilder {
@@ -38,7 +41,16 @@ impl ConnectBuilder {
             faketime: None,
             envs: Vec::new(),
             ready_timeout: READY_TIMEOUT,
+            seeds: Vec::new(),
         }
+    }
+
+    /// Resolves the address through these agents (`seeds` in a client
+    /// config passed with `--config`, in this order) instead of `--agent`.
+    pub fn seeds(mut self, seeds: &[SocketAddr]) -> Self {
+        self.agent = None;
+        self.seeds = seeds.iter().map(SocketAddr::to_string).collect();
+        self
     }
 
     /// Replaces `--agent`: any `HOST:PORT` text (a name, an unreachable
@@ -122,17 +134,32 @@ impl ConnectBuilder {
         if let Some(agent) = &self.agent {
             b = b.arg("--agent").arg(agent);
         }
-        b = b
-            .arg("--tcp")
-            .arg(local.to_string())
-            .arg("--cert")
-            .arg(&self.tls.cert)
-            .arg("--key")
-            .arg(&self.tls.key)
-            .arg("--ca")
-            .arg(&self.tls.ca)
-            .args(&self.extra_args)
-            .faketime(self.faketime.as_deref());
+        b = b.arg("--tcp").arg(local.to_string());
+        let config_dir = if self.seeds.is_empty() {
+            b = b
+                .arg("--cert")
+                .arg(&self.tls.cert)
+                .arg("--key")
+                .arg(&self.tls.key)
+                .arg("--ca")
+                .arg(&self.tls.ca);
+            None
+        } else {
+            let dir = temp_dir();
+            let config = dir.path().join("client.toml");
+            let seeds: Vec<String> = self.seeds.iter().map(|s| toml_string(s)).collect();
+            let text = format!(
+                "seeds = [{}]\n[tls]\ncert = {}\nkey = {}\nca = {}\n",
+                seeds.join(", "),
+                toml_string(&self.tls.cert.to_string_lossy()),
+                toml_string(&self.tls.key.to_string_lossy()),
+                toml_string(&self.tls.ca.to_string_lossy()),
+            );
+            std::fs::write(&config, text).expect("write client config");
+            b = b.arg("--config").arg(&config);
+            Some(dir)
+        };
+        b = b.args(&self.extra_args).faketime(self.faketime.as_deref());
         for (k, v) in &self.envs {
             b = b.env(k, v);
         }
@@ -140,6 +167,7 @@ impl ConnectBuilder {
             guard: b.spawn(),
             local,
             builder: self,
+            _config_dir: config_dir,
         }
     }
 }
@@ -152,6 +180,7 @@ pub struct RunningConnect {
     /// The local endpoint (`tcp://` address the application would use).
     pub local: SocketAddr,
     builder: ConnectBuilder,
+    _config_dir: Option<TempDir>,
 }
 
 impl RunningConnect {

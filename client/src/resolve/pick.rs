@@ -90,6 +90,9 @@ pub fn pick(
         ([], Some(gone)) => gone.0,
         ([], None) => return Err(ResolveError::Unknown(unknown(survey, &here, address))),
         (many, _) => {
+            for (r, _) in many {
+                one_key_per_name(survey, address, &r.inventory.agent)?;
+            }
             let list: Vec<String> = many
                 .iter()
                 .map(|(r, _)| format!("{} ({})", r.inventory.agent, r.addr))
@@ -106,37 +109,42 @@ pub fn pick(
             )));
         }
     };
-    let namesakes: Vec<&Reached> = survey
-        .agents
-        .iter()
-        .filter(|r| r.inventory.agent == chosen.inventory.agent)
-        .collect();
-    if namesakes.len() > 1 {
-        let list: Vec<String> = namesakes
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} in zone {} at {} (key {})",
-                    r.inventory.agent, r.inventory.zone, r.addr, r.fingerprint
-                )
-            })
-            .collect();
-        return Err(ResolveError::Ambiguous(format!(
-            "'{address}' is ambiguous: {} agents present the name '{}' with different keys: {}; \
-             one of them is not who it says (or an old certificate is still in use): revoke the \
-             certificate that should not exist (`serialctl pki revoke`), or pin the right agent \
-             with agent_fingerprint",
-            namesakes.len(),
-            chosen.inventory.agent,
-            list.join(", ")
-        )));
-    }
+    one_key_per_name(survey, address, &chosen.inventory.agent)?;
     Ok(Resolved {
         agent: chosen.addr.clone(),
         name: chosen.inventory.agent.clone(),
         zone: chosen.inventory.zone.clone(),
         key: chosen.fingerprint,
     })
+}
+
+/// Refuses `name` when agents of more than one key present it.
+fn one_key_per_name(survey: &Survey, address: &Address, name: &str) -> Result<(), ResolveError> {
+    let namesakes: Vec<&Reached> = survey
+        .agents
+        .iter()
+        .filter(|r| r.inventory.agent == name)
+        .collect();
+    if namesakes.len() < 2 {
+        return Ok(());
+    }
+    let list: Vec<String> = namesakes
+        .iter()
+        .map(|r| {
+            format!(
+                "{} in zone {} at {} (key {})",
+                r.inventory.agent, r.inventory.zone, r.addr, r.fingerprint
+            )
+        })
+        .collect();
+    Err(ResolveError::Ambiguous(format!(
+        "'{address}' is ambiguous: {} agents present the name '{name}' with different keys: {}; \
+         one of them is not who it says (or an old certificate is still in use): revoke the \
+         certificate that should not exist (`serialctl pki revoke`), or pin the right agent \
+         with agent_fingerprint",
+        namesakes.len(),
+        list.join(", ")
+    )))
 }
 
 fn unknown(survey: &Survey, here: &[&Reached], address: &Address) -> String {

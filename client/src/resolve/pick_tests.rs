@@ -75,7 +75,9 @@ fn two_holders_are_ambiguous_and_both_are_named() {
         agent("a", "house", "10.0.0.1:1", &[("zwave", DeviceState::Free)]),
         agent("b", "house", "10.0.0.2:1", &[("zwave", DeviceState::Free)]),
     ]);
-    let e = pick(&s, &addr("zwave@house"), None).unwrap_err().to_string();
+    let e = pick(&s, &addr("zwave@house"), None)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "'zwave@house' is ambiguous: agents a (10.0.0.1:1), b (10.0.0.2:1) each have a device 'zwave'; use zwave@a or zwave@b"
@@ -88,7 +90,9 @@ fn an_unknown_device_lists_what_the_zone_has() {
         agent("a", "house", "10.0.0.1:1", &[("zigbee", DeviceState::Free)]),
         agent("g", "garage", "10.0.0.3:1", &[("zwave", DeviceState::Free)]),
     ]);
-    let e = pick(&s, &addr("zwave@house"), None).unwrap_err().to_string();
+    let e = pick(&s, &addr("zwave@house"), None)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "no device 'zwave' in zone or agent 'house'; there are: zigbee@house (agent a)"
@@ -135,7 +139,12 @@ fn two_keys_presenting_one_name_are_ambiguous_and_both_are_listed() {
     // first: never a silent first-wins, even when it lacks the device.
     let s = survey(vec![
         agent("shed", "shed", "10.0.0.66:1", &[]),
-        agent("shed", "shed", "10.0.0.5:1", &[("zwave", DeviceState::Free)]),
+        agent(
+            "shed",
+            "shed",
+            "10.0.0.5:1",
+            &[("zwave", DeviceState::Free)],
+        ),
     ]);
     let e = pick(&s, &addr("zwave@shed"), None).unwrap_err().to_string();
     let rogue = serialmesh_pki::Fingerprint::of_key(b"10.0.0.66:1");
@@ -144,16 +153,35 @@ fn two_keys_presenting_one_name_are_ambiguous_and_both_are_listed() {
         e.contains("2 agents present the name 'shed' with different keys"),
         "{e}"
     );
-    assert!(e.contains(&format!("shed in zone shed at 10.0.0.66:1 (key {rogue})")), "{e}");
-    assert!(e.contains(&format!("shed in zone shed at 10.0.0.5:1 (key {real})")), "{e}");
-    assert!(e.contains("pin the right agent with agent_fingerprint"), "{e}");
+    assert!(
+        e.contains(&format!("shed in zone shed at 10.0.0.66:1 (key {rogue})")),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!("shed in zone shed at 10.0.0.5:1 (key {real})")),
+        "{e}"
+    );
+    assert!(
+        e.contains("pin the right agent with agent_fingerprint"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_pin_picks_the_agent_of_that_key_among_namesakes() {
     let s = survey(vec![
-        agent("shed", "shed", "10.0.0.66:1", &[("zwave", DeviceState::Free)]),
-        agent("shed", "shed", "10.0.0.5:1", &[("zwave", DeviceState::Free)]),
+        agent(
+            "shed",
+            "shed",
+            "10.0.0.66:1",
+            &[("zwave", DeviceState::Free)],
+        ),
+        agent(
+            "shed",
+            "shed",
+            "10.0.0.5:1",
+            &[("zwave", DeviceState::Free)],
+        ),
     ]);
     let real = serialmesh_pki::Fingerprint::of_key(b"10.0.0.5:1");
     let r = pick(&s, &addr("zwave@shed"), Some(real)).unwrap();
@@ -162,7 +190,12 @@ fn a_pin_picks_the_agent_of_that_key_among_namesakes() {
 
 #[test]
 fn the_resolved_key_is_the_one_the_survey_verified() {
-    let s = survey(vec![agent("b", "house", "10.0.0.2:1", &[("zwave", DeviceState::Free)])]);
+    let s = survey(vec![agent(
+        "b",
+        "house",
+        "10.0.0.2:1",
+        &[("zwave", DeviceState::Free)],
+    )]);
     let r = pick(&s, &addr("zwave@house"), None).unwrap();
     assert_eq!(r.key, serialmesh_pki::Fingerprint::of_key(b"10.0.0.2:1"));
 }

@@ -28,7 +28,12 @@ fn fingerprint_parses_colon_separated_uppercase_form() {
             .map(|b| format!("{b:02X}"))
             .collect::<Vec<_>>()
             .join(":");
-    assert_eq!(format!("SPKI:{colons}").parse::<Fingerprint>().expect("parse"), fp);
+    assert_eq!(
+        format!("SPKI:{colons}")
+            .parse::<Fingerprint>()
+            .expect("parse"),
+        fp
+    );
 }
 
 #[test]
@@ -36,10 +41,24 @@ fn fingerprint_parses_curls_base64_pin_form() {
     use base64::Engine as _;
     let fp = some();
     let b64 = base64::engine::general_purpose::STANDARD.encode(fp.0);
-    assert_eq!(format!("sha256//{b64}").parse::<Fingerprint>().expect("parse"), fp);
-    let err = "sha256//AAAA".parse::<Fingerprint>().unwrap_err().to_string();
-    assert!(err.contains("decodes to 3 bytes, not the 32 of a SHA-256"), "{err}");
-    let err = "sha256//not base64!".parse::<Fingerprint>().unwrap_err().to_string();
+    assert_eq!(
+        format!("sha256//{b64}")
+            .parse::<Fingerprint>()
+            .expect("parse"),
+        fp
+    );
+    let err = "sha256//AAAA"
+        .parse::<Fingerprint>()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("decodes to 3 bytes, not the 32 of a SHA-256"),
+        "{err}"
+    );
+    let err = "sha256//not base64!"
+        .parse::<Fingerprint>()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("after 'sha256//' it is not base64"), "{err}");
 }
 
@@ -54,7 +73,10 @@ fn fingerprint_of_key_is_sha256_of_the_bytes() {
 fn a_bare_hex_fingerprint_is_refused_as_naming_a_certificate_with_how_to_convert() {
     let bare = "ab".repeat(32);
     let err = bare.parse::<Fingerprint>().unwrap_err().to_string();
-    assert!(err.contains(&format!("fingerprint \"{bare}\" names a whole certificate")), "{err}");
+    assert!(
+        err.contains(&format!("fingerprint \"{bare}\" names a whole certificate")),
+        "{err}"
+    );
     assert!(err.contains("serialctl pki show CERT.pem"), "{err}");
     assert!(err.contains("serialctl pki revoke CERT.pem"), "{err}");
     // Also in the colon form other tools print.

@@ -128,8 +128,14 @@ async fn an_agent_refuses_a_client_that_offers_only_tls12() {
         client_config_with(&client, DenyList::default(), None, &[&TLS12]).expect("client"),
     )
     .await;
-    let err = outcome.server.expect_err("TLS 1.2 must be refused").to_string();
-    assert!(err.contains("incompatible") || err.contains("ProtocolVersion"), "{err}");
+    let err = outcome
+        .server
+        .expect_err("TLS 1.2 must be refused")
+        .to_string();
+    assert!(
+        err.contains("incompatible") || err.contains("ProtocolVersion"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -142,8 +148,14 @@ async fn a_client_refuses_an_agent_that_offers_only_tls12() {
         client_config(&client, DenyList::default(), None).expect("client"),
     )
     .await;
-    let err = outcome.client.expect_err("TLS 1.2 must be refused").to_string();
-    assert!(err.contains("incompatible") || err.contains("ProtocolVersion"), "{err}");
+    let err = outcome
+        .client
+        .expect_err("TLS 1.2 must be refused")
+        .to_string();
+    assert!(
+        err.contains("incompatible") || err.contains("ProtocolVersion"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -225,7 +225,10 @@ fn inspect_shows_role_name_zone_and_unchecked_validity() {
     assert_eq!(info.role, Some(Role::Agent));
     assert_eq!(info.name.as_deref(), Some("bench-1"));
     assert_eq!(info.zone.as_deref(), Some("lab2"));
-    assert_eq!(info.fingerprint, Fingerprint::of_cert(&cert_der(&files.cert)).unwrap());
+    assert_eq!(
+        info.fingerprint,
+        Fingerprint::of_cert(&cert_der(&files.cert)).unwrap()
+    );
     assert!(!info.is_ca);
     assert_eq!(info.subject, "CN=bench-1, O=serialmesh, OU=agent");
     assert_eq!(info.not_before, "1970-01-01T00:00:00Z");

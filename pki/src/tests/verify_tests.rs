@@ -124,7 +124,10 @@ fn denied_fingerprint_is_refused() {
     let refusal = refused(run(&pki, &cert, Role::Client, Some(&deny), None));
     assert_eq!(refusal.kind, RefusalKind::Denied);
     assert_eq!(refusal.reason, "its fingerprint is on the deny-list");
-    assert_eq!(refusal.fingerprint, Some(Fingerprint::of_cert(&cert).unwrap()));
+    assert_eq!(
+        refusal.fingerprint,
+        Some(Fingerprint::of_cert(&cert).unwrap())
+    );
 }
 
 #[test]
@@ -138,8 +141,14 @@ fn pinned_fingerprint_mismatch_is_refused() {
         refusal.reason,
         format!("it is not the pinned agent certificate (pinned fingerprint {pinned})")
     );
-    run(&pki, &cert, Role::Agent, None, Some(Fingerprint::of_cert(&cert).unwrap()))
-        .expect("the pinned one is accepted");
+    run(
+        &pki,
+        &cert,
+        Role::Agent,
+        None,
+        Some(Fingerprint::of_cert(&cert).unwrap()),
+    )
+    .expect("the pinned one is accepted");
 }
 
 #[test]

@@ -1,0 +1,119 @@
+//! Certificates an attacker (or another CA tool) makes from ones we
+//! issued, with software nobody here wrote: Python's `cryptography` for the
+//! ECDSA twin, the `openssl` command line for a certificate re-issued for
+//! an existing key.
+//!
+//! Both keep the key of the original, so a deny-list or pin that names the
+//! key must treat them as the original; one that names the certificate's
+//! encoding would not.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::pki::{Pki, Role, TlsPaths};
+use crate::proc::ProcBuilder;
+use crate::tools::{repo_root, require};
+
+const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The twin of `tls.cert`: the CA's ECDSA signature `(r, s)` replaced by
+/// `(r, n - s)`, which every verifier accepts, with another SHA-256 of its
+/// DER. Same key file, same CA.
+///
+/// # Panics
+/// If python3 or its `cryptography` package is missing (`.ci/run` installs
+/// python3-cryptography), with the tool's output.
+pub fn ecdsa_twin(tls: &TlsPaths) -> TlsPaths {
+    let out = sibling(&tls.cert, "twin");
+    run(
+        ProcBuilder::new(require("python3", "apt-get install python3"))
+            .arg(repo_root().join("tests/py/twin_cert.py"))
+            .arg(&tls.cert)
+            .arg(&out),
+        "twin_cert.py",
+    );
+    TlsPaths {
+        cert: out,
+        ..tls.clone()
+    }
+}
+
+/// A new certificate for the key of `tls`, issued by `pki`'s CA with
+/// `openssl x509 -req` (another serial number, other dates, other
+/// extension order: a different certificate in every byte but the key), for
+/// `role` and `name`.
+///
+/// # Panics
+/// If openssl is missing or fails, with its output.
+pub fn reissued_by_openssl(pki: &Pki, tls: &TlsPaths, role: Role, name: &str) -> TlsPaths {
+    let openssl = require("openssl", "apt-get install openssl");
+    let csr = sibling(&tls.cert, "csr");
+    let ext = sibling(&tls.cert, "ext");
+    let out = sibling(&tls.cert, "reissued");
+    run(
+        ProcBuilder::new(&openssl)
+            .args(["req", "-new", "-subj"])
+            .arg(format!("/CN={name}/O=elsewhere"))
+            .arg("-key")
+            .arg(&tls.key)
+            .arg("-out")
+            .arg(&csr),
+        "openssl req",
+    );
+    let usage = match role {
+        Role::Agent => "serverAuth",
+        Role::Client => "clientAuth",
+    };
+    std::fs::write(
+        &ext,
+        format!(
+            "extendedKeyUsage = {usage}\nsubjectAltName = URI:urn:serialmesh:role:{}, URI:urn:serialmesh:name:{name}\n",
+            role.as_str()
+        ),
+    )
+    .expect("write openssl extensions");
+    run(
+        ProcBuilder::new(&openssl)
+            .args(["x509", "-req", "-days", "30", "-in"])
+            .arg(&csr)
+            .arg("-CA")
+            .arg(pki.ca_cert())
+            .arg("-CAkey")
+            .arg(pki.ca_dir().join("ca.key"))
+            .args(["-set_serial", "4242", "-extfile"])
+            .arg(&ext)
+            .arg("-out")
+            .arg(&out),
+        "openssl x509 -req",
+    );
+    TlsPaths {
+        cert: out,
+        ..tls.clone()
+    }
+}
+
+/// The SHA-256 of the certificate's SubjectPublicKeyInfo as openssl
+/// computes it, in the `spki:HEX` form serialmesh prints.
+pub fn openssl_key_fingerprint(cert: &Path) -> String {
+    let script = format!(
+        "openssl x509 -in '{}' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -r",
+        cert.display()
+    );
+    let (code, out, err) = ProcBuilder::new("/bin/sh")
+        .args(["-c", &script])
+        .label("openssl-spki")
+        .run_to_end(TOOL_TIMEOUT);
+    assert_eq!(code, 0, "{script}: {out}{err}");
+    let hex = out.split_whitespace().next().unwrap_or_default();
+    format!("spki:{hex}")
+}
+
+fn sibling(cert: &Path, what: &str) -> PathBuf {
+    let stem = cert.file_stem().and_then(|s| s.to_str()).unwrap_or("cert");
+    cert.with_file_name(format!("{stem}.{what}.pem"))
+}
+
+fn run(builder: ProcBuilder, what: &str) {
+    let (code, out, err) = builder.label(what).run_to_end(TOOL_TIMEOUT);
+    assert_eq!(code, 0, "{what} failed: {out}{err}");
+}

@@ -1,0 +1,301 @@
+//! An agent's name and zone are the ones its certificate carries
+//! (docs/threat-model.md, "A rogue agent").
+//!
+//! A compromised box holding any valid agent certificate must not be able
+//! to answer as another agent: `seriald` refuses to start with a config
+//! that disagrees with its certificate, and clients compare every Hello,
+//! Inventory and Opened with the verified certificate. Since a rogue is not
+//! bound to run our `seriald`, it is played here by a raw TLS server that
+//! presents a valid agent certificate of one name and claims another.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rustls::{ServerConnection, StreamOwned};
+use serialmesh_pki::{DenyList, TlsFiles};
+use serialmesh_proto::{
+    DeviceInfo, DeviceState, Frame, Hello, Inventory, LineSettings, Opened, ALPN, PROTOCOL_VERSION,
+};
+use serialmesh_tests::net::echo_ok;
+use serialmesh_tests::{
+    bins, AgentBuilder, ConnectBuilder, EchoDevice, Pki, ProcBuilder, TlsPaths,
+};
+
+const T: Duration = Duration::from_secs(20);
+
+/// A raw agent presenting `tls` and saying it is `claims` (name and zone),
+/// with a device `zwave`. Records whether anyone opened it.
+struct Rogue {
+    addr: SocketAddr,
+    opened: Arc<AtomicBool>,
+}
+
+impl Rogue {
+    fn start(tls: &TlsPaths, claims: &str) -> Rogue {
+        let files = TlsFiles {
+            cert: tls.cert.clone(),
+            key: tls.key.clone(),
+            ca: tls.ca.clone(),
+        };
+        let mut config = serialmesh_pki::server_config(&files, DenyList::default()).unwrap();
+        config.alpn_protocols = vec![ALPN.to_vec()];
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let opened = Arc::new(AtomicBool::new(false));
+        let (flag, claims) = (opened.clone(), claims.to_string());
+        // Detached: it serves until the test process exits.
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                let (config, flag, claims) = (config.clone(), flag.clone(), claims.clone());
+                std::thread::spawn(move || serve(tcp, config, &claims, &flag));
+            }
+        });
+        Rogue { addr, opened }
+    }
+}
+
+fn serve(tcp: TcpStream, config: Arc<rustls::ServerConfig>, claims: &str, opened: &AtomicBool) {
+    tcp.set_read_timeout(Some(T)).unwrap();
+    let mut s = StreamOwned::new(ServerConnection::new(config).unwrap(), tcp);
+    let mut buf = BytesMut::new();
+    while let Some(frame) = next_frame(&mut s, &mut buf) {
+        let reply = match frame {
+            Frame::Hello(_) => Frame::Hello(Hello {
+                version: PROTOCOL_VERSION,
+                software: "rogue".into(),
+                name: claims.into(),
+                zone: claims.into(),
+                features: Vec::new(),
+                time: None,
+            }),
+            Frame::List => Frame::Inventory(Inventory {
+                agent: claims.into(),
+                zone: claims.into(),
+                devices: vec![DeviceInfo {
+                    name: "zwave".into(),
+                    address: format!("zwave@{claims}"),
+                    path: "/dev/ttyUSB0".into(),
+                    profile: None,
+                    usb_id: None,
+                    serial: None,
+                    product: None,
+                    settings: LineSettings::default(),
+                    state: DeviceState::Free,
+                }],
+                peers: Vec::new(),
+            }),
+            Frame::Open(_) => {
+                opened.store(true, Ordering::SeqCst);
+                Frame::Opened(Opened {
+                    device: "zwave".into(),
+                    agent: claims.into(),
+                    zone: claims.into(),
+                    settings: LineSettings::default(),
+                })
+            }
+            _ => continue,
+        };
+        if s.write_all(&reply.to_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn next_frame(
+    s: &mut StreamOwned<ServerConnection, TcpStream>,
+    buf: &mut BytesMut,
+) -> Option<Frame> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(f) = Frame::decode(buf).ok()? {
+            return Some(f);
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[test]
+fn a_client_refuses_an_agent_whose_hello_names_another_agent_than_its_certificate() {
+    let pki = Pki::new();
+    let rogue = Rogue::start(&pki.agent("garage", "garage"), "shed");
+    let client = ConnectBuilder::new("zwave@shed", rogue.addr, &pki.client("gw")).start();
+    let _app = client.connect();
+    let line = client
+        .wait_for_output("but its certificate", T)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        line.contains(&format!(
+            "refused agent {}: its hello says agent 'shed' in zone 'shed', but its certificate (fingerprint spki:",
+            rogue.addr
+        )),
+        "{line}"
+    );
+    assert!(
+        line.contains("says agent 'garage' in zone 'garage'"),
+        "{line}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !rogue.opened.load(Ordering::SeqCst),
+        "the rogue was asked to open the device"
+    );
+}
+
+#[test]
+fn a_rogue_listed_first_in_the_seeds_is_refused_and_the_real_agent_serves() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let real = AgentBuilder::new(&pki, "shed")
+        .zone("shed")
+        .device("zwave", device.path())
+        .start();
+    let rogue = Rogue::start(&pki.agent("garage", "garage"), "shed");
+    let client = ConnectBuilder::new("zwave@shed", real.addr, &pki.client("gw"))
+        .seeds(&[rogue.addr, real.addr])
+        .start();
+    echo_ok(&mut client.connect(), b"the real shed");
+    client.wait_for_output("but its certificate", T).unwrap();
+    assert!(
+        !rogue.opened.load(Ordering::SeqCst),
+        "the rogue was asked to open the device"
+    );
+}
+
+#[test]
+fn two_agents_presenting_one_name_with_different_keys_are_an_ambiguity_that_lists_both() {
+    let pki = Pki::new();
+    let (d1, d2) = (EchoDevice::start(), EchoDevice::start());
+    let first = AgentBuilder::new(&pki, "shed")
+        .zone("shed")
+        .device("zwave", d1.path())
+        .start();
+    // The same name issued again (a second box given the shed's name).
+    let out = pki.dir().join("second-shed");
+    let (code, stdout, stderr) = ProcBuilder::new(bins::serialctl())
+        .args([
+            "pki", "issue", "--role", "agent", "--name", "shed", "--zone", "shed", "--dir",
+        ])
+        .arg(pki.ca_dir())
+        .arg("--out")
+        .arg(&out)
+        .label("serialctl-pki-issue")
+        .run_to_end(T);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let second = AgentBuilder::new(&pki, "shed")
+        .zone("shed")
+        .tls(TlsPaths {
+            cert: out.join("shed.pem"),
+            key: out.join("shed.key"),
+            ca: out.join("ca.pem"),
+        })
+        .device("zwave", d2.path())
+        .start();
+    let gw = pki.client("gw");
+    let (code, out, err) = ProcBuilder::new(bins::serialctl())
+        .args([
+            "ls",
+            "--seed",
+            &first.addr.to_string(),
+            "--seed",
+            &second.addr.to_string(),
+        ])
+        .args([
+            "--cert".as_ref(),
+            gw.cert.as_os_str(),
+            "--key".as_ref(),
+            gw.key.as_os_str(),
+        ])
+        .arg("--ca")
+        .arg(&gw.ca)
+        .arg("--json")
+        .label("serialctl-ls")
+        .run_to_end(T);
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sheds: Vec<&serde_json::Value> = doc["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"] == "shed")
+        .collect();
+    assert_eq!(sheds.len(), 2, "both agents are listed: {out}");
+    assert_ne!(sheds[0]["fingerprint"], sheds[1]["fingerprint"]);
+
+    let client = ConnectBuilder::new("zwave@shed", first.addr, &gw)
+        .seeds(&[first.addr, second.addr])
+        .start();
+    let _app = client.connect();
+    let line = client
+        .wait_for_output("agents present the name 'shed' with different keys", T)
+        .unwrap();
+    for agent in [&first, &second] {
+        let fp = Pki::fingerprint(&agent.tls.cert);
+        assert!(
+            line.contains(&format!("shed in zone shed at {} (key {fp})", agent.addr)),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn an_agent_whose_config_names_another_agent_than_its_certificate_stops_with_both_names() {
+    let pki = Pki::new();
+    let agent = AgentBuilder::new(&pki, "shed")
+        .tls(pki.agent("garage", "garage"))
+        .spawn();
+    let status = agent.wait_exit(T).expect("the agent must stop");
+    assert_eq!(status.code(), Some(2), "{}", agent.output());
+    let err = agent.stderr();
+    assert!(
+        err.contains(&format!(
+            "{}:1:8: name = \"shed\", but the agent certificate {} says agent 'garage'",
+            agent.config_path().display(),
+            agent.tls.cert.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("serialctl pki issue --role agent --name shed --zone garage"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_zone_that_a_certificate_without_zone_does_not_give_stops_the_agent_with_how_to_reissue() {
+    let pki = Pki::new();
+    let agent = AgentBuilder::new(&pki, "barn")
+        .tls(pki.issue(serialmesh_tests::Role::Agent, "barn", None, None))
+        .zone("farm")
+        .spawn();
+    let status = agent.wait_exit(T).expect("the agent must stop");
+    assert_eq!(status.code(), Some(2), "{}", agent.output());
+    let err = agent.stderr();
+    assert!(
+        err.contains("zone = \"farm\", but the agent certificate")
+            && err.contains("says no zone, which makes the zone its name 'barn'"),
+        "{err}"
+    );
+    assert!(err.contains("--name barn --zone farm"), "{err}");
+}
+
+#[test]
+fn an_agent_without_name_or_zone_in_its_config_is_who_its_certificate_says() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let agent = AgentBuilder::new(&pki, "loft")
+        .zone("attic")
+        .identity_from_certificate()
+        .device("zwave", device.path())
+        .start();
+    agent.wait_for_output("agent=loft zone=attic", T).unwrap();
+    let client = ConnectBuilder::new("zwave@attic", agent.addr, &pki.client("gw")).start();
+    echo_ok(&mut client.connect(), b"named by its certificate");
+}
