@@ -53,7 +53,7 @@ pub async fn run(
     let authz = Arc::new(Authz::new(
         &me.name,
         &me.zone,
-        config.authz.rules.clone(),
+        config.authz.grants.clone(),
         deny,
     ));
     // Before anything is served: the revoked file is in force (or the

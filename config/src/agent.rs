@@ -88,6 +88,7 @@ pub(crate) struct RawAgent {
     admin: Option<Spanned<String>>,
     #[serde(default)]
     allow: Vec<Spanned<RawAllow>>,
+    allow_everyone: Option<Spanned<bool>>,
     #[serde(default)]
     revoked: Vec<Spanned<String>>,
     revoked_file: Option<PathBuf>,
@@ -215,6 +216,7 @@ impl RawAgent {
         }
         let authz = RawAuthz {
             allow: self.allow,
+            allow_everyone: self.allow_everyone,
             revoked: self.revoked,
             revoked_file: self.revoked_file,
         }

@@ -5,7 +5,14 @@
 //! matters and a client's rights on a device are the most any matching
 //! rule gives. Without any rule every client of the CA may open every
 //! device (the behaviour before rules existed); with at least one rule a
-//! client gets nothing that no rule grants.
+//! client gets nothing that no rule grants. Because "no rules" opens
+//! everything, it is kept apart from "every client, said on purpose"
+//! (`allow_everyone = true`): a reload that drops the last rule must not
+//! open every device by accident ([`Grants`]).
+//!
+//! Zones and agent names are separate namespaces: a place in a rule is a
+//! zone unless written `agent:NAME` ([`Place`]), so `*@garage` never
+//! matches an agent that happens to be called `garage` in another zone.
 
 use std::path::PathBuf;
 
@@ -37,25 +44,79 @@ impl std::fmt::Display for Access {
     }
 }
 
-/// One `[[allow]]` table. Patterns are shell-style globs (`*`, `?`).
+/// Where a rule applies: a zone or an agent, never "either". Patterns are
+/// shell-style globs (`*`, `?`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// `ZONE` or `zone:ZONE` in `devices`, an entry of `zones`.
+    Zone(String),
+    /// `agent:NAME` in `devices`, an entry of `agents`.
+    Agent(String),
+}
+
+impl Place {
+    /// Whether this place is the agent `agent` in `zone`.
+    pub fn matches(&self, agent: &str, zone: &str, glob: impl Fn(&str, &str) -> bool) -> bool {
+        match self {
+            Place::Zone(p) => glob(p, zone),
+            Place::Agent(p) => glob(p, agent),
+        }
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Zone(z) => write!(f, "zone:{z}"),
+            Place::Agent(a) => write!(f, "agent:{a}"),
+        }
+    }
+}
+
+/// An entry of `devices`: a device name pattern, on any agent or at one
+/// place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevicePattern {
+    pub name: String,
+    /// `None`: on whichever agent holds the rule.
+    pub place: Option<Place>,
+}
+
+/// One `[[allow]]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowRule {
     /// Client certificate names (`--name` of `serialctl pki issue`).
     pub clients: Vec<String>,
-    /// `NAME`, `NAME@ZONE` or `NAME@AGENT`; a place that is not this
-    /// agent's zone or name matches nothing here, so one rule set can be
-    /// shared by every agent.
-    pub devices: Vec<String>,
-    /// Every device of an agent whose zone (or name) matches.
-    pub zones: Vec<String>,
+    /// `NAME`, `NAME@ZONE` or `NAME@agent:AGENT`; a place that is not this
+    /// agent's matches nothing here, so one rule set can be shared by every
+    /// agent.
+    pub devices: Vec<DevicePattern>,
+    /// Every device of an agent in these zones (`zones`) or of these agents
+    /// (`agents`).
+    pub places: Vec<Place>,
     pub access: Access,
+}
+
+/// Who gets what, before revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Grants {
+    /// No `[[allow]]` and no `allow_everyone`: every client of the CA may
+    /// open everything, as before rules existed. A reload never goes from
+    /// rules to this (it would open everything without anyone saying so).
+    #[default]
+    Unrestricted,
+    /// `allow_everyone = true`: every client of the CA may open everything,
+    /// on purpose.
+    Everyone,
+    /// Only what these rules grant (none: nothing, with
+    /// `allow_everyone = false` and no rules).
+    Rules(Vec<AllowRule>),
 }
 
 /// Authorisation and revocation settings of an agent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuthzConfig {
-    /// Empty: every client of the CA may open everything.
-    pub rules: Vec<AllowRule>,
+    pub grants: Grants,
     /// Certificate fingerprints refused at the handshake (`revoked = [..]`).
     pub revoked: Vec<Fingerprint>,
     /// A file of fingerprints, one a line (`serialctl pki revoke` writes
@@ -72,12 +133,15 @@ pub(crate) struct RawAllow {
     #[serde(default)]
     zones: Vec<Spanned<String>>,
     #[serde(default)]
+    agents: Vec<Spanned<String>>,
+    #[serde(default)]
     access: Access,
 }
 
 /// The raw top-level keys this module owns.
 pub(crate) struct RawAuthz {
     pub allow: Vec<Spanned<RawAllow>>,
+    pub allow_everyone: Option<Spanned<bool>>,
     pub revoked: Vec<Spanned<String>>,
     pub revoked_file: Option<PathBuf>,
 }
@@ -95,22 +159,46 @@ impl RawAuthz {
                     Some("add clients = [\"NAME\", ...] with client certificate names; \"*\" means every client".into()),
                 ));
             };
-            if raw.devices.is_empty() && raw.zones.is_empty() {
+            if raw.devices.is_empty() && raw.zones.is_empty() && raw.agents.is_empty() {
                 return Err(ctx.at(
                     span,
-                    "[[allow]] names no devices or zones".into(),
-                    Some("add devices = [\"zwave\", \"zigbee@garage\"] or zones = [\"shed\"]; devices = [\"*\"] means every device".into()),
+                    "[[allow]] names no devices, zones or agents".into(),
+                    Some("add devices = [\"zwave\", \"zigbee@garage\"], zones = [\"shed\"] or agents = [\"shed-pi\"]; devices = [\"*\"] means every device".into()),
                 ));
             }
+            let mut places = patterns(ctx, raw.zones, "zone", check_pattern)?
+                .into_iter()
+                .map(Place::Zone)
+                .collect::<Vec<_>>();
+            places.extend(
+                patterns(ctx, raw.agents, "agent", check_pattern)?
+                    .into_iter()
+                    .map(Place::Agent),
+            );
             rules.push(AllowRule {
                 clients: patterns(ctx, clients, "client", check_pattern)?,
-                devices: patterns(ctx, raw.devices, "device", check_device_pattern)?,
-                zones: patterns(ctx, raw.zones, "zone", check_pattern)?,
+                devices: patterns(ctx, raw.devices, "device", check_device_pattern)?
+                    .into_iter()
+                    .map(|p| device_pattern(&p))
+                    .collect(),
+                places,
                 access: raw.access,
             });
         }
+        let grants = match (self.allow_everyone, rules.is_empty()) {
+            (None, true) => Grants::Unrestricted,
+            (Some(all), true) if *all.get_ref() => Grants::Everyone,
+            (Some(all), false) if *all.get_ref() => {
+                return Err(ctx.at(
+                    all.span(),
+                    "allow_everyone = true contradicts the [[allow]] rules of this file".into(),
+                    Some("remove allow_everyone to let only the [[allow]] rules grant, or remove the rules to open every device to every client of the CA".into()),
+                ))
+            }
+            _ => Grants::Rules(rules),
+        };
         Ok(AuthzConfig {
-            rules,
+            grants,
             revoked: crate::revoked::parse_list(ctx, self.revoked)?,
             revoked_file: self.revoked_file.map(|p| ctx.resolve(p)),
         })
@@ -142,9 +230,10 @@ fn patterns(
 
 fn pattern_hint(what: &str) -> &'static str {
     match what {
-        "device" => "write NAME, NAME@ZONE or NAME@AGENT, e.g. \"zwave\", \"zigbee@garage\" or \"*@shed\"; * and ? are wildcards",
+        "device" => "write NAME, NAME@ZONE or NAME@agent:AGENT, e.g. \"zwave\", \"zigbee@garage\" or \"*@agent:shed-pi\"; * and ? are wildcards",
         "client" => "write a client certificate name, e.g. \"zwave-js-ui\" or \"gw-*\"; * and ? are wildcards",
-        _ => "write a zone or agent name, e.g. \"shed\" or \"lab-*\"; * and ? are wildcards",
+        "agent" => "write an agent name, e.g. \"shed-pi\" or \"pi-*\"; * and ? are wildcards",
+        _ => "write a zone name, e.g. \"shed\" or \"lab-*\"; * and ? are wildcards; agents = [..] names agents",
     }
 }
 
@@ -169,8 +258,39 @@ fn check_device_pattern(p: &str) -> Result<(), String> {
     match p.split_once('@') {
         Some((device, place)) => {
             check_pattern(device).map_err(|e| format!("(device part) {e}"))?;
-            check_pattern(place).map_err(|e| format!("(zone or agent part) {e}"))
+            match place.split_once(':') {
+                Some(("agent", name)) => {
+                    check_pattern(name).map_err(|e| format!("(agent part) {e}"))
+                }
+                Some(("zone", name)) => check_pattern(name).map_err(|e| format!("(zone part) {e}")),
+                Some((kind, _)) => Err(format!(
+                    "names a place of kind '{kind}'; a place is ZONE, zone:ZONE or agent:AGENT"
+                )),
+                None => check_pattern(place).map_err(|e| format!("(zone part) {e}")),
+            }
         }
         None => check_pattern(p),
+    }
+}
+
+/// A pattern `check_device_pattern` accepted, as its parts.
+fn device_pattern(p: &str) -> DevicePattern {
+    let (name, place) = match p.split_once('@') {
+        None => {
+            return DevicePattern {
+                name: p.to_owned(),
+                place: None,
+            }
+        }
+        Some(parts) => parts,
+    };
+    let place = match place.split_once(':') {
+        Some(("agent", a)) => Place::Agent(a.to_owned()),
+        Some((_, z)) => Place::Zone(z.to_owned()),
+        None => Place::Zone(place.to_owned()),
+    };
+    DevicePattern {
+        name: name.to_owned(),
+        place: Some(place),
     }
 }

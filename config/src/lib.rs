@@ -21,7 +21,7 @@ mod revoked;
 pub mod watch;
 
 pub use agent::{AgentConfig, DeviceConfig, Stated, DEFAULT_CONFIG_DIR};
-pub use authz::{Access, AllowRule, AuthzConfig};
+pub use authz::{Access, AllowRule, AuthzConfig, DevicePattern, Grants, Place};
 pub use client::{ClientConfig, EndpointConfig, EndpointTarget};
 pub use error::ConfigError;
 pub use limits::LimitsConfig;

@@ -246,11 +246,24 @@ access = "list"
     ))
     .unwrap();
     let a = &c.authz;
-    assert_eq!(a.rules.len(), 2);
-    assert_eq!(a.rules[0].access, crate::Access::Open);
-    assert_eq!(a.rules[0].devices, ["zwave", "*@shed"]);
-    assert_eq!(a.rules[1].access, crate::Access::List);
-    assert_eq!(a.rules[1].zones, ["lab-?"]);
+    let crate::Grants::Rules(rules) = &a.grants else {
+        panic!("{:?}", a.grants)
+    };
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0].access, crate::Access::Open);
+    let dev = |name: &str, place| crate::DevicePattern {
+        name: name.into(),
+        place,
+    };
+    assert_eq!(
+        rules[0].devices,
+        [
+            dev("zwave", None),
+            dev("*", Some(crate::Place::Zone("shed".into())))
+        ]
+    );
+    assert_eq!(rules[1].access, crate::Access::List);
+    assert_eq!(rules[1].places, [crate::Place::Zone("lab-?".into())]);
     assert_eq!(a.revoked[0].to_string(), fp);
     assert_eq!(
         a.revoked_file.as_deref(),

@@ -206,23 +206,10 @@ pub fn rows(table: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The fingerprint of a certificate, as `serialctl pki show` prints it.
+/// The key fingerprint (`spki:...`) of an agent's certificate, as
+/// `serialctl pki show` prints it and its mDNS record carries it.
 pub fn fingerprint(tls: &TlsPaths) -> String {
-    let (code, out, err) = crate::proc::run_to_end(
-        bins::serialctl(),
-        [Path::new("pki"), Path::new("show"), &tls.cert],
-        T,
-    );
-    assert_eq!(code, 0, "{err}");
-    let line = out
-        .lines()
-        .find(|l| l.to_lowercase().contains("fingerprint"))
-        .unwrap_or_else(|| panic!("no fingerprint in:\n{out}"));
-    line.split_whitespace()
-        .last()
-        .unwrap()
-        .replace(':', "")
-        .to_lowercase()
+    Pki::fingerprint(&tls.cert)
 }
 
 /// `serialctl connect ADDRESS --tcp 127.0.0.1:5000` on a host, without

@@ -202,6 +202,98 @@ fn sighup_reloads_rules_and_ends_sessions_they_no_longer_allow() {
     assert!(agent.is_running());
 }
 
+/// Sends SIGHUP after `edit` rewrote the agent's config, and waits until
+/// the reload is in force.
+fn reload_with(agent: &RunningAgent, edit: impl FnOnce(String) -> String) {
+    let text = std::fs::read_to_string(agent.config_path()).unwrap();
+    std::fs::write(agent.config_path(), edit(text)).unwrap();
+    let mark = agent.mark();
+    agent.signal(nix::sys::signal::Signal::SIGHUP);
+    agent
+        .wait_for_output_after(mark, "authorisation in force", T)
+        .unwrap();
+}
+
+#[test]
+fn a_reload_that_drops_the_last_rule_keeps_the_rules_until_allow_everyone_says_so() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let agent = AgentBuilder::new(&pki, "az-last")
+        .device("zwave", device.path())
+        .device_toml("[[allow]]\nclients = [\"gw\"]\ndevices = [\"*\"]\n")
+        .start();
+    let gw = connect("zwave@az-last", agent.addr, &pki.client("gw"));
+    let mut app = gw.connect();
+    echo_ok(&mut app, b"before");
+    let stranger = pki.client("stranger");
+
+    // The rule deleted (a slip, most often): the rules stay in force.
+    let mark = agent.mark();
+    reload_with(&agent, |t| {
+        t.replace("[[allow]]", "")
+            .replace("clients = [\"gw\"]\ndevices = [\"*\"]", "")
+    });
+    agent
+        .wait_for_output_after(
+            mark,
+            "the reloaded config has no [[allow]] rules; keeping the rules in force rather than open every device to every client of the CA (write allow_everyone = true to do that on purpose)",
+            T,
+        )
+        .unwrap();
+    assert_eq!(listed(&agent, &stranger), Vec::<String>::new());
+    echo_ok(&mut app, b"gw keeps its session");
+
+    // Said on purpose: every client of the CA opens everything.
+    let mark = agent.mark();
+    reload_with(&agent, |t| format!("allow_everyone = true\n{t}"));
+    agent
+        .wait_for_output_after(
+            mark,
+            "allow_everyone = true: every client certificate of the CA may list and open every device",
+            T,
+        )
+        .unwrap();
+    drop((app, gw));
+    let s = connect("zwave@az-last", agent.addr, &stranger);
+    let mut app2 = s.connect();
+    echo_ok(&mut app2, b"now open to all");
+}
+
+#[test]
+fn a_zone_in_a_rule_never_matches_an_agent_of_that_name_in_another_zone() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    // The agent called "garage" stands in the house; the rule means the
+    // zone "garage".
+    let agent = AgentBuilder::new(&pki, "garage")
+        .zone("house")
+        .device("zwave", device.path())
+        .device_toml("[[allow]]\nclients = [\"gw\"]\ndevices = [\"*@garage\"]\n[[allow]]\nclients = [\"pi-admin\"]\ndevices = [\"zwave@agent:garage\"]\n[[allow]]\nclients = [\"viewer\"]\nagents = [\"gar*\"]\naccess = \"list\"\n")
+        .start();
+    agent
+        .wait_for_output("an [[allow]] place names this agent, not its zone", T)
+        .unwrap();
+    assert!(
+        agent.output().contains("write 'agent:garage'"),
+        "{}",
+        agent.output()
+    );
+
+    let gw = connect("zwave@garage", agent.addr, &pki.client("gw"));
+    let mut app = gw.connect();
+    assert!(
+        closed_within(&mut app, T),
+        "a zone rule opened another zone's agent"
+    );
+    gw.wait_for_output("has no [[allow]] rule for it", T)
+        .unwrap();
+
+    let admin = connect("zwave@house", agent.addr, &pki.client("pi-admin"));
+    let mut app2 = admin.connect();
+    echo_ok(&mut app2, b"named by agent");
+    assert_eq!(listed(&agent, &pki.client("viewer")), ["zwave"]);
+}
+
 /// Starts an agent whose config has `top` among the top-level keys and
 /// `tables` after the others, and expects it to exit 2 with
 /// `FILE:LINE:COLUMN: message` pointing at `needle`, and `hint`.
@@ -262,8 +354,8 @@ fn every_authorisation_config_error_names_the_place_and_the_fix() {
         "",
         "[[allow]]\nclients = [\"gw\"]",
         "[[allow]]",
-        "[[allow]] names no devices or zones",
-        "add devices = [\"zwave\", \"zigbee@garage\"] or zones = [\"shed\"]",
+        "[[allow]] names no devices, zones or agents",
+        "add devices = [\"zwave\", \"zigbee@garage\"], zones = [\"shed\"] or agents = [\"shed-pi\"]",
     );
     config_error(
         &pki,
@@ -278,8 +370,32 @@ fn every_authorisation_config_error_names_the_place_and_the_fix() {
         "",
         "[[allow]]\nclients = [\"gw\"]\ndevices = [\"zwave@sh ed\"]",
         "\"zwave@sh ed\"",
-        "[[allow]] device pattern 'zwave@sh ed' (zone or agent part) contains ' '",
-        "write NAME, NAME@ZONE or NAME@AGENT, e.g. \"zwave\", \"zigbee@garage\" or \"*@shed\"",
+        "[[allow]] device pattern 'zwave@sh ed' (zone part) contains ' '",
+        "write NAME, NAME@ZONE or NAME@agent:AGENT, e.g. \"zwave\", \"zigbee@garage\" or \"*@agent:shed-pi\"",
+    );
+    config_error(
+        &pki,
+        "",
+        "[[allow]]\nclients = [\"gw\"]\ndevices = [\"zwave@host:shed\"]",
+        "\"zwave@host:shed\"",
+        "[[allow]] device pattern 'zwave@host:shed' names a place of kind 'host'; a place is ZONE, zone:ZONE or agent:AGENT",
+        "write NAME, NAME@ZONE or NAME@agent:AGENT",
+    );
+    config_error(
+        &pki,
+        "",
+        "[[allow]]\nclients = [\"gw\"]\nagents = [\"pi 4\"]",
+        "\"pi 4\"",
+        "[[allow]] agent pattern 'pi 4' contains ' '",
+        "write an agent name, e.g. \"shed-pi\" or \"pi-*\"",
+    );
+    config_error(
+        &pki,
+        "allow_everyone = true",
+        "[[allow]]\nclients = [\"gw\"]\ndevices = [\"*\"]",
+        "true",
+        "allow_everyone = true contradicts the [[allow]] rules of this file",
+        "remove allow_everyone to let only the [[allow]] rules grant",
     );
     config_error(
         &pki,
@@ -287,14 +403,14 @@ fn every_authorisation_config_error_names_the_place_and_the_fix() {
         "[[allow]]\nclients = [\"gw\"]\nzones = [\"sh.ed\"]",
         "\"sh.ed\"",
         "[[allow]] zone pattern 'sh.ed' contains '.'",
-        "write a zone or agent name, e.g. \"shed\" or \"lab-*\"",
+        "write a zone name, e.g. \"shed\" or \"lab-*\"; * and ? are wildcards; agents = [..] names agents",
     );
     config_error(
         &pki,
         "",
         "[[allow]]\nclient = [\"gw\"]\ndevices = [\"*\"]",
         "client =",
-        "unknown field `client`, expected one of `clients`, `devices`, `zones`, `access`",
+        "unknown field `client`, expected one of `clients`, `devices`, `zones`, `agents`, `access`",
         "did you mean `clients`?",
     );
     config_error(

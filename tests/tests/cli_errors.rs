@@ -1037,7 +1037,9 @@ fn pki_show_prints_role_name_zone_and_the_fingerprint_issue_reported() {
         .unwrap_or_else(|| panic!("no fingerprint in:\n{}", issued.dump()))
         .to_owned();
     // The key fingerprint: "spki:" and 64 hex digits.
-    let hex = fingerprint.strip_prefix("spki:").unwrap_or_else(|| panic!("{fingerprint}"));
+    let hex = fingerprint
+        .strip_prefix("spki:")
+        .unwrap_or_else(|| panic!("{fingerprint}"));
     assert_eq!(hex.len(), 64, "{fingerprint}");
     assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{fingerprint}");
 

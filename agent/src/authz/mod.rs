@@ -10,7 +10,7 @@ mod tests;
 
 use std::sync::{Arc, RwLock};
 
-use serialmesh_config::{Access, AllowRule};
+use serialmesh_config::{Access, Grants};
 use serialmesh_pki::{DenyList, Fingerprint, Identity};
 use serialmesh_proto::{CloseReason, CloseReasonKind};
 use tracing::warn;
@@ -21,18 +21,18 @@ use crate::registry::Gate;
 pub struct Authz {
     agent: String,
     zone: String,
-    rules: RwLock<Arc<Vec<AllowRule>>>,
+    grants: RwLock<Arc<Grants>>,
     /// Shared with the TLS verifier: a revoked certificate fails the
     /// handshake of every later connection.
     deny: DenyList,
 }
 
 impl Authz {
-    pub fn new(agent: &str, zone: &str, rules: Vec<AllowRule>, deny: DenyList) -> Self {
+    pub fn new(agent: &str, zone: &str, grants: Grants, deny: DenyList) -> Self {
         Authz {
             agent: agent.to_string(),
             zone: zone.to_string(),
-            rules: RwLock::new(Arc::new(rules)),
+            grants: RwLock::new(Arc::new(grants)),
             deny,
         }
     }
@@ -41,12 +41,21 @@ impl Authz {
         &self.deny
     }
 
-    pub fn rules(&self) -> Arc<Vec<AllowRule>> {
-        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    pub fn grants(&self) -> Arc<Grants> {
+        self.grants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
-    pub fn set_rules(&self, rules: Vec<AllowRule>) {
-        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+    pub fn set_grants(&self, grants: Grants) {
+        for place in rules::zone_places_naming_this_agent(&grants, &self.agent, &self.zone) {
+            warn!(
+                place = %place, agent = %self.agent, zone = %self.zone,
+                "an [[allow]] place names this agent, not its zone: a place is a zone, so it grants nothing here; write 'agent:{place}' (in devices) or agents = [\"{place}\"] to name the agent"
+            );
+        }
+        *self.grants.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(grants);
     }
 
     /// What `client` (with certificate `fingerprint`) may do with `device`
@@ -60,7 +69,7 @@ impl Authz {
         if fingerprint.is_some_and(|f| self.deny.contains(f)) {
             return None;
         }
-        rules::access(&self.rules(), client, device, &self.agent, &self.zone)
+        rules::access(&self.grants(), client, device, &self.agent, &self.zone)
     }
 
     /// Why a session of `client` on `device` may not go on, if it may not.

@@ -11,14 +11,18 @@
 //! revoked certificate, or of a client the rules no longer let open its
 //! device, ends with "not authorised". A config or file that does not
 //! parse is logged and the lists in force stay: failing open would
-//! un-revoke everyone.
+//! un-revoke everyone. For the same reason a reloaded config without any
+//! `[[allow]]` rule does not lift the rules in force (no rules means
+//! "every client may open everything", and deleting the last rule is far
+//! more often a slip than that wish): it keeps them and says how to open
+//! everything on purpose (`allow_everyone = true`).
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serialmesh_config::{load_revoked, AgentConfig, AuthzConfig, ConfigError};
+use serialmesh_config::{load_revoked, AgentConfig, AuthzConfig, ConfigError, Grants};
 use serialmesh_pki::Fingerprint;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -150,7 +154,17 @@ impl Reloader {
                 if moved && config.authz.revoked_file.is_none() {
                     self.from_file.clear();
                 }
-                self.settings = config.authz;
+                let mut authz = config.authz;
+                if let (Grants::Unrestricted, Grants::Rules(rules)) =
+                    (&authz.grants, &self.settings.grants)
+                {
+                    error!(
+                        rules = rules.len(),
+                        "the reloaded config has no [[allow]] rules; keeping the rules in force rather than open every device to every client of the CA (write allow_everyone = true to do that on purpose)"
+                    );
+                    authz.grants = self.settings.grants.clone();
+                }
+                self.settings = authz;
                 moved
             }
             Err(e) => {
@@ -187,7 +201,7 @@ impl Reloader {
             info!(fingerprint = %fp, "certificate revoked; refusing it from now on");
         }
         deny.replace(set);
-        self.authz.set_rules(self.settings.rules.clone());
+        self.authz.set_grants(self.settings.grants.clone());
         let ended = self
             .registry
             .stop_where(|device, client, fp| self.authz.revoked_or_forbidden(device, client, fp));
@@ -205,14 +219,21 @@ impl Reloader {
             .revoked_file
             .as_deref()
             .map_or_else(|| "none".to_string(), |p: &Path| p.display().to_string());
+        let rules = match &self.settings.grants {
+            Grants::Rules(r) => r.len(),
+            Grants::Unrestricted | Grants::Everyone => 0,
+        };
         info!(
-            rules = self.settings.rules.len(),
+            rules,
             revoked = self.settings.revoked.len() + self.from_file.len(),
             revoked_file = %file,
             "authorisation in force"
         );
-        if self.settings.rules.is_empty() {
-            info!("no [[allow]] rules: every client certificate of the CA may list and open every device");
+        match &self.settings.grants {
+            Grants::Unrestricted => info!("no [[allow]] rules: every client certificate of the CA may list and open every device"),
+            Grants::Everyone => info!("allow_everyone = true: every client certificate of the CA may list and open every device"),
+            Grants::Rules(r) if r.is_empty() => warn!("allow_everyone = false and no [[allow]] rules: no client may list or open any device"),
+            Grants::Rules(_) => {}
         }
     }
 }

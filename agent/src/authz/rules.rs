@@ -1,21 +1,22 @@
 //! Matching `[[allow]]` rules against a client name and a device.
 
-use serialmesh_config::{Access, AllowRule};
+use serialmesh_config::{Access, AllowRule, DevicePattern, Grants, Place};
 
 use crate::discovery::glob_match;
 
-/// The most any rule grants `client` on `device` of the agent `agent` in
-/// `zone`; without rules, everything.
+/// The most `grants` give `client` on `device` of the agent `agent` in
+/// `zone`.
 pub fn access(
-    rules: &[AllowRule],
+    grants: &Grants,
     client: &str,
     device: &str,
     agent: &str,
     zone: &str,
 ) -> Option<Access> {
-    if rules.is_empty() {
-        return Some(Access::Open);
-    }
+    let rules = match grants {
+        Grants::Unrestricted | Grants::Everyone => return Some(Access::Open),
+        Grants::Rules(rules) => rules,
+    };
     rules
         .iter()
         .filter(|r| r.clients.iter().any(|p| glob_match(p, client)))
@@ -25,10 +26,32 @@ pub fn access(
 }
 
 fn covers(rule: &AllowRule, device: &str, agent: &str, zone: &str) -> bool {
-    let here = |place: &str| glob_match(place, zone) || glob_match(place, agent);
-    rule.zones.iter().any(|z| here(z))
-        || rule.devices.iter().any(|p| match p.split_once('@') {
-            Some((name, place)) => glob_match(name, device) && here(place),
-            None => glob_match(p, device),
+    let here = |place: &Place| place.matches(agent, zone, glob_match);
+    rule.places.iter().any(here)
+        || rule.devices.iter().any(|DevicePattern { name, place }| {
+            glob_match(name, device) && place.as_ref().is_none_or(here)
         })
+}
+
+/// Zone places of `grants` that match this agent's name but not its zone:
+/// before zones and agent names were told apart they matched, now they do
+/// not, and the agent says so rather than lock a client out silently.
+pub fn zone_places_naming_this_agent(grants: &Grants, agent: &str, zone: &str) -> Vec<String> {
+    let Grants::Rules(rules) = grants else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = rules
+        .iter()
+        .flat_map(|r| {
+            let on_devices = r.devices.iter().filter_map(|d| d.place.as_ref());
+            r.places.iter().chain(on_devices)
+        })
+        .filter_map(|p| match p {
+            Place::Zone(z) if glob_match(z, agent) && !glob_match(z, zone) => Some(z.clone()),
+            _ => None,
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
 }
