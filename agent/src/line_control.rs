@@ -1,5 +1,11 @@
 //! Control frames during a session: new line settings, break, purge, and
 //! the modem input lines a client asked to watch.
+//!
+//! Each change is logged, but a client decides how many it sends: past a
+//! burst (a gateway opening its port sets several things at once), a
+//! session logs at most one line-control line a second (the next line
+//! counts the ones it left out, which go to debug), so a client flapping
+//! the baud rate cannot fill the agent's disk or drown its other lines.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,6 +17,11 @@ use serialmesh_proto::{
 use tracing::{debug, info, warn};
 
 use crate::serial::{self, Port};
+use crate::throttle::LogBudget;
+
+/// Line-control log lines a session may write at once, and the pace after.
+const LOG_BURST: u32 = 32;
+const LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// Modem lines are read at most this often while watched. The relay asks on
 /// every round (data moving, or at least once per heartbeat), so changes
@@ -21,6 +32,7 @@ pub struct SessionControl {
     path: PathBuf,
     /// Last modem lines sent to the client, while it watches them.
     watching: Option<Watch>,
+    log: LogBudget,
 }
 
 struct Watch {
@@ -35,6 +47,7 @@ impl SessionControl {
         Self {
             path,
             watching: None,
+            log: LogBudget::new(LOG_BURST, LOG_EVERY),
         }
     }
 
@@ -49,7 +62,10 @@ impl SessionControl {
                     port.clear_break()
                 };
                 match r {
-                    Ok(()) => info!(on, "break changed by client"),
+                    Ok(()) => match self.log.admit() {
+                        Some(unlogged) => info!(on, unlogged, "break changed by client"),
+                        None => debug!(on, "break changed by client"),
+                    },
                     Err(e) => warn!(on, error = %e, "{path}: cannot change the break condition"),
                 }
             }
@@ -61,7 +77,12 @@ impl SessionControl {
                     (false, false) => return,
                 };
                 match port.clear(which) {
-                    Ok(()) => info!(input, output, "buffers purged by client"),
+                    Ok(()) => match self.log.admit() {
+                        Some(unlogged) => {
+                            info!(input, output, unlogged, "buffers purged by client")
+                        }
+                        None => debug!(input, output, "buffers purged by client"),
+                    },
                     Err(e) => warn!(error = %e, "{path}: cannot purge buffers"),
                 }
             }
@@ -97,7 +118,10 @@ impl Control<Port> for SessionControl {
                         format!("cannot apply {settings} to {}: {e}", self.path.display()),
                     )
                 })?;
-                info!(%settings, "line settings changed by client");
+                match self.log.admit() {
+                    Some(unlogged) => info!(%settings, unlogged, "line settings changed by client"),
+                    None => debug!(%settings, "line settings changed by client"),
+                }
                 Ok(())
             }
             Frame::LineControl(op) => {

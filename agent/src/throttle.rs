@@ -79,6 +79,53 @@ impl KeyedThrottle {
     }
 }
 
+/// A burst of lines, then one per interval: for events of one session that
+/// come in small bursts when all is well (a gateway setting baud, size,
+/// parity and flow control as it opens its port) and by the thousand when a
+/// client misbehaves. Not shared between threads: one session owns it.
+pub struct LogBudget {
+    every: Duration,
+    burst: u32,
+    /// Lines that may be logged now.
+    credit: u32,
+    /// When the last credit was earned.
+    earned: Instant,
+    unlogged: u64,
+}
+
+impl LogBudget {
+    pub fn new(burst: u32, every: Duration) -> Self {
+        Self {
+            every,
+            burst,
+            credit: burst,
+            earned: Instant::now(),
+            unlogged: 0,
+        }
+    }
+
+    /// As [`LogThrottle::admit`].
+    pub fn admit(&mut self) -> Option<u64> {
+        self.admit_at(Instant::now())
+    }
+
+    fn admit_at(&mut self, now: Instant) -> Option<u64> {
+        let since = now.saturating_duration_since(self.earned);
+        let new = (since.as_nanos() / self.every.as_nanos().max(1)).min(u128::from(self.burst));
+        if new > 0 {
+            // `new` is at most `burst`, a u32.
+            self.credit = (self.credit + new as u32).min(self.burst);
+            self.earned = now;
+        }
+        if self.credit == 0 {
+            self.unlogged += 1;
+            return None;
+        }
+        self.credit -= 1;
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
 fn admit(s: &mut (Option<Instant>, u64), now: Instant, every: Duration) -> Option<u64> {
     match s.0 {
         Some(last) if now.saturating_duration_since(last) < every => {
@@ -106,6 +153,26 @@ mod tests {
         }
         assert_eq!(t.admit_at(t0 + Duration::from_secs(10)), Some(999));
         assert_eq!(t.admit_at(t0 + Duration::from_secs(11)), None);
+    }
+
+    #[test]
+    fn a_budget_logs_a_burst_then_one_per_interval_with_the_count() {
+        let mut b = LogBudget::new(3, Duration::from_secs(1));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(b.admit_at(t0), Some(0));
+        }
+        for i in 1..=500 {
+            assert_eq!(b.admit_at(t0 + Duration::from_micros(i)), None);
+        }
+        assert_eq!(b.admit_at(t0 + Duration::from_secs(1)), Some(500));
+        assert_eq!(b.admit_at(t0 + Duration::from_millis(1500)), None);
+        // Quiet for long: the whole burst is back, no more.
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert!(b.admit_at(later).is_some());
+        }
+        assert_eq!(b.admit_at(later), None);
     }
 
     #[test]

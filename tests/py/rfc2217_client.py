@@ -3,6 +3,7 @@
 
 Usage: rfc2217_client.py full PORT GO_FILE
        rfc2217_client.py quick PORT
+       rfc2217_client.py flap PORT COUNT
 
 Prints one line per step; the Rust test (tests/tests/rfc2217.rs) reads
 them. In `full` mode it stops after configuring the port until GO_FILE
@@ -51,6 +52,19 @@ def main():
         port = serial.serial_for_url(url, baudrate=57600, timeout=10)
         step(f"opened {port.baudrate}")
         roundtrip(port, bytes(range(256)) + b"\xff" * 64, "quick")
+        port.close()
+        step("closed")
+        return
+
+    if mode == "flap":
+        # A client changing the line as fast as it can: every change is
+        # answered, and the last one is what the device is left with.
+        port = serial.serial_for_url(url, baudrate=9600, timeout=10)
+        for i in range(int(sys.argv[3])):
+            port.baudrate = 19200 if i % 2 else 38400
+            port.reset_input_buffer()
+        port.baudrate = 57600
+        roundtrip(port, b"after the flapping", "flap")
         port.close()
         step("closed")
         return

@@ -193,6 +193,51 @@ fn connect_with_rfc2217_serves_pyserial() {
 }
 
 #[test]
+fn a_client_flapping_the_line_settings_gets_each_applied_but_not_each_logged() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let agent = AgentBuilder::new(&pki, "shed")
+        .device("rs232", device.path())
+        .start();
+    let client = ConnectBuilder::new("rs232@shed", agent.addr, &pki.client("ops"))
+        .arg("--rfc2217")
+        .start();
+    let changes = 60;
+    let started = std::time::Instant::now();
+    let py = pyserial(&[
+        "flap",
+        &client.local.port().to_string(),
+        &changes.to_string(),
+    ])
+    .spawn();
+    expect_exit_ok(&py);
+    let took = started.elapsed();
+    assert_eq!(device_termios(device.path()).c_ospeed, 57600);
+    agent.wait_for_output("session ended", T).unwrap();
+
+    // A baud change and a purge per round: a burst of 32 lines, then one a
+    // second, and the lines say how many they left out.
+    let out = agent.output();
+    let logged = out
+        .lines()
+        .filter(|l| {
+            l.contains("line settings changed by client") || l.contains("buffers purged by client")
+        })
+        .count();
+    let budget = 32 + took.as_secs() as usize + 2;
+    assert!(
+        logged <= budget && logged < 2 * changes,
+        "{logged} line-control lines for {} changes in {took:?}:\n{out}",
+        2 * changes
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("by client") && !l.contains("unlogged=0")),
+        "no line counts what it left out:\n{out}"
+    );
+}
+
+#[test]
 fn rfc2217_needs_a_tcp_endpoint() {
     let pki = Pki::new();
     let tls = pki.client("ops");
