@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use serialmesh_proto::conn::{read_frame, write_frame, ConnError};
+use serialmesh_proto::conn::{read_frame, write_frame_within, ConnError};
 use serialmesh_proto::{
     CloseReason, CloseReasonKind, Frame, Hello, Inventory, ALPN, FEATURE_LINE_CONTROL,
     PROTOCOL_VERSION,
@@ -88,7 +88,10 @@ pub async fn handle(
                 .ok()
                 .map(|d| d.as_secs()),
         });
-        if write_frame(&mut tls, &ours).await.is_err() {
+        if write_frame_within(&mut tls, &ours, session::WRITE_WAIT)
+            .await
+            .is_err()
+        {
             return;
         }
         match next(&mut tls, &mut buf, deadline, limits).await {
@@ -111,7 +114,9 @@ pub async fn handle(
                     devices: registry.inventory_for(&gate),
                     peers: mesh.peers(),
                 });
-                let _ = write_frame(&mut tls, &inv).await;
+                if let Err(e) = write_frame_within(&mut tls, &inv, session::WRITE_WAIT).await {
+                    info!(error = %e, "inventory not delivered");
+                }
             }
             Ok(other) => {
                 refuse(
@@ -160,9 +165,10 @@ async fn refuse(metrics: &AgentMetrics, tls: &mut ClientConn, why: String) {
     metrics.protocol_violations.inc();
     warn!(error = %why, "protocol violation; closing this connection");
     let reason = CloseReason::new(CloseReasonKind::Protocol, why);
-    let _ = tokio::time::timeout(
+    let _ = write_frame_within(
+        tls,
+        &Frame::Close(reason),
         std::time::Duration::from_millis(500),
-        write_frame(tls, &Frame::Close(reason)),
     )
     .await;
 }

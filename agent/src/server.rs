@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serialmesh_config::LimitsConfig;
-use serialmesh_proto::conn::write_frame;
+use serialmesh_proto::conn::write_frame_within;
 use serialmesh_proto::{CloseReason, Frame, ReadAhead};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -242,10 +242,7 @@ impl Server {
             name,
             format!("client '{name}' already has {limit} connections to this agent (max_connections_per_client)"),
         );
-        let _ = tokio::time::timeout(
-            Duration::from_millis(500),
-            write_frame(&mut tls, &Frame::Close(reason)),
-        )
-        .await;
+        let _ =
+            write_frame_within(&mut tls, &Frame::Close(reason), Duration::from_millis(500)).await;
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use serialmesh_proto::conn::write_frame;
+use serialmesh_proto::conn::write_frame_within;
 use serialmesh_proto::{
     CloseReason, CloseReasonKind, Frame, Liveness, Open, Opened, Relay, RelayEnd,
 };
@@ -22,6 +22,9 @@ use crate::telemetry::AgentMetrics;
 const REPLACE_WAIT: Duration = Duration::from_secs(3);
 /// How long we try to deliver a close frame to a peer that may be gone.
 const CLOSE_WAIT: Duration = Duration::from_millis(500);
+/// How long a client may take to accept `Opened`; the port is held
+/// meanwhile, so a client that reads nothing must not keep it.
+pub const WRITE_WAIT: Duration = Duration::from_secs(5);
 
 /// Frees the device even if the session task panics or is cancelled.
 struct Release<'a> {
@@ -59,7 +62,7 @@ pub async fn run<S>(
             if let Some(unlogged) = registry.refusal_log.admit(&key) {
                 warn!(address = %open.address, %reason, unlogged, "refused to open device");
             }
-            let _ = write_frame(net, &Frame::Close(reason)).await;
+            let _ = write_frame_within(net, &Frame::Close(reason), CLOSE_WAIT).await;
             return;
         }
     };
@@ -83,12 +86,12 @@ pub async fn run<S>(
                 format!("the previous session on {device} did not close within {REPLACE_WAIT:?}"),
             );
             warn!(%reason, "refused to open device");
-            let _ = write_frame(net, &Frame::Close(reason)).await;
+            let _ = write_frame_within(net, &Frame::Close(reason), CLOSE_WAIT).await;
             return;
         };
         if claim.stop.token().is_cancelled() {
             // Replaced again (or shutting down) while we waited for the port.
-            let _ = write_frame(net, &Frame::Close(claim.stop.reason())).await;
+            let _ = write_frame_within(net, &Frame::Close(claim.stop.reason()), CLOSE_WAIT).await;
             return;
         }
 
@@ -111,7 +114,7 @@ pub async fn run<S>(
                 // is what its client needs to hear, not the missing path.
                 let reason = claim.stop.reason();
                 info!(%reason, "ended while waiting for the device");
-                let _ = write_frame(net, &Frame::Close(reason)).await;
+                let _ = write_frame_within(net, &Frame::Close(reason), CLOSE_WAIT).await;
                 return;
             }
             Err(hold::NotOpened::Failed(path, e)) => {
@@ -125,7 +128,7 @@ pub async fn run<S>(
                 if let Some(unlogged) = registry.refusal_log.admit(&device) {
                     warn!(%reason, unlogged, "device open failed");
                 }
-                let _ = write_frame(net, &Frame::Close(reason)).await;
+                let _ = write_frame_within(net, &Frame::Close(reason), CLOSE_WAIT).await;
                 return;
             }
         };
@@ -136,7 +139,7 @@ pub async fn run<S>(
             settings,
         });
         registry.refusal_log.reset(&device);
-        if let Err(e) = write_frame(net, &opened).await {
+        if let Err(e) = write_frame_within(net, &opened, WRITE_WAIT).await {
             info!(error = %e, "client left before the session started");
             return;
         }
@@ -218,6 +221,13 @@ fn close_reason(end: RelayEnd, stop: &SessionStop, path: &Path) -> Option<CloseR
             Some(CloseReason::new(
                 CloseReasonKind::Timeout,
                 format!("nothing heard for {d:?}"),
+            ))
+        }
+        RelayEnd::PeerNotReading(d) => {
+            warn!(stuck = ?d, "client stopped reading; ending its session");
+            Some(CloseReason::new(
+                CloseReasonKind::Timeout,
+                format!("you read nothing for {d:?}"),
             ))
         }
         RelayEnd::PeerClosed(r) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use rustls_pki_types::ServerName;
 use serialmesh_pki::{untrusted, Fingerprint, Identity};
-use serialmesh_proto::conn::{read_frame, write_frame, ConnError};
+use serialmesh_proto::conn::{read_frame, write_frame_within, ConnError};
 use serialmesh_proto::{
     CloseReason, Frame, Hello, Inventory, Open, Opened, ReadAhead, ALPN, FEATURE_LINE_CONTROL,
     PROTOCOL_VERSION,
@@ -117,7 +117,7 @@ impl Dialer {
             time: None,
         });
         let mut buf = BytesMut::new();
-        write_frame(&mut stream, &hello)
+        write_frame_within(&mut stream, &hello, REPLY_TIMEOUT)
             .await
             .map_err(|e| conv(agent, e.into()))?;
         match reply(agent, &mut stream, &mut buf).await? {
@@ -137,7 +137,7 @@ impl Dialer {
             address: address.to_string(),
             settings: None,
         });
-        write_frame(&mut stream, &open)
+        write_frame_within(&mut stream, &open, REPLY_TIMEOUT)
             .await
             .map_err(|e| conv(agent, e.into()))?;
         match reply(agent, &mut stream, &mut buf).await? {
@@ -165,7 +165,7 @@ impl Dialer {
     /// short of opening a device (for `serialctl doctor`).
     pub async fn probe(&self, agent: &str) -> Result<(Hello, Inventory, Identity), DialError> {
         let (mut stream, mut buf, hello, peer) = self.hello(agent).await?;
-        write_frame(&mut stream, &Frame::List)
+        write_frame_within(&mut stream, &Frame::List, REPLY_TIMEOUT)
             .await
             .map_err(|e| conv(agent, e.into()))?;
         match reply(agent, &mut stream, &mut buf).await? {

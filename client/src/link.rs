@@ -238,6 +238,10 @@ pub async fn run<L: Local>(
                 Outcome::Retry(format!("connection to agent lost: {m}")),
             ),
             RelayEnd::PeerSilent(d) => (None, Outcome::Retry(format!("agent silent for {d:?}"))),
+            RelayEnd::PeerNotReading(d) => (
+                None,
+                Outcome::Retry(format!("agent took nothing we sent for {d:?}")),
+            ),
             RelayEnd::Protocol(e) => (
                 None,
                 Outcome::Retry(format!("agent broke the protocol: {e}")),

@@ -47,3 +47,23 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(io: &mut W, frame: &Frame) -> io
     io.write_all(&frame.to_bytes()).await?;
     io.flush().await
 }
+
+/// [`write_frame`], given up after `within`: a peer that stops reading
+/// must not hold the task (and what it holds: a connection slot, a device)
+/// for as long as TCP keeps trying, which is many minutes.
+pub async fn write_frame_within<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    frame: &Frame,
+    within: std::time::Duration,
+) -> io::Result<()> {
+    match tokio::time::timeout(within, write_frame(io, frame)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "the peer took no {:?} frame within {within:?}",
+                frame.frame_type()
+            ),
+        )),
+    }
+}

@@ -79,6 +79,10 @@ pub enum RelayEnd {
     Protocol(ProtocolError),
     /// Nothing heard from the peer within the liveness window.
     PeerSilent(Duration),
+    /// The peer took none of what we had for it within the liveness window
+    /// (it still talks, but stopped reading: our heartbeats cannot reach it
+    /// either, so it is as good as gone, and it must not hold the device).
+    PeerNotReading(Duration),
     /// The local side (serial device or application socket) reached EOF.
     DeviceEof,
     DeviceError(io::Error),
@@ -176,6 +180,7 @@ impl Relay {
         let mut state = State {
             last_rx: start,
             last_tx: start,
+            write_blocked: None,
             net_flush: false,
             liveness,
         };
@@ -274,6 +279,12 @@ impl Relay {
             if silent >= st.liveness.dead_after {
                 return Err(RelayEnd::PeerSilent(silent));
             }
+            if let Some(since) = st.write_blocked {
+                let stuck = now.duration_since(since);
+                if stuck >= st.liveness.dead_after {
+                    return Err(RelayEnd::PeerNotReading(stuck));
+                }
+            }
             let mut next_tx = st.last_tx + st.liveness.heartbeat;
             if now >= next_tx && self.net_out.is_empty() {
                 Frame::Heartbeat.encode(&mut self.net_out);
@@ -282,9 +293,11 @@ impl Relay {
             // A heartbeat held back by output still queued: look again
             // shortly, without spinning.
             next_tx = next_tx.max(now + st.liveness.heartbeat / 8);
-            timer
-                .as_mut()
-                .reset(next_tx.min(st.last_rx + st.liveness.dead_after));
+            let mut wake = next_tx.min(st.last_rx + st.liveness.dead_after);
+            if let Some(since) = st.write_blocked {
+                wake = wake.min(since + st.liveness.dead_after);
+            }
+            timer.as_mut().reset(wake);
             progress = true;
         }
 
@@ -305,11 +318,17 @@ impl Relay {
                         self.net_marks.pop_front();
                     }
                     st.last_tx = Instant::now();
+                    st.write_blocked = None;
                     st.net_flush = true;
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => return Err(RelayEnd::NetLost(e.to_string())),
-                Poll::Pending => break,
+                Poll::Pending => {
+                    // The deadline runs from the first refusal after the
+                    // last progress, not from each retry.
+                    st.write_blocked.get_or_insert_with(Instant::now);
+                    break;
+                }
             }
         }
         if st.net_flush {
@@ -417,6 +436,8 @@ impl Relay {
 struct State {
     last_rx: Instant,
     last_tx: Instant,
+    /// Since when the network has taken nothing of a non-empty `net_out`.
+    write_blocked: Option<Instant>,
     net_flush: bool,
     liveness: Liveness,
 }

@@ -89,6 +89,57 @@ async fn silent_peer_is_declared_dead_and_heartbeats_are_sent() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_talks_but_never_reads_is_ended_within_the_liveness_window() {
+    let (mut net, mut peer) = duplex(1024);
+    let (mut dev, mut app) = duplex(64 * 1024);
+    let relay = tokio::spawn(async move {
+        let mut r = Relay::new(BytesMut::new());
+        r.run(
+            &mut net,
+            &mut dev,
+            std::future::pending(),
+            Liveness::default(),
+            no_control,
+        )
+        .await
+    });
+    // The device talks; the peer sends heartbeats (so it is never silent)
+    // and reads nothing.
+    let device = tokio::spawn(async move {
+        loop {
+            if app.write_all(&[0x55; 512]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let started = tokio::time::Instant::now();
+    let peer_task = tokio::spawn(async move {
+        loop {
+            if write_frame(&mut peer, &Frame::Heartbeat).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let end = tokio::time::timeout(Duration::from_secs(30), relay)
+        .await
+        .expect("a peer that never reads held the session for 30 s")
+        .unwrap();
+    assert!(
+        matches!(end, RelayEnd::PeerNotReading(d) if d >= Duration::from_secs(4)),
+        "{end:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    device.abort();
+    peer_task.abort();
+}
+
 #[tokio::test]
 async fn oversized_frame_ends_relay_with_protocol_error() {
     let (mut net, mut peer) = duplex(4096);
@@ -161,4 +212,15 @@ async fn stop_signal_ends_relay_and_finish_sends_close() {
     let mut buf = BytesMut::new();
     let f = read_frame(&mut peer, &mut buf).await.unwrap();
     assert!(matches!(f, Frame::Close(r) if r.kind == CloseReasonKind::Shutdown));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frame_write_to_a_peer_that_reads_nothing_gives_up_at_its_deadline() {
+    let (mut net, _peer) = duplex(64);
+    let frame = Frame::Data(Bytes::from(vec![0u8; 4096]));
+    let e = crate::conn::write_frame_within(&mut net, &frame, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    assert_eq!(e.to_string(), "the peer took no Data frame within 5s");
 }
