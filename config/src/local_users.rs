@@ -82,6 +82,39 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_name_their_users() {
+        let c = crate::parse_client(
+            "[[endpoint]]\ndevice = \"zwave@shed\"\ntcp = \"127.0.0.1:5000\"\nallow_users = [\"zwave\", \"1000\"]\n\
+             [[endpoint]]\ndevice = \"zigbee@shed\"\npty = \"/run/serialmesh/ttyZIGBEE\"\npty_owner = \"zigbee\"\n\
+             [[endpoint]]\ndevice = \"rs232@shed\"\ntcp = \"127.0.0.1:5001\"\n",
+            std::path::Path::new("c.toml"),
+        )
+        .unwrap();
+        let only = LocalUsers::Only(vec![LocalUser::Name("zwave".into()), LocalUser::Uid(1000)]);
+        assert_eq!(
+            c.endpoints[0].target,
+            crate::EndpointTarget::Tcp {
+                listen: "127.0.0.1:5000".parse().unwrap(),
+                users: only
+            }
+        );
+        assert_eq!(
+            c.endpoints[1].target,
+            crate::EndpointTarget::Pty {
+                link: "/run/serialmesh/ttyZIGBEE".into(),
+                owner: Some(LocalUser::Name("zigbee".into()))
+            }
+        );
+        assert!(matches!(
+            c.endpoints[2].target,
+            crate::EndpointTarget::Tcp {
+                users: LocalUsers::Anyone,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn only_loopback_addresses_can_be_restricted() {
         assert_eq!(
             allow_users_unusable_on(&"127.0.0.1:1".parse().unwrap()),
