@@ -239,3 +239,24 @@ fn a_tcp_endpoint_for_named_users_refuses_another_users_connection_and_keeps_the
         "{metrics}"
     );
 }
+
+#[test]
+fn a_link_left_in_a_private_directory_is_replaced_and_named_in_the_log() {
+    let pki = Pki::new();
+    let dir = temp_dir();
+    let link = dir.path().join("ttyZWAVE");
+    std::os::unix::fs::symlink("/dev/pts/left-by-a-crash", &link).unwrap();
+    let agent: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let client = ConnectBuilder::new("zwave@shed", agent, &pki.client("gw"))
+        .pty(&link)
+        .start();
+    let line = client
+        .wait_for_output("replacing a symlink already at the pty path", T)
+        .unwrap();
+    assert!(line.contains("old=/dev/pts/left-by-a-crash"), "{line}");
+    let now = std::fs::read_link(&link).unwrap();
+    assert!(now.starts_with("/dev/pts/") && now != Path::new("/dev/pts/left-by-a-crash"));
+    // No temporary name is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
