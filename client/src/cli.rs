@@ -110,9 +110,18 @@ pub struct ConnectArgs {
     /// DTR/RTS and break on the device.
     #[arg(long)]
     pub rfc2217: bool,
-    /// Serve the device on a pty, symlinked at PATH (e.g. /dev/ttyZWAVE).
+    /// Accept TCP connections only from this local user (a name or a
+    /// numeric uid); repeat for more. Needs a loopback --tcp address.
+    #[arg(long, value_name = "USER")]
+    pub allow_user: Vec<String>,
+    /// Serve the device on a pty, symlinked at PATH (e.g.
+    /// /run/serialmesh/ttyZWAVE), in a directory nobody else can write.
     #[arg(long, value_name = "PATH")]
     pub pty: Option<PathBuf>,
+    /// Give the pty to this user (a name or a numeric uid; default: the
+    /// user running serialctl). Mode 0600: nobody else can open it.
+    #[arg(long, value_name = "USER")]
+    pub pty_owner: Option<String>,
     /// Agent to use, as HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     pub agent: Option<String>,

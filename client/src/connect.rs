@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use serialmesh_config::{check_host_port, Address, EndpointTarget, TlsConfig};
+use serialmesh_config::{
+    check_host_port, Address, EndpointTarget, LocalUser, LocalUsers, TlsConfig,
+};
 use serialmesh_pki::Fingerprint;
 use tokio_util::sync::CancellationToken;
 
@@ -11,7 +13,7 @@ use crate::cli::ConnectArgs;
 use crate::dial::Dialer;
 use crate::dial_pinned::{client_setup, files_and_name, Dialers};
 use crate::revocation::Revocation;
-use crate::serve::{serve, Spec};
+use crate::serve::{serve, LocalEnd, Names, Spec};
 use crate::UsageError;
 
 pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
@@ -22,9 +24,33 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
         )
         .into());
     }
-    let local = match (args.tcp, args.pty) {
-        (Some(tcp), None) => EndpointTarget::Tcp(tcp),
-        (None, Some(pty)) => EndpointTarget::Pty(pty),
+    if !args.allow_user.is_empty() && args.tcp.is_none() {
+        return Err(UsageError(
+            "--allow-user needs a TCP endpoint: give --tcp 127.0.0.1:PORT (a pty is guarded by its owner and mode 0600; see --pty-owner)".into(),
+        )
+        .into());
+    }
+    if args.pty_owner.is_some() && args.pty.is_none() {
+        return Err(UsageError(
+            "--pty-owner needs a pty endpoint: give --pty PATH (for a TCP endpoint, --allow-user USER limits who may connect)".into(),
+        )
+        .into());
+    }
+    let target = match (args.tcp, args.pty) {
+        (Some(listen), None) => EndpointTarget::Tcp {
+            listen,
+            users: local_users("--allow-user", &args.allow_user)?,
+        },
+        (None, Some(link)) => EndpointTarget::Pty {
+            link,
+            owner: match &args.pty_owner {
+                Some(o) => Some(
+                    o.parse()
+                        .map_err(|m| UsageError(format!("--pty-owner: {m}")))?,
+                ),
+                None => None,
+            },
+        },
         _ => {
             return Err(UsageError(
                 "give one local endpoint: --tcp HOST:PORT (e.g. --tcp 127.0.0.1:5000) or --pty PATH (e.g. --pty /dev/ttyZWAVE)"
@@ -33,6 +59,11 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
             .into())
         }
     };
+    let names = Names {
+        allow_users: "--allow-user",
+        pty_owner: "--pty-owner",
+    };
+    let local = LocalEnd::resolve(&target, &names)?;
     let pin = parse_pin(args.agent_fingerprint.as_deref())?;
     let setup = client_setup(&args.tls)?;
     setup.revocation.watch();
@@ -62,6 +93,21 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
         rfc2217: args.rfc2217,
     };
     serve(dialer, vec![spec], args.admin, shutdown).await
+}
+
+/// `--allow-user` values: nobody named means anyone may connect.
+fn local_users(what: &str, users: &[String]) -> Result<LocalUsers, UsageError> {
+    if users.is_empty() {
+        return Ok(LocalUsers::Anyone);
+    }
+    let users = users
+        .iter()
+        .map(|u| {
+            u.parse::<LocalUser>()
+                .map_err(|m| UsageError(format!("{what}: {m}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(LocalUsers::Only(users))
 }
 
 /// `--agent-fingerprint HEX`, checked (a bad one is a usage error).

@@ -5,18 +5,37 @@
 //! gateway that reconnects has given up on its old socket. With `rfc2217`
 //! each connection speaks telnet with the COM-PORT-OPTION (see
 //! [`crate::rfc2217`]).
+//!
+//! Anyone who can reach the address can connect, and so take the device
+//! over from the gateway: on a host shared with other users or with
+//! containers on the host network, that is anyone on the host. With
+//! `allow_users` ([`Gate::Uids`]) a connection whose socket belongs to
+//! another user (see [`crate::peer_uid`]) is closed before it replaces
+//! anything.
 
 use std::sync::Arc;
 
 use serialmesh_proto::Liveness;
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn, Instrument};
 
 use crate::dial::Dialer;
 use crate::link::{self, Target};
+use crate::peer_uid::peer_uid;
 use crate::rfc2217::Rfc2217Stream;
+
+/// Who may connect to a TCP endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    Anyone,
+    /// Only sockets owned by these uids (a loopback listener: the config
+    /// and `connect` refuse anything else).
+    Uids(Vec<u32>),
+}
 
 pub async fn serve_tcp(
     listener: TcpListener,
@@ -25,6 +44,7 @@ pub async fn serve_tcp(
     shutdown: CancellationToken,
     liveness: Liveness,
     rfc2217: bool,
+    gate: Gate,
 ) {
     let tracker = TaskTracker::new();
     let mut current: Option<(CancellationToken, tokio::task::JoinHandle<()>)> = None;
@@ -42,6 +62,15 @@ pub async fn serve_tcp(
                 continue;
             }
         };
+        if let Gate::Uids(allowed) = &gate {
+            if let Err(why) = admit(&tracker, allowed, &stream, peer).await {
+                warn!(%peer, "refused a local connection: {why}");
+                target.meters.refused.inc();
+                // Closed at once, before it replaces the gateway's.
+                drop(stream);
+                continue;
+            }
+        }
         if let Err(e) = stream.set_nodelay(true) {
             warn!(error = %e, "cannot set TCP_NODELAY on the local connection");
         }
@@ -80,4 +109,26 @@ pub async fn serve_tcp(
     }
     tracker.close();
     let _ = tokio::time::timeout(std::time::Duration::from_millis(1500), tracker.wait()).await;
+}
+
+/// Ok if the socket at `peer` belongs to one of `allowed`; else why not.
+async fn admit(
+    tracker: &TaskTracker,
+    allowed: &[u32],
+    stream: &TcpStream,
+    peer: SocketAddr,
+) -> Result<u32, String> {
+    let local = stream
+        .local_addr()
+        .map_err(|e| format!("its local address is unknown: {e}"))?;
+    let found = tracker
+        .spawn_blocking(move || peer_uid(local, peer))
+        .await
+        .map_err(|e| format!("the lookup of its user failed: {e}"))?;
+    match found {
+        Ok(Some(uid)) if allowed.contains(&uid) => Ok(uid),
+        Ok(Some(uid)) => Err(format!("uid {uid} is not in allow_users")),
+        Ok(None) => Err("its socket was gone before its user could be looked up".into()),
+        Err(e) => Err(format!("cannot tell which user made it: {e}")),
+    }
 }

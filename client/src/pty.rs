@@ -21,6 +21,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tracing::{debug, info};
 
 use crate::link::Local;
+use crate::local_users::Owner;
+use crate::pty_link::LinkDir;
 use crate::termios::{self as tio, apply_to_termios, differs, from_termios};
 
 /// How often to look whether the application has opened the pty when
@@ -39,7 +41,8 @@ pub struct PtyEndpoint {
     /// inotify is unavailable.
     opens: Option<Inotify>,
     slave: PathBuf,
-    link: PathBuf,
+    /// Where the link to the slave lives.
+    dir: LinkDir,
     /// The settings the agent has for the device, as far as we know.
     shown: Option<LineSettings>,
     /// What we last wrote into the pty's termios; anything else there was
@@ -48,37 +51,18 @@ pub struct PtyEndpoint {
 }
 
 impl PtyEndpoint {
-    /// Creates the pty in raw mode and points `link` at its slave. An
-    /// existing symlink at `link` (left by a crashed run) is replaced;
-    /// anything else there is refused.
+    /// Creates the pty in raw mode, its slave private to `owner` (see
+    /// [`crate::pty_alloc`]), and points the link in `dir` at the slave
+    /// (see [`LinkDir::install`]).
     /// Must be called within a tokio runtime (the slave's open watch).
-    pub fn create(link: &Path) -> io::Result<Self> {
-        let pty = nix::pty::openpty(None, None)?;
-        let slave = nix::unistd::ttyname(pty.slave.as_fd())?;
+    pub fn create(dir: LinkDir, owner: Owner) -> io::Result<Self> {
+        let pty = crate::pty_alloc::open(owner)?;
+        let slave = pty.path;
         let mut t = termios::tcgetattr(pty.slave.as_fd())?;
         termios::cfmakeraw(&mut t);
         termios::tcsetattr(pty.slave.as_fd(), SetArg::TCSANOW, &t)?;
         set_nonblocking(&pty.master)?;
-        match std::fs::symlink_metadata(link) {
-            Ok(m) if m.file_type().is_symlink() => std::fs::remove_file(link)?,
-            Ok(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!(
-                        "{} exists and is not a symlink; refusing to replace it",
-                        link.display()
-                    ),
-                ))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        std::os::unix::fs::symlink(&slave, link).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot create symlink {}: {e}", link.display()),
-            )
-        })?;
+        dir.install(&slave)?;
         let written = tio::get(pty.slave.as_fd())
             .ok()
             .map(|t| from_termios(&t, LineSettings::default().baud));
@@ -89,13 +73,13 @@ impl PtyEndpoint {
             io: None,
             opens: watch_opens(&slave),
             slave,
-            link: link.to_path_buf(),
+            dir,
             shown: None,
         })
     }
 
     pub fn link(&self) -> &Path {
-        &self.link
+        self.dir.link()
     }
 
     /// Whether the application has the slave open now.
@@ -195,9 +179,7 @@ impl Drop for PtyEndpoint {
     /// Removes the symlink if it is still ours, so a gateway never opens a
     /// dangling or recycled pty.
     fn drop(&mut self) {
-        if std::fs::read_link(&self.link).is_ok_and(|t| t == self.slave) {
-            let _ = std::fs::remove_file(&self.link);
-        }
+        self.dir.remove_if_pointing_at(&self.slave);
     }
 }
 

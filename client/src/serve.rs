@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use serialmesh_config::{Address, EndpointTarget};
+use serialmesh_config::{allow_users_unusable_on, Address, EndpointTarget, LocalUsers};
 use serialmesh_observe::{bind_admin, serve_admin, AdminState, Metrics};
 use serialmesh_proto::Liveness;
 use tokio::net::TcpListener;
@@ -15,15 +15,18 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, Instrument};
 
 use crate::dial::Dialer;
-use crate::endpoint::serve_tcp;
+use crate::endpoint::{serve_tcp, Gate};
 use crate::link::Target;
+use crate::local_users::{resolve_uids, Owner};
 use crate::pty::PtyEndpoint;
 use crate::pty_endpoint::serve_pty;
+use crate::pty_link::LinkDir;
 use crate::telemetry::{self, EndpointMeters};
+use crate::UsageError;
 
 pub struct Spec {
     pub address: Address,
-    pub local: EndpointTarget,
+    pub local: LocalEnd,
     pub agent: String,
     /// Resolve the address before every dial instead of using `agent`.
     pub resolver: Option<Arc<crate::resolve::Resolver>>,
@@ -35,8 +38,49 @@ pub struct Spec {
     pub rfc2217: bool,
 }
 
+/// An endpoint's local side with its users looked up on this host and a
+/// pty's directory checked and open.
+#[derive(Debug)]
+pub enum LocalEnd {
+    Tcp { listen: SocketAddr, gate: Gate },
+    Pty { dir: LinkDir, owner: Owner },
+}
+
+/// How `connect` and the sidecar config name the settings, for messages.
+pub struct Names {
+    pub allow_users: &'static str,
+    pub pty_owner: &'static str,
+}
+
+impl LocalEnd {
+    /// `target` with its users looked up and a pty's directory checked (a
+    /// usage error if a user is unknown, a TCP endpoint restricted to users
+    /// is not on loopback, or others could write the pty's directory).
+    pub fn resolve(target: &EndpointTarget, names: &Names) -> Result<LocalEnd, UsageError> {
+        Ok(match target {
+            EndpointTarget::Tcp { listen, users } => LocalEnd::Tcp {
+                listen: *listen,
+                gate: match users {
+                    LocalUsers::Anyone => Gate::Anyone,
+                    LocalUsers::Only(users) => {
+                        if let Some(why) = allow_users_unusable_on(listen) {
+                            return Err(UsageError(format!("{} {why}", names.allow_users)));
+                        }
+                        Gate::Uids(resolve_uids(names.allow_users, users)?)
+                    }
+                },
+            },
+            EndpointTarget::Pty { link, owner } => LocalEnd::Pty {
+                owner: Owner::resolve(names.pty_owner, owner.as_ref())?,
+                // The message names the cause (the source is kept for callers).
+                dir: LinkDir::open(link).map_err(|e| UsageError(e.to_string()))?,
+            },
+        })
+    }
+}
+
 enum Bound {
-    Tcp(TcpListener),
+    Tcp(TcpListener, Gate),
     Pty(PtyEndpoint),
 }
 
@@ -57,13 +101,17 @@ pub async fn serve(
     let mut ready = Vec::new();
     for spec in specs {
         let bound = match &spec.local {
-            EndpointTarget::Tcp(addr) => {
-                Bound::Tcp(TcpListener::bind(addr).await.with_context(|| {
-                    format!("endpoint for '{}': cannot listen on {addr}", spec.address)
-                })?)
-            }
-            EndpointTarget::Pty(link) => {
-                Bound::Pty(PtyEndpoint::create(link).with_context(|| {
+            LocalEnd::Tcp { listen, gate } => Bound::Tcp(
+                TcpListener::bind(listen).await.with_context(|| {
+                    format!("endpoint for '{}': cannot listen on {listen}", spec.address)
+                })?,
+                gate.clone(),
+            ),
+            LocalEnd::Pty { dir, owner } => {
+                let pty = dir
+                    .try_clone()
+                    .and_then(|dir| PtyEndpoint::create(dir, *owner));
+                Bound::Pty(pty.with_context(|| {
                     format!("endpoint for '{}': cannot create pty", spec.address)
                 })?)
             }
@@ -98,10 +146,14 @@ pub async fn serve(
             ));
         }
         match bound {
-            Bound::Tcp(listener) => {
+            Bound::Tcp(listener, gate) => {
                 let local = listener.local_addr().context("listener has no address")?;
                 let scheme = if spec.rfc2217 { "rfc2217" } else { "tcp" };
-                info!(parent: &span, client = %dialer.client_name, agent = %spec.agent, "serving {scheme}://{local}");
+                let only = match &gate {
+                    Gate::Anyone => String::new(),
+                    Gate::Uids(uids) => format!(" for uid(s) {uids:?} only"),
+                };
+                info!(parent: &span, client = %dialer.client_name, agent = %spec.agent, "serving {scheme}://{local}{only}");
                 tracker.spawn(
                     serve_tcp(
                         listener,
@@ -110,6 +162,7 @@ pub async fn serve(
                         shutdown,
                         Liveness::default(),
                         spec.rfc2217,
+                        gate,
                     )
                     .instrument(span),
                 );

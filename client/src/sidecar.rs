@@ -6,14 +6,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
-use serialmesh_config::{ClientConfig, EndpointTarget, TlsConfig};
+use serialmesh_config::{ClientConfig, EndpointTarget, LocalUser, LocalUsers, TlsConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::dialer_for;
 use crate::dial::Dialer;
 use crate::revocation::Revocation;
-use crate::serve::{serve, Spec};
+use crate::serve::{serve, LocalEnd, Names, Spec};
 use crate::UsageError;
+
+/// How the config names the settings of local users, for messages.
+const CONFIG_NAMES: Names = Names {
+    allow_users: "allow_users",
+    pty_owner: "pty_owner",
+};
 
 pub async fn run(
     path: &Path,
@@ -54,11 +60,13 @@ pub async fn run(
             Some(pin) => Some(Arc::new(dialer_for(tls, Some(pin), &revocation)?)),
             None => None,
         };
+        let local = LocalEnd::resolve(&e.target, &CONFIG_NAMES)
+            .map_err(|err| UsageError(format!("endpoint for '{}': {err}", e.device)))?;
         specs.push(Spec {
             pin: e.agent_fingerprint,
             dialer: own,
             address: e.device,
-            local: e.target,
+            local,
             agent,
             resolver: this,
             rfc2217: e.rfc2217,
@@ -115,9 +123,19 @@ pub fn check(path: &Path) -> Result<()> {
         None => {}
     }
     for e in &config.endpoints {
+        // What run would refuse at start: unknown users, an unsafe pty
+        // directory (nothing is created or bound).
+        LocalEnd::resolve(&e.target, &CONFIG_NAMES)
+            .map_err(|err| UsageError(format!("endpoint for '{}': {err}", e.device)))?;
         let local = match &e.target {
-            EndpointTarget::Tcp(addr) => format!("tcp://{addr}"),
-            EndpointTarget::Pty(path) => format!("pty {}", path.display()),
+            EndpointTarget::Tcp { listen, users } => match users {
+                LocalUsers::Anyone => format!("tcp://{listen}"),
+                LocalUsers::Only(u) => format!("tcp://{listen} for {}", list(u)),
+            },
+            EndpointTarget::Pty { link, owner } => match owner {
+                Some(o) => format!("pty {} owned by {o}", link.display()),
+                None => format!("pty {}", link.display()),
+            },
         };
         let agent = e
             .agent
@@ -130,4 +148,9 @@ pub fn check(path: &Path) -> Result<()> {
     }
     println!("{}", out.join("\n"));
     Ok(())
+}
+
+fn list(users: &[LocalUser]) -> String {
+    let names: Vec<String> = users.iter().map(ToString::to_string).collect();
+    names.join(", ")
 }

@@ -33,6 +33,11 @@ pub fn describe(m: &Metrics) {
         "Bytes dropped while the tunnel was down or lost in flight",
     );
     m.describe(
+        "serialmesh_endpoint_refused_total",
+        Kind::Counter,
+        "Local connections refused: their socket's user is not in allow_users",
+    );
+    m.describe(
         "serialmesh_endpoint_last_error",
         Kind::Gauge,
         "The last error of an endpoint, in the error label",
@@ -47,6 +52,8 @@ pub struct EndpointMeters {
     pub reconnects: Counter,
     pub lost_to_device: Counter,
     pub lost_to_app: Counter,
+    /// Local connections refused by `allow_users`.
+    pub refused: Counter,
     pub relay: Meters,
     /// The agent answered the last probe and has the device: an application
     /// that connects now gets a tunnel.
@@ -65,6 +72,7 @@ impl EndpointMeters {
             reconnects: metrics.counter("serialmesh_endpoint_reconnects_total", &one),
             lost_to_device: metrics.counter("serialmesh_endpoint_bytes_lost_total", &to_device),
             lost_to_app: metrics.counter("serialmesh_endpoint_bytes_lost_total", &to_app),
+            refused: metrics.counter("serialmesh_endpoint_refused_total", &one),
             // The relay's "device" is the application's connection and its
             // "net" the tunnel to the agent, so the directions cross over.
             relay: Meters {

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use crate::agent::parse_listen;
 use crate::load::Ctx;
+use crate::local_users::{allow_users_unusable_on, LocalUser, LocalUsers};
 use crate::{check_host_port, Address, ConfigError, TlsConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +40,28 @@ pub struct EndpointConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndpointTarget {
-    Tcp(SocketAddr),
-    Pty(PathBuf),
+    /// A TCP listener, open to `users` (`allow_users`).
+    Tcp {
+        listen: SocketAddr,
+        users: LocalUsers,
+    },
+    /// A pty whose slave is symlinked at `link`, owned by `owner`
+    /// (`pty_owner`; None: the user running the client), mode 0600.
+    Pty {
+        link: PathBuf,
+        owner: Option<LocalUser>,
+    },
+}
+
+impl EndpointTarget {
+    /// Whether two endpoints would take the same local address.
+    pub fn same_place(&self, other: &EndpointTarget) -> bool {
+        match (self, other) {
+            (Self::Tcp { listen: a, .. }, Self::Tcp { listen: b, .. }) => a == b,
+            (Self::Pty { link: a, .. }, Self::Pty { link: b, .. }) => a == b,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -66,6 +87,8 @@ struct RawEndpoint {
     agent: Option<Spanned<String>>,
     agent_fingerprint: Option<Spanned<String>>,
     rfc2217: Option<Spanned<bool>>,
+    allow_users: Option<Spanned<Vec<Spanned<String>>>>,
+    pty_owner: Option<Spanned<String>>,
 }
 
 impl RawClient {
@@ -83,14 +106,36 @@ impl RawClient {
                 .parse()
                 .map_err(|m| ctx.at(e.device.span(), m, None))?;
             let target = match (e.tcp, e.pty) {
-                (Some(t), None) => EndpointTarget::Tcp(parse_listen(t.get_ref()).map_err(|m| {
-                    ctx.at(
-                        t.span(),
-                        m,
-                        Some("write HOST:PORT, e.g. \"127.0.0.1:5000\"".into()),
-                    )
-                })?),
-                (None, Some(p)) => EndpointTarget::Pty(ctx.resolve(p)),
+                (Some(t), None) => {
+                    let listen = parse_listen(t.get_ref()).map_err(|m| {
+                        ctx.at(
+                            t.span(),
+                            m,
+                            Some("write HOST:PORT, e.g. \"127.0.0.1:5000\"".into()),
+                        )
+                    })?;
+                    let users = allow_users(ctx, &device, &listen, e.allow_users)?;
+                    EndpointTarget::Tcp { listen, users }
+                }
+                (None, Some(p)) => {
+                    if let Some(a) = e.allow_users {
+                        return Err(ctx.at(
+                            a.span(),
+                            format!("endpoint for '{device}': allow_users is for tcp endpoints; a pty is guarded by its owner and mode 0600"),
+                            Some("remove allow_users; pty_owner = \"USER\" gives the pty to the gateway's user".into()),
+                        ));
+                    }
+                    let owner = match e.pty_owner {
+                        Some(o) => Some(o.get_ref().parse::<LocalUser>().map_err(|m| {
+                            ctx.at(o.span(), format!("pty_owner: {m}"), Some("write a user name or a numeric uid, e.g. pty_owner = \"zwave\"".into()))
+                        })?),
+                        None => None,
+                    };
+                    EndpointTarget::Pty {
+                        link: ctx.resolve(p),
+                        owner,
+                    }
+                }
                 _ => {
                     return Err(ctx.at(
                         e.device.span(),
@@ -100,7 +145,7 @@ impl RawClient {
                 }
             };
             let rfc2217 = match e.rfc2217 {
-                Some(r) if *r.get_ref() && matches!(target, EndpointTarget::Pty(_)) => {
+                Some(r) if *r.get_ref() && matches!(target, EndpointTarget::Pty { .. }) => {
                     return Err(ctx.at(
                         r.span(),
                         format!("endpoint for '{device}': rfc2217 needs a tcp endpoint; a pty carries line settings through its termios"),
@@ -110,7 +155,7 @@ impl RawClient {
                 Some(r) => r.into_inner(),
                 None => false,
             };
-            if endpoints.iter().any(|o| o.target == target) {
+            if endpoints.iter().any(|o| o.target.same_place(&target)) {
                 return Err(ctx.at(
                     e.device.span(),
                     format!("endpoint for '{device}' reuses the local address of another endpoint"),
@@ -161,4 +206,49 @@ impl RawClient {
             revoked_file: self.revoked_file.map(|p| ctx.resolve(p)),
         })
     }
+}
+
+/// `allow_users` of a TCP endpoint on `listen`: checked for a loopback
+/// address and a non-empty list of well-formed users.
+fn allow_users(
+    ctx: &Ctx,
+    device: &Address,
+    listen: &SocketAddr,
+    raw: Option<Spanned<Vec<Spanned<String>>>>,
+) -> Result<LocalUsers, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(LocalUsers::Anyone);
+    };
+    if let Some(why) = allow_users_unusable_on(listen) {
+        return Err(ctx.at(
+            raw.span(),
+            format!("endpoint for '{device}': allow_users {why}"),
+            Some("listen on 127.0.0.1 (or [::1]) with the gateway on this host, or remove allow_users".into()),
+        ));
+    }
+    let span = raw.span();
+    let mut users = Vec::new();
+    for u in raw.into_inner() {
+        users.push(u.get_ref().parse::<LocalUser>().map_err(|m| {
+            ctx.at(
+                u.span(),
+                format!("allow_users: {m}"),
+                Some(
+                    "write user names or numeric uids, e.g. allow_users = [\"zwave\", \"1000\"]"
+                        .into(),
+                ),
+            )
+        })?);
+    }
+    if users.is_empty() {
+        return Err(ctx.at(
+            span,
+            format!("endpoint for '{device}': allow_users is empty, so nobody could connect"),
+            Some(
+                "name the gateway's user, e.g. allow_users = [\"zwave\"], or remove allow_users"
+                    .into(),
+            ),
+        ));
+    }
+    Ok(LocalUsers::Only(users))
 }

@@ -47,10 +47,12 @@ pub fn config_text(data: &[u8]) {
             for (i, e) in c.endpoints.iter().enumerate() {
                 check_name("device", &e.device.device).expect("accepted device is valid");
                 assert!(
-                    c.endpoints[..i].iter().all(|o| o.target != e.target),
+                    c.endpoints[..i]
+                        .iter()
+                        .all(|o| !o.target.same_place(&e.target)),
                     "accepted two endpoints on one local address"
                 );
-                if let EndpointTarget::Pty(p) = &e.target {
+                if let EndpointTarget::Pty { link: p, .. } = &e.target {
                     assert!(!p.as_os_str().is_empty(), "accepted an empty pty path");
                 }
             }

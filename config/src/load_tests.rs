@@ -165,7 +165,10 @@ pty = "/dev/ttyZIGBEE"
     assert_eq!(c.endpoints[0].device.to_string(), "zwave@shed");
     assert_eq!(
         c.endpoints[1].target,
-        EndpointTarget::Pty("/dev/ttyZIGBEE".into())
+        EndpointTarget::Pty {
+            link: "/dev/ttyZIGBEE".into(),
+            owner: None
+        }
     );
     assert_eq!(c.tls.unwrap().key, Path::new("/cfg/gw.key"));
 }

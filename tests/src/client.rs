@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 use std::net::{SocketAddr, TcpStream};
 use std::ops::Deref;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::agent::toml_string;
@@ -25,6 +26,8 @@ pub struct ConnectBuilder {
     envs: Vec<(String, String)>,
     ready_timeout: Duration,
     seeds: Vec<String>,
+    pty: Option<PathBuf>,
+    own_devpts: bool,
 }
 
 impl ConnectBuilder {
@@ -42,6 +45,8 @@ impl ConnectBuilder {
             envs: Vec::new(),
             ready_timeout: READY_TIMEOUT,
             seeds: Vec::new(),
+            pty: None,
+            own_devpts: false,
         }
     }
 
@@ -63,6 +68,20 @@ impl ConnectBuilder {
     /// Serves on this local port instead of a free one.
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
+        self
+    }
+
+    /// Serves on a pty linked at `link` (`--pty`) instead of TCP;
+    /// [`ConnectBuilder::start`] then waits for the link.
+    pub fn pty(mut self, link: &Path) -> Self {
+        self.pty = Some(link.to_path_buf());
+        self
+    }
+
+    /// Runs it with a devpts of its own, of the common `mode=620,gid=5`
+    /// kind (see [`crate::users::own_devpts`]).
+    pub fn own_devpts(mut self) -> Self {
+        self.own_devpts = true;
         self
     }
 
@@ -103,6 +122,12 @@ impl ConnectBuilder {
         let timeout = self.ready_timeout;
         let fixed_port = self.port.is_some();
         let this = self.spawn_inner();
+        if let Some(link) = &this.builder.pty {
+            if let Err(e) = this.guard.wait_for_output("serving pty", timeout) {
+                panic!("serialctl connect did not link {}: {e}", link.display());
+            }
+            return this;
+        }
         match this.guard.wait_listening(this.local.port(), timeout) {
             Ok(()) => this,
             Err(e) if !fixed_port && e.contains("in use") => {
@@ -127,14 +152,22 @@ impl ConnectBuilder {
 
     fn spawn_inner(self) -> RunningConnect {
         let local = SocketAddr::from(([127, 0, 0, 1], self.port.unwrap_or_else(free_port)));
-        let mut b = ProcBuilder::new(bins::serialctl())
+        let b = if self.own_devpts {
+            crate::users::own_devpts(bins::serialctl())
+        } else {
+            ProcBuilder::new(bins::serialctl())
+        };
+        let mut b = b
             .arg("connect")
             .arg(&self.address)
             .label(format!("serialctl-{}", self.address));
         if let Some(agent) = &self.agent {
             b = b.arg("--agent").arg(agent);
         }
-        b = b.arg("--tcp").arg(local.to_string());
+        b = match &self.pty {
+            Some(link) => b.arg("--pty").arg(link),
+            None => b.arg("--tcp").arg(local.to_string()),
+        };
         let config_dir = if self.seeds.is_empty() {
             b = b
                 .arg("--cert")
@@ -177,7 +210,8 @@ impl ConnectBuilder {
 pub struct RunningConnect {
     /// The process.
     pub guard: ChildGuard,
-    /// The local endpoint (`tcp://` address the application would use).
+    /// The local endpoint (`tcp://` address the application would use;
+    /// unused with [`ConnectBuilder::pty`]).
     pub local: SocketAddr,
     builder: ConnectBuilder,
     _config_dir: Option<TempDir>,

@@ -40,6 +40,7 @@ pub mod proc;
 pub mod pty;
 pub mod sysfs;
 pub mod tools;
+pub mod users;
 pub mod util;
 pub mod zwave;
 
