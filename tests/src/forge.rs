@@ -108,6 +108,48 @@ pub fn openssl_key_fingerprint(cert: &Path) -> String {
     format!("spki:{hex}")
 }
 
+/// A self-signed certificate (not of any serialmesh CA) whose subject CN is
+/// `mallory`, a newline and `tail`: text shaped to look like a log line of
+/// its own when a refusal logs the subject. Made by Python's `cryptography`.
+pub fn forged_subject(dir: &Path, tail: &str) -> TlsPaths {
+    let (cert, key) = (dir.join("forged.pem"), dir.join("forged.key"));
+    run(
+        ProcBuilder::new(require("python3", "apt-get install python3"))
+            .arg(repo_root().join("tests/py/forged_subject_cert.py"))
+            .arg(tail)
+            .arg(&cert)
+            .arg(&key),
+        "forged_subject_cert.py",
+    );
+    TlsPaths {
+        ca: cert.clone(),
+        cert,
+        key,
+    }
+}
+
+/// What `openssl s_client` says of a handshake with `addr` as the client
+/// `tls`, offering only TLS `version` ("1.2" or "1.3") and serialmesh's
+/// ALPN: its exit status and everything it printed.
+pub fn openssl_handshake(
+    addr: std::net::SocketAddr,
+    tls: &TlsPaths,
+    version: &str,
+) -> (i32, String) {
+    let script = format!(
+        "openssl s_client -connect {addr} -tls{} -alpn serialmesh/1 -cert '{}' -key '{}' -CAfile '{}' -verify_return_error </dev/null 2>&1",
+        version.replace('.', "_"),
+        tls.cert.display(),
+        tls.key.display(),
+        tls.ca.display(),
+    );
+    let (code, out, err) = ProcBuilder::new("/bin/sh")
+        .args(["-c", &script])
+        .label("openssl-s_client")
+        .run_to_end(TOOL_TIMEOUT);
+    (code, out + &err)
+}
+
 fn sibling(cert: &Path, what: &str) -> PathBuf {
     let stem = cert.file_stem().and_then(|s| s.to_str()).unwrap_or("cert");
     cert.with_file_name(format!("{stem}.{what}.pem"))
