@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use serialmesh_agent::authz::reload::ConfigSource;
+use serialmesh_agent::authz::reload::{ConfigFile, ConfigSource};
 use serialmesh_agent::discovery::DiscoveryConfig;
 use serialmesh_agent::run::{run, StartError};
 use serialmesh_config::{error_chain, init_logging, AgentConfig, DeviceConfig, LogFormat};
@@ -114,12 +114,13 @@ fn main() -> ExitCode {
             .demo
             .then(|| config.devices.iter().find(|d| d.name == "demo").cloned())
             .flatten();
-        let source: ConfigSource = cli.config.clone().map(|path| {
-            Box::new(move || {
+        let source: ConfigSource = cli.config.clone().map(|path| ConfigFile {
+            path: path.clone(),
+            read: Box::new(move || {
                 let mut reloaded = AgentConfig::load(&path)?;
                 reloaded.devices.extend(demo.clone());
                 Ok(reloaded)
-            }) as _
+            }),
         });
         match run(config, source, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,

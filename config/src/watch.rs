@@ -1,11 +1,19 @@
 //! Knowing when one file changes, without polling: inotify on its
 //! directory (a file replaced by rename is a new inode, so watching the
 //! file itself would go deaf after the first `serialctl pki revoke`).
+//!
+//! Kubernetes never touches the file a pod opens: a ConfigMap or Secret
+//! volume holds `NAME -> ..data/NAME` symlinks, and the kubelet replaces
+//! the content by writing a new timestamped directory and renaming a
+//! `..data_tmp` symlink over `..data`. The only event in the file's
+//! directory names `..data`, so a watch on a symlink also listens for the
+//! first component of its (relative) target. An editor's save by rename
+//! is an event on the file's own name.
 
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
@@ -105,18 +113,22 @@ pub fn events(mut buf: &[u8]) -> impl Iterator<Item = Event<'_>> {
 
 pub struct FileWatch {
     inotify: Inotify,
+    path: PathBuf,
+    /// The file's name.
     name: Vec<u8>,
 }
 
 impl FileWatch {
-    /// Watches `path`'s directory for events about `path`'s name. Must be
-    /// called within a tokio runtime.
+    /// Watches `path`'s directory for events about `path`'s name (and the
+    /// directory entry a symlink at `path` leads through). Must be called
+    /// within a tokio runtime.
     pub fn new(path: &Path) -> io::Result<FileWatch> {
         let name = path
             .file_name()
             .ok_or_else(|| io::Error::other("the path names no file"))?
             .as_encoded_bytes()
             .to_vec();
+
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -129,7 +141,11 @@ impl FileWatch {
             | libc::IN_DELETE
             | libc::IN_ONLYDIR;
         inotify.watch(dir, mask)?;
-        Ok(FileWatch { inotify, name })
+        Ok(FileWatch {
+            inotify,
+            path: path.to_path_buf(),
+            name,
+        })
     }
 
     /// Resolves once the file changed and no further event came for
@@ -155,8 +171,48 @@ impl FileWatch {
     async fn next(&self) -> io::Result<bool> {
         let mut buf = [0u8; 4096];
         let n = self.inotify.read(&mut buf).await?;
-        let ours = events(&buf[..n])
-            .any(|e| e.name == self.name.as_slice() || e.mask & libc::IN_Q_OVERFLOW != 0);
+        // Looked up at each event: the file may have become a symlink.
+        let through = link_entry(&self.path);
+        let ours = events(&buf[..n]).any(|e| {
+            e.name == self.name.as_slice()
+                || through.as_deref() == Some(e.name)
+                || e.mask & libc::IN_Q_OVERFLOW != 0
+        });
         Ok(ours)
+    }
+}
+
+/// The entry of `path`'s own directory that a symlink at `path` goes
+/// through (`..data` for the kubelet's `NAME -> ..data/NAME`), if it is a
+/// relative symlink into a subdirectory.
+fn link_entry(path: &Path) -> Option<Vec<u8>> {
+    let target = std::fs::read_link(path).ok()?;
+    if target.is_absolute() {
+        return None;
+    }
+    let mut parts = target.components();
+    match (parts.next()?, parts.next()) {
+        (std::path::Component::Normal(first), Some(_)) => Some(first.as_encoded_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_entry;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_kubelet_projected_file_is_followed_through_its_data_link() {
+        let dir = tempfile::tempdir().unwrap();
+        symlink("..data/revoked.txt", dir.path().join("revoked.txt")).unwrap();
+        assert_eq!(
+            link_entry(&dir.path().join("revoked.txt")),
+            Some(b"..data".to_vec())
+        );
+        symlink("other.txt", dir.path().join("plain-link")).unwrap();
+        assert_eq!(link_entry(&dir.path().join("plain-link")), None);
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        assert_eq!(link_entry(&dir.path().join("file")), None);
     }
 }

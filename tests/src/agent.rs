@@ -22,6 +22,7 @@ pub struct AgentBuilder<'a> {
     spec: AgentSpec,
     tls: Option<TlsPaths>,
     port: Option<u16>,
+    config_file: Option<PathBuf>,
 }
 
 /// Everything needed to (re)write the config and (re)start the agent.
@@ -56,6 +57,7 @@ impl<'a> AgentBuilder<'a> {
             },
             tls: None,
             port: None,
+            config_file: None,
         }
     }
 
@@ -70,6 +72,14 @@ impl<'a> AgentBuilder<'a> {
     /// it the key is left out, so the product's default (the name) applies.
     pub fn zone(mut self, zone: &str) -> Self {
         self.spec.zone = Some(zone.to_owned());
+        self
+    }
+
+    /// Writes the config at `path` (through the symlink there, if any: a
+    /// file of a projected ConfigMap, see [`crate::kubelet`]) instead of a
+    /// file of its own.
+    pub fn config_file(mut self, path: &Path) -> Self {
+        self.config_file = Some(path.to_path_buf());
         self
     }
 
@@ -168,7 +178,9 @@ impl<'a> AgentBuilder<'a> {
         });
         let port = self.port.unwrap_or_else(free_port);
         let dir = temp_dir();
-        let config_path = dir.path().join("seriald.toml");
+        let config_path = self
+            .config_file
+            .unwrap_or_else(|| dir.path().join("seriald.toml"));
         let guard = launch(&self.spec, &tls, port, &config_path);
         RunningAgent {
             guard,

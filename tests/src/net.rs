@@ -248,6 +248,26 @@ pub fn read_exact_within(stream: &mut TcpStream, n: usize, timeout: Duration) ->
     got
 }
 
+/// True once the peer closed `stream` (EOF or reset) within `t`; false if
+/// it stayed open (nothing, or only data, arrived).
+pub fn closed_within(stream: &mut TcpStream, t: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(t)).unwrap();
+    let mut b = [0u8; 256];
+    loop {
+        match stream.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,14 @@
 //! Picking up new rules and revocations without a restart.
 //!
-//! - `SIGHUP` re-reads the config file; its `[[allow]]`, `revoked` and
-//!   `revoked_file` take effect (other settings need a restart, and the
-//!   log says so), and the revoked file is re-read.
+//! - `SIGHUP`, or a change of the config file, re-reads the config file;
+//!   its `[[allow]]`, `revoked` and `revoked_file` take effect (other
+//!   settings need a restart, and the log says so), and the revoked file
+//!   is re-read. A distroless pod has no shell to send SIGHUP from, and a
+//!   ConfigMap changes under a running pod, so the file is watched.
 //! - The revoked file is re-read whenever it changes: inotify on its
-//!   directory sees both in-place writes and the atomic rename
-//!   `serialctl pki revoke` does. No timer runs while nothing changes.
+//!   directory sees in-place writes, the atomic rename `serialctl pki
+//!   revoke` does, and the kubelet's `..data` swap (`watch.rs`). No timer
+//!   runs while nothing changes.
 //!
 //! After each reload every live session is checked again: a session of a
 //! revoked certificate, or of a client the rules no longer let open its
@@ -18,7 +21,7 @@
 //! everything on purpose (`allow_everyone = true`).
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,8 +38,15 @@ use serialmesh_config::watch::FileWatch;
 /// A burst of writes (truncate, write, close) settles into one reload.
 const SETTLE: Duration = Duration::from_millis(100);
 
-/// Re-reads the agent config; `None` when the agent runs without one.
-pub type ConfigSource = Option<Box<dyn Fn() -> Result<AgentConfig, ConfigError> + Send + Sync>>;
+/// The agent's config file, and how to read it again (with what the
+/// command line adds).
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub read: Box<dyn Fn() -> Result<AgentConfig, ConfigError> + Send + Sync>,
+}
+
+/// `None` when the agent runs without a config file.
+pub type ConfigSource = Option<ConfigFile>;
 
 pub struct Reloader {
     authz: Arc<Authz>,
@@ -88,6 +98,7 @@ impl Reloader {
 
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut watch = self.watch();
+        let mut config_watch = self.config_watch();
         loop {
             let hangup = async {
                 match &mut self.hangup {
@@ -101,17 +112,22 @@ impl Reloader {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
+            let config_changed = async {
+                match &mut config_watch {
+                    Some(w) => w.changed(SETTLE).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let why = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = hangup => {
-                    info!("SIGHUP: reloading authorisation rules and revocations");
-                    if self.reload_config() {
-                        // The file may have moved.
-                        watch = self.watch();
+                _ = hangup => "SIGHUP",
+                ok = config_changed => {
+                    if !ok {
+                        warn!("watching the config file failed; it now reloads on SIGHUP only");
+                        config_watch = None;
+                        continue;
                     }
-                    self.reload_file();
-                    self.apply();
-                    self.log_state();
+                    "the config file changed"
                 }
                 ok = changed => {
                     if !ok {
@@ -123,7 +139,27 @@ impl Reloader {
                         self.apply();
                         self.log_state();
                     }
+                    continue;
                 }
+            };
+            info!("{why}: reloading authorisation rules and revocations");
+            if self.reload_config() {
+                // The file may have moved.
+                watch = self.watch();
+            }
+            self.reload_file();
+            self.apply();
+            self.log_state();
+        }
+    }
+
+    fn config_watch(&self) -> Option<FileWatch> {
+        let path = &self.source.as_ref()?.path;
+        match FileWatch::new(path) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!(file = %path.display(), error = %e, "cannot watch the config file; changes to it apply on SIGHUP");
+                None
             }
         }
     }
@@ -145,7 +181,7 @@ impl Reloader {
             info!("no config file (--config) to reload; re-reading the revoked file only");
             return false;
         };
-        match source() {
+        match (source.read)() {
             Ok(config) => {
                 if self.base.as_ref() != Some(&without_authz(&config)) {
                     warn!("the config changed beyond [[allow]], revoked and revoked_file; those other changes apply at the next restart");
