@@ -1,6 +1,14 @@
 //! Reconnect delays: quick first retries (a restarted agent is usually back
 //! within a second), capped well inside the 10 s that zwave-js tolerates,
 //! with jitter so a fleet of sidecars does not reconnect in lockstep.
+//!
+//! While the agent's host refuses the connection (it is up, the agent is
+//! restarting: a rolling update), attempts go at a steady pace instead
+//! ([`Backoff::next_refused_delay`]): a refused connect costs the host one
+//! SYN and one reset, and the tunnel must be back within a few hundred
+//! milliseconds of the agent listening, however long the outage was.
+//! Exponential growth there only made the client sleep through the
+//! agent's return (up to 2 s late).
 
 use std::time::Duration;
 
@@ -28,6 +36,16 @@ impl Backoff {
         self.attempts = 0;
     }
 
+    /// The delay before the next attempt after a refused connection: the
+    /// first delay, +-20%, whatever came before (at most about ten
+    /// attempts a second per link). The exponential delay is left where it
+    /// was, for when the host stops answering at all.
+    pub fn next_refused_delay(&mut self) -> Duration {
+        self.attempts += 1;
+        let jitter = rand::thread_rng().gen_range(0.8..1.2);
+        self.first.mul_f64(jitter)
+    }
+
     /// The delay before the next attempt, with +-20% jitter.
     pub fn next_delay(&mut self) -> Duration {
         self.attempts += 1;
@@ -52,5 +70,21 @@ mod tests {
         assert_eq!(b.attempts, 8);
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(120));
+    }
+
+    #[test]
+    fn refused_connections_are_retried_at_a_steady_bounded_pace() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        for _ in 0..5 {
+            b.next_delay();
+        }
+        let paced: Vec<Duration> = (0..100).map(|_| b.next_refused_delay()).collect();
+        assert!(paced
+            .iter()
+            .all(|d| *d >= Duration::from_millis(80) && *d <= Duration::from_millis(120)));
+        // Jitter: a fleet does not retry in lockstep.
+        assert!(paced.iter().any(|d| *d != paced[0]));
+        // The exponential delay is where five failures left it.
+        assert!(b.next_delay() >= Duration::from_millis(1600));
     }
 }

@@ -25,7 +25,11 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum DialError {
     #[error("cannot connect to agent {agent}: {error}")]
-    Connect { agent: String, error: String },
+    Connect {
+        agent: String,
+        #[source]
+        error: std::io::Error,
+    },
     #[error("TLS handshake with agent {agent} failed: {error}")]
     Tls { agent: String, error: String },
     #[error("agent {agent}: {error}")]
@@ -41,6 +45,18 @@ pub enum DialError {
         certified: String,
         fingerprint: Fingerprint,
     },
+}
+
+impl DialError {
+    /// The agent's host answered, but nothing listens on the port: the
+    /// agent is restarting (or stopped). Asking again costs the host a SYN
+    /// and a reset, so a client may ask often and be back the moment the
+    /// agent listens; a host that does not answer at all gets the usual
+    /// backoff.
+    pub fn nobody_listening(&self) -> bool {
+        matches!(self, DialError::Connect { error, .. }
+            if error.kind() == std::io::ErrorKind::ConnectionRefused)
+    }
 }
 
 /// A connection to an agent once its handshake is done.
@@ -86,17 +102,23 @@ impl Dialer {
         &self,
         agent: &str,
     ) -> Result<(AgentConn, BytesMut, Hello, Identity), DialError> {
-        let conn_err = |error: String| DialError::Connect {
+        let conn_err = |error: std::io::Error| DialError::Connect {
             agent: agent.to_string(),
             error,
         };
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(agent))
             .await
-            .map_err(|_| conn_err(format!("no answer within {CONNECT_TIMEOUT:?}")))?
-            .map_err(|e| conn_err(e.to_string()))?;
-        tcp.set_nodelay(true).map_err(|e| conn_err(e.to_string()))?;
+            .map_err(|_| {
+                conn_err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {CONNECT_TIMEOUT:?}"),
+                ))
+            })?
+            .map_err(conn_err)?;
+        tcp.set_nodelay(true).map_err(conn_err)?;
         // The verifier checks the CA, role and pins; the name is not used.
-        let name = ServerName::try_from("serialmesh").map_err(|e| conn_err(e.to_string()))?;
+        let name =
+            ServerName::try_from("serialmesh").map_err(|e| conn_err(std::io::Error::other(e)))?;
         let tls_err = |error: String| DialError::Tls {
             agent: agent.to_string(),
             error,

@@ -133,7 +133,11 @@ pub async fn run<L: Local>(
                     error!(error = %e, "giving up on this connection");
                     return LinkEnd::Fatal(e.to_string());
                 }
-                let delay = backoff.next_delay();
+                let delay = if e.nobody_listening() {
+                    backoff.next_refused_delay()
+                } else {
+                    backoff.next_delay()
+                };
                 if backoff.attempts <= 1 || backoff.attempts.is_multiple_of(10) {
                     warn!(error = %e, attempt = backoff.attempts, retry_in = ?delay, "cannot open device; retrying");
                 }

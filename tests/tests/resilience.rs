@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use serialmesh_tests::net::read_exact_within;
+use serialmesh_tests::net::{echo_ok, read_exact_within};
 use serialmesh_tests::{AgentBuilder, ConnectBuilder, EchoDevice, Pki};
 
 const T: Duration = Duration::from_secs(20);
@@ -66,6 +66,57 @@ fn agent_killed_and_restarted_while_the_application_holds_its_connection() {
     let mut fresh = client.connect();
     fresh.write_all(b"fresh").unwrap();
     assert_eq!(read_exact_within(&mut fresh, 5, T), b"fresh");
+}
+
+/// Writes a probe every 20 ms until one comes back: how long after the
+/// call bytes flow again, to within a probe.
+fn echo_resumes_after(app: &mut TcpStream, within: Duration) -> Duration {
+    let start = Instant::now();
+    app.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut seen = Vec::new();
+    for i in 0u32.. {
+        assert!(start.elapsed() < within, "no echo within {within:?}");
+        let probe = format!("<{i}>");
+        app.write_all(probe.as_bytes())
+            .expect("application connection must stay open");
+        let mut buf = [0u8; 256];
+        match app.read(&mut buf) {
+            Ok(0) => panic!("the endpoint closed the application connection"),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        if seen.windows(probe.len()).any(|w| w == probe.as_bytes()) {
+            app.set_read_timeout(None).unwrap();
+            return start.elapsed();
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn after_an_agent_outage_of_any_length_bytes_flow_within_300_ms_of_it_listening() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let mut agent = AgentBuilder::new(&pki, "house")
+        .device("zwave", device.path())
+        .start();
+    let client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw")).start();
+    let mut app = client.connect();
+    echo_ok(&mut app, b"before");
+
+    // Long enough for the old exponential backoff to reach its 2 s cap.
+    for outage in [Duration::from_secs(2), Duration::from_secs(6)] {
+        agent.guard.kill();
+        std::thread::sleep(outage);
+        agent.restart(); // returns once it listens
+        let took = echo_resumes_after(&mut app, GATEWAY_PATIENCE);
+        eprintln!("after a {outage:?} outage, bytes flow {took:?} after the agent listens");
+        assert!(
+            took < Duration::from_millis(300),
+            "after a {outage:?} outage, bytes flowed only {took:?} after the agent listened"
+        );
+    }
 }
 
 #[test]
