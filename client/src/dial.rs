@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use rustls_pki_types::ServerName;
+use serialmesh_config::Address;
 use serialmesh_pki::{untrusted, Fingerprint, Identity};
 use serialmesh_proto::conn::{read_frame, write_frame_within, ConnError};
 use serialmesh_proto::{
@@ -36,6 +37,16 @@ pub enum DialError {
     Conn { agent: String, error: String },
     #[error("agent {agent} refused: {reason}")]
     Refused { agent: String, reason: CloseReason },
+    /// The agent at a fixed address is not the one the device address
+    /// names (`zwave@shed` answered by agent 'garage').
+    #[error("refused agent {agent} for {address}: its certificate (fingerprint {fingerprint}) says {certified}, not '{place}'; a fixed agent address must lead to the agent or zone the device address names (or pin its key with agent_fingerprint)")]
+    NotThatAgent {
+        agent: String,
+        address: String,
+        place: String,
+        certified: String,
+        fingerprint: Fingerprint,
+    },
     /// The agent says it is someone its certificate does not name.
     #[error("refused agent {agent}: its {frame} says {claimed}, but its certificate (fingerprint {fingerprint}) says {certified}; an agent's name and zone are the ones its certificate carries, so this is a misconfigured or rogue agent")]
     Impostor {
@@ -154,6 +165,7 @@ impl Dialer {
     /// Opens `address` on the agent at `agent` (`host:port`).
     pub async fn open(&self, agent: &str, address: &str) -> Result<Session, DialError> {
         let (mut stream, mut buf, hello, peer) = self.hello(agent).await?;
+        named_by(agent, address, &peer)?;
         let line_control = hello.features.iter().any(|f| f == FEATURE_LINE_CONTROL);
         let open = Frame::Open(Open {
             address: address.to_string(),
@@ -254,6 +266,33 @@ fn peer_identity(stream: &AgentConn) -> Result<Identity, String> {
 /// (a certificate without a zone: the zone is the name). Checked on every
 /// frame that says who the agent is, so a rogue agent with a valid
 /// certificate of one name cannot answer as another.
+/// Whether the verified agent `peer` is the one `address` names by its
+/// place (`zwave@shed`: the agent 'shed' or an agent in zone 'shed'), the
+/// rule agents apply to the addresses they serve. Without it, any box with
+/// any agent certificate that answers at a fixed address (a reused DHCP
+/// lease, a spoofed name) would receive the gateway's traffic.
+fn named_by(agent: &str, address: &str, peer: &Identity) -> Result<(), DialError> {
+    let Ok(Address {
+        place: Some(place), ..
+    }) = address.parse::<Address>()
+    else {
+        return Ok(());
+    };
+    let zone = peer.zone.as_deref().unwrap_or(&peer.name);
+    if place == peer.name || place == zone {
+        return Ok(());
+    }
+    let err = DialError::NotThatAgent {
+        agent: agent.to_string(),
+        address: address.to_string(),
+        place,
+        certified: format!("agent '{}' in zone '{zone}'", peer.name),
+        fingerprint: peer.fingerprint,
+    };
+    warn!("{err}");
+    Err(err)
+}
+
 fn same_agent(
     agent: &str,
     frame: &'static str,

@@ -13,27 +13,40 @@
 //! connects once and keeps its connection. (An exact sock_diag lookup is the
 //! upgrade if a host with a huge table ever shows that cost.)
 //!
-//! A socket in TIME_WAIT has no owner (the kernel prints uid 0), so those
-//! entries are skipped; a connecting socket that is gone by the time we look
-//! is reported as not found, and the caller refuses it.
+//! Only a socket that a process still holds has an owner: one in TIME_WAIT,
+//! or one its process already closed (an orphan in FIN_WAIT, which the
+//! kernel lists with uid 0 and inode 0), says nothing about who made it,
+//! so entries without an inode are skipped. Otherwise any user could open
+//! a connection, write, close it, and pass as root while we look. A
+//! connecting socket that is not found is refused by the caller.
+//!
+//! An IPv4 connection may come from an IPv6 socket (dual-stack, as Java
+//! and others make them, connecting to `::ffff:127.0.0.1`): it is listed
+//! in `tcp6` with v4-mapped addresses, so that table is searched next.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-
-/// `st` of a socket in TIME_WAIT in `/proc/net/tcp` (include/net/tcp_states.h).
-const TCP_TIME_WAIT: &str = "06";
 
 /// The uid owning the socket at `peer` that is connected to `local`, or
 /// None if no such socket is listed (it already closed). Blocking: reads
 /// procfs.
 pub fn peer_uid(local: SocketAddr, peer: SocketAddr) -> io::Result<Option<u32>> {
-    let table = match peer {
-        SocketAddr::V4(_) => "/proc/net/tcp",
-        SocketAddr::V6(_) => "/proc/net/tcp6",
+    let read = |table: &str| {
+        std::fs::read_to_string(table)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot read {table}: {e}")))
     };
-    let text = std::fs::read_to_string(table)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot read {table}: {e}")))?;
-    Ok(find_owner(&text, peer, local))
+    match (peer, local) {
+        (SocketAddr::V4(p), SocketAddr::V4(l)) => {
+            if let Some(uid) = find_owner(&read("/proc/net/tcp")?, peer, local) {
+                return Ok(Some(uid));
+            }
+            let mapped = |a: std::net::SocketAddrV4| {
+                SocketAddr::new(IpAddr::V6(a.ip().to_ipv6_mapped()), a.port())
+            };
+            Ok(find_owner(&read("/proc/net/tcp6")?, mapped(p), mapped(l)))
+        }
+        _ => Ok(find_owner(&read("/proc/net/tcp6")?, peer, local)),
+    }
 }
 
 /// The uid on the line of `text` (a `/proc/net/tcp{,6}` table) whose local
@@ -41,9 +54,9 @@ pub fn peer_uid(local: SocketAddr, peer: SocketAddr) -> io::Result<Option<u32>> 
 fn find_owner(text: &str, from: SocketAddr, to: SocketAddr) -> Option<u32> {
     text.lines().skip(1).find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let (local, remote, state, uid) = (f.get(1)?, f.get(2)?, f.get(3)?, f.get(7)?);
-        let matches =
-            *state != TCP_TIME_WAIT && parse_addr(local)? == from && parse_addr(remote)? == to;
+        let (local, remote, uid, inode) = (f.get(1)?, f.get(2)?, f.get(7)?, f.get(9)?);
+        let held = *inode != "0";
+        let matches = held && parse_addr(local)? == from && parse_addr(remote)? == to;
         matches.then(|| uid.parse().ok()).flatten()
     })
 }
@@ -87,6 +100,33 @@ mod tests {
             return; // no IPv6 here
         };
         let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_server, peer) = listener.accept().unwrap();
+        let uid = peer_uid(listener.local_addr().unwrap(), peer).unwrap();
+        assert_eq!(uid, Some(nix::unistd::geteuid().as_raw()));
+    }
+
+    #[test]
+    fn a_socket_its_process_closed_has_no_owner() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_server, peer) = listener.accept().unwrap();
+        // Closed by its process, not yet by us: an orphan in FIN_WAIT2,
+        // listed with uid 0 and no inode.
+        drop(client);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(
+            peer_uid(listener.local_addr().unwrap(), peer).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_dual_stack_socket_connecting_to_ipv4_loopback_is_found() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let Ok(_client) = std::net::TcpStream::connect(("::ffff:127.0.0.1", port)) else {
+            return; // no IPv6 here
+        };
         let (_server, peer) = listener.accept().unwrap();
         let uid = peer_uid(listener.local_addr().unwrap(), peer).unwrap();
         assert_eq!(uid, Some(nix::unistd::geteuid().as_raw()));

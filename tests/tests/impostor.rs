@@ -150,6 +150,41 @@ fn a_client_refuses_an_agent_whose_hello_names_another_agent_than_its_certificat
 }
 
 #[test]
+fn a_truthful_agent_of_another_name_at_a_fixed_address_does_not_get_the_session() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    // The garage box answers at the address the gateway was given for the
+    // shed (a reused DHCP lease, a spoofed name), and says who it is.
+    let garage = AgentBuilder::new(&pki, "garage")
+        .device("zwave", device.path())
+        .start();
+    let client = ConnectBuilder::new("zwave@shed", garage.addr, &pki.client("gw")).start();
+    let mut app = client.connect();
+    app.write_all(b"unlock the front door").unwrap();
+    let line = client
+        .wait_for_output("a fixed agent address must lead to", T)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        line.contains(&format!(
+            "refused agent {} for zwave@shed: its certificate (fingerprint spki:",
+            garage.addr
+        )),
+        "{line}"
+    );
+    assert!(
+        line.contains("says agent 'garage' in zone 'garage', not 'shed'"),
+        "{line}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(device.bytes_read(), 0, "the garage's device got the bytes");
+    assert!(
+        !garage.output().contains("session started"),
+        "{}",
+        garage.output()
+    );
+}
+
+#[test]
 fn a_rogue_listed_first_in_the_seeds_is_refused_and_the_real_agent_serves() {
     let pki = Pki::new();
     let device = EchoDevice::start();

@@ -118,6 +118,9 @@ pub async fn agents(report: &mut Report, dialers: &Dialers, agents: &[String]) {
                          `name`/`zone` from its config, or issue it a certificate with the right ones; \
                          if it is not your agent, revoke its certificate"
                     }
+                    DialError::NotThatAgent { .. } => {
+                        "the address reaches another agent than the device address names: fix the                          agent address, or pin the agent you mean with agent_fingerprint"
+                    }
                 };
                 report.fail(&topic, e, fix);
             }
