@@ -39,11 +39,11 @@ pub enum DialError {
     Refused { agent: String, reason: CloseReason },
     /// The agent at a fixed address is not the one the device address
     /// names (`zwave@shed` answered by agent 'garage').
-    #[error("refused agent {agent} for {address}: its certificate (fingerprint {fingerprint}) says {certified}, not '{place}'; a fixed agent address must lead to the agent or zone the device address names (or pin its key with agent_fingerprint)")]
+    #[error("refused agent {agent} for {address}: its certificate (fingerprint {fingerprint}) says {certified}; a fixed agent address must lead to the agent or zone the device address names (or pin its key with agent_fingerprint)")]
     NotThatAgent {
         agent: String,
         address: String,
-        place: String,
+        /// Who the certificate names, and the place it is not.
         certified: String,
         fingerprint: Fingerprint,
     },
@@ -285,8 +285,7 @@ fn named_by(agent: &str, address: &str, peer: &Identity) -> Result<(), DialError
     let err = DialError::NotThatAgent {
         agent: agent.to_string(),
         address: address.to_string(),
-        place,
-        certified: format!("agent '{}' in zone '{zone}'", peer.name),
+        certified: format!("agent '{}' in zone '{zone}', not '{place}'", peer.name),
         fingerprint: peer.fingerprint,
     };
     warn!("{err}");
