@@ -38,6 +38,7 @@ pub mod netns;
 pub mod pki;
 pub mod proc;
 pub mod pty;
+pub mod sidecar;
 pub mod sysfs;
 pub mod tools;
 pub mod util;
