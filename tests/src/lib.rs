@@ -30,6 +30,7 @@ pub mod agent;
 pub mod bins;
 pub mod client;
 pub mod faults;
+pub mod flood;
 pub mod forge;
 pub mod http;
 pub mod mesh;
