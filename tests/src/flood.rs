@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use crate::net::connect_from;
 
@@ -49,6 +50,9 @@ impl HandshakeFlood {
                     let mut held: VecDeque<TcpStream> = VecDeque::new();
                     while !stop.load(Ordering::Relaxed) {
                         let Ok(mut s) = connect_from(source, target) else {
+                            // Out of ports or descriptors for a moment: do
+                            // not spin on a core the agent needs.
+                            thread::sleep(Duration::from_millis(1));
                             continue;
                         };
                         if s.write_all(&opening).is_ok() {

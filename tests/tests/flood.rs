@@ -5,6 +5,12 @@
 //! opens the device and gets its echo within a second, the agent's memory
 //! stays bounded, and its log stays short (one line per kind of trouble
 //! per interval, not one per connection).
+//!
+//! And a flood of unfinished handshakes from one address (127.0.0.2), as
+//! fast as it can open connections, while a client on another address
+//! (127.0.0.1) opens its device: one address holds at most
+//! `max_pending_per_source` pending places, so it can not push that
+//! client's handshake out.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
