@@ -153,9 +153,12 @@ fn legitimate_client_is_served_within_a_second_through_a_flood_of_bogus_connecti
     );
 }
 
-/// Threads flooding from one address: more than the 2 cores of CI, so the
-/// flood is as fast as this machine can open connections.
-const FLOOD_THREADS: usize = 4;
+/// Threads flooding from one address: as many as the agent has workers
+/// and CI has cores. More, on the agent's own machine, win the CPU from the
+/// agent's accept loop; its accept queue then overflows and the kernel
+/// drops every new SYN, the real client's too (retried after a second):
+/// a limit of the machine, not of who holds the pending places.
+const FLOOD_THREADS: usize = 2;
 
 #[test]
 fn one_address_flooding_handshakes_cannot_keep_a_client_on_another_address_from_its_device() {
@@ -171,11 +174,14 @@ fn one_address_flooding_handshakes_cannot_keep_a_client_on_another_address_from_
         .start();
     // The client dials from 127.0.0.1, the flood comes from 127.0.0.2.
     let client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw")).start();
+    // Whole ClientHellos: each connection the agent does not close first
+    // costs it a key exchange and a signature, which stretches the real
+    // client's handshake, the window the flood must fill.
     let flood = HandshakeFlood::start(
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
         agent.addr,
         FLOOD_THREADS,
-        CLIENT_HELLO_PREFIX,
+        &client_hello(),
     );
     // Under way: the flood has filled every pending place many times over.
     let t = Duration::from_secs(20);
@@ -187,19 +193,29 @@ fn one_address_flooding_handshakes_cannot_keep_a_client_on_another_address_from_
         let mut app = client.connect();
         let msg = [b'o', b'p', b'e', b'n', b'0' + round];
         app.write_all(&msg).unwrap();
-        let got = read_exact_within(&mut app, msg.len(), Duration::from_secs(10));
-        latencies.push(t0.elapsed());
-        assert_eq!(got, msg, "echo under a one-address flood");
+        // Waited for past the bound, so that a late echo is measured.
+        app.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = [0u8; 5];
+        let echoed = app.read_exact(&mut got).is_ok() && got == msg;
+        latencies.push(echoed.then(|| t0.elapsed()));
     }
     let opened = flood.opened();
     drop(flood);
     eprintln!(
-        "one-address flood: {opened} handshakes opened; legitimate open+echo latencies {latencies:?}"
+        "one-address flood: {opened} handshakes opened; legitimate open+echo latencies \
+         {latencies:?} (None: no echo within 5 s)"
+    );
+    // Not pushed out and let in on a retry: never pushed out at all (a
+    // retry costs a gateway the bytes it sent meanwhile).
+    let log = client.output();
+    assert!(
+        !log.contains("retrying"),
+        "the client's handshake was pushed out:\n{log}"
     );
     for l in &latencies {
         assert!(
-            *l < LEGIT_BOUND,
-            "legitimate open took {l:?} under a one-address flood: {latencies:?}\n{}",
+            l.is_some_and(|l| l < LEGIT_BOUND),
+            "legitimate open+echo under a one-address flood: {latencies:?}\n{}",
             agent.failure("one-address flood")
         );
     }
@@ -208,6 +224,23 @@ fn one_address_flooding_handshakes_cannot_keep_a_client_on_another_address_from_
         output.contains("pending TLS handshakes from one address (max_pending_per_source)"),
         "{output}"
     );
+}
+
+/// A TLS client's first flight, its ClientHello, recorded once so that a
+/// flood can replay it.
+fn client_hello() -> Vec<u8> {
+    let mut config = ClientConfig::builder_with_provider(serialmesh_pki::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServer))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    let name = ServerName::try_from("serialmesh").unwrap();
+    let mut conn = ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).unwrap();
+    hello
 }
 
 fn rss_kib(pid: u32) -> u64 {
