@@ -17,8 +17,9 @@
 //!   an IPv6 /64, which one host can fill with addresses of its own) holds
 //!   at most `max_pending_per_source` pending places: beyond, its own
 //!   oldest gives way. At `max_pending` the place is taken from the source
-//!   holding the most, so a client on another address is only pushed out
-//!   by floods from more sources than `max_pending` has room for.
+//!   holding the most, so a client's one pending handshake is only pushed
+//!   out once every pending place is held by a different address (a
+//!   flood from `max_pending` addresses at least).
 //!   Sources come from the network, so one is forgotten as soon as it has
 //!   no pending connection: the map never holds more than `max_pending`.
 //! - After the handshake, one client certificate name may hold at most
