@@ -2,17 +2,31 @@
 //! behind them.
 //!
 //! - Every connection holds a slot of `max_connections`; at the cap a new
-//!   connection is closed at once.
+//!   connection is closed at once. A pending connection's slot is kept
+//!   with its pending place and freed the moment that place is taken, not
+//!   when its task next runs: under a flood, the tasks of evicted
+//!   connections wait for a worker, and their slots would otherwise fill
+//!   `max_connections` and shut real clients out.
 //! - A connection still in its TLS handshake (no certificate checked yet)
 //!   is also *pending*. At `max_pending` the pending connection that has
 //!   waited longest is closed to make room: peers that hold handshakes open
 //!   (slowloris) lose their slots to newcomers, while a real client's
 //!   handshake, a few milliseconds long, is only lost to a flood of more
 //!   than `max_pending` connections inside those milliseconds.
+//! - That flood is cheap from one host, so one source (an IPv4 address, or
+//!   an IPv6 /64, which one host can fill with addresses of its own) holds
+//!   at most `max_pending_per_source` pending places: beyond, its own
+//!   oldest gives way. At `max_pending` the place is taken from the source
+//!   holding the most, so a client's one pending handshake is only pushed
+//!   out once every pending place is held by a different address (a
+//!   flood from `max_pending` addresses at least).
+//!   Sources come from the network, so one is forgotten as soon as it has
+//!   no pending connection: the map never holds more than `max_pending`.
 //! - After the handshake, one client certificate name may hold at most
 //!   `max_connections_per_client` connections.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,32 +38,119 @@ use crate::throttle::LogThrottle;
 /// How often each kind of flood-driven event may be logged.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// The caps [`Admission`] enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    pub max_connections: usize,
+    pub max_pending: usize,
+    pub max_pending_per_source: usize,
+    pub max_per_client: usize,
+}
+
 pub struct Admission {
     total: Arc<Semaphore>,
-    max_pending: usize,
+    caps: Caps,
     pending: Mutex<Pending>,
-    max_per_client: usize,
     per_client: Mutex<HashMap<String, usize>>,
     pub log_over_limit: LogThrottle,
     pub log_evicted: LogThrottle,
+    pub log_evicted_source: LogThrottle,
     pub log_handshake: LogThrottle,
     pub log_per_client: LogThrottle,
+}
+
+/// Where a connection comes from, as far as the per-source cap counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    V4(Ipv4Addr),
+    /// The first 64 bits of an IPv6 address: a host is given a whole /64,
+    /// and picks a fresh address in it for free.
+    V6Net(u64),
+}
+
+impl Source {
+    pub fn of(ip: IpAddr) -> Self {
+        // An agent listening on [::] sees IPv4 peers as ::ffff:a.b.c.d.
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => Source::V4(v4),
+            IpAddr::V6(v6) => Source::V6Net((v6.to_bits() >> 64) as u64),
+        }
+    }
+}
+
+/// What a new pending connection cost someone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eviction {
+    None,
+    /// Its source was at `max_pending_per_source`: that source's oldest
+    /// pending connection was closed.
+    OwnSource,
+    /// All `max_pending` places were taken: the oldest pending connection
+    /// of the source holding the most was closed.
+    BusiestSource,
+}
+
+struct Entry {
+    source: Source,
+    evicted: CancellationToken,
+    slot: Slot,
 }
 
 #[derive(Default)]
 struct Pending {
     next: u64,
     /// By arrival: the first entry is the oldest.
-    open: BTreeMap<u64, CancellationToken>,
+    open: BTreeMap<u64, Entry>,
+    /// Each source's pending connections, oldest first; never empty (a
+    /// source with none is removed).
+    by_source: HashMap<Source, BTreeSet<u64>>,
+}
+
+impl Pending {
+    /// Forgets pending connection `id`, if still there.
+    fn remove(&mut self, id: u64) -> Option<Entry> {
+        let entry = self.open.remove(&id)?;
+        if let Some(ids) = self.by_source.get_mut(&entry.source) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_source.remove(&entry.source);
+            }
+        }
+        Some(entry)
+    }
+
+    fn evict_oldest_of(&mut self, source: Source) {
+        let oldest = self
+            .by_source
+            .get(&source)
+            .and_then(|ids| ids.first().copied());
+        // Its slot is freed here, as the entry is dropped.
+        if let Some(entry) = oldest.and_then(|id| self.remove(id)) {
+            entry.evicted.cancel();
+        }
+    }
+
+    /// The source with the most pending connections; among equals, the one
+    /// whose oldest has waited longest. A scan, as there are at most
+    /// `max_pending` sources and this runs only at the cap.
+    fn busiest(&self) -> Option<Source> {
+        self.by_source
+            .iter()
+            .filter_map(|(s, ids)| Some((ids.len(), std::cmp::Reverse(*ids.first()?), *s)))
+            .max_by_key(|&(n, oldest, _)| (n, oldest))
+            .map(|(_, _, s)| s)
+    }
 }
 
 /// A connection's slot in `max_connections`.
 pub struct Slot(#[allow(dead_code)] OwnedSemaphorePermit);
 
-/// A connection's place among the pending handshakes; dropping it (the
-/// handshake ended, either way) frees the place.
-pub struct PendingTicket<'a> {
-    admission: &'a Admission,
+/// A connection's place among the pending handshakes, holding its slot;
+/// dropping it (the handshake failed) frees both, [`PendingTicket::admitted`]
+/// (it succeeded) hands the slot back. Owned, as it is taken in the accept
+/// loop and moved into the connection's task.
+pub struct PendingTicket {
+    admission: Arc<Admission>,
     id: u64,
     /// Cancelled when a newer connection needs the place.
     pub evicted: CancellationToken,
@@ -62,15 +163,15 @@ pub struct ClientTicket<'a> {
 }
 
 impl Admission {
-    pub fn new(max_connections: usize, max_pending: usize, max_per_client: usize) -> Self {
+    pub fn new(caps: Caps) -> Self {
         Self {
-            total: Arc::new(Semaphore::new(max_connections)),
-            max_pending,
+            total: Arc::new(Semaphore::new(caps.max_connections)),
+            caps,
             pending: Mutex::new(Pending::default()),
-            max_per_client,
             per_client: Mutex::new(HashMap::new()),
             log_over_limit: LogThrottle::new(LOG_EVERY),
             log_evicted: LogThrottle::new(LOG_EVERY),
+            log_evicted_source: LogThrottle::new(LOG_EVERY),
             log_handshake: LogThrottle::new(LOG_EVERY),
             log_per_client: LogThrottle::new(LOG_EVERY),
         }
@@ -81,28 +182,41 @@ impl Admission {
         self.total.clone().try_acquire_owned().ok().map(Slot)
     }
 
-    /// Registers a connection that starts its handshake. Returns whether an
-    /// older pending connection was told to give up its place.
-    pub fn pending(&self) -> (PendingTicket<'_>, bool) {
+    /// Registers a connection from `source`, holding `slot`, that starts
+    /// its handshake, and says whose pending connection had to give up its
+    /// place for it.
+    pub fn pending(self: &Arc<Self>, source: Source, slot: Slot) -> (PendingTicket, Eviction) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let mut evicted = false;
-        while p.open.len() >= self.max_pending {
-            let Some((_, oldest)) = p.open.pop_first() else {
-                break;
-            };
-            oldest.cancel();
-            evicted = true;
-        }
+        let mine = p.by_source.get(&source).map_or(0, BTreeSet::len);
+        let eviction = if mine >= self.caps.max_pending_per_source {
+            p.evict_oldest_of(source);
+            Eviction::OwnSource
+        } else if p.open.len() >= self.caps.max_pending {
+            if let Some(busiest) = p.busiest() {
+                p.evict_oldest_of(busiest);
+            }
+            Eviction::BusiestSource
+        } else {
+            Eviction::None
+        };
         let id = p.next;
         p.next += 1;
         let token = CancellationToken::new();
-        p.open.insert(id, token.clone());
+        p.open.insert(
+            id,
+            Entry {
+                source,
+                evicted: token.clone(),
+                slot,
+            },
+        );
+        p.by_source.entry(source).or_default().insert(id);
         let ticket = PendingTicket {
-            admission: self,
+            admission: self.clone(),
             id,
             evicted: token,
         };
-        (ticket, evicted)
+        (ticket, eviction)
     }
 
     /// A share for client `name`, or `None` when it holds
@@ -110,7 +224,7 @@ impl Admission {
     pub fn client(&self, name: &str) -> Option<ClientTicket<'_>> {
         let mut m = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
         let n = m.entry(name.to_owned()).or_insert(0);
-        if *n >= self.max_per_client {
+        if *n >= self.caps.max_per_client {
             return None;
         }
         *n += 1;
@@ -120,24 +234,42 @@ impl Admission {
         })
     }
 
-    pub fn max_per_client(&self) -> usize {
-        self.max_per_client
+    pub fn caps(&self) -> &Caps {
+        &self.caps
     }
 
     #[cfg(test)]
     fn pending_now(&self) -> usize {
         self.pending.lock().unwrap().open.len()
     }
+
+    #[cfg(test)]
+    fn sources_now(&self) -> usize {
+        self.pending.lock().unwrap().by_source.len()
+    }
 }
 
-impl Drop for PendingTicket<'_> {
+impl PendingTicket {
+    /// The handshake is done: the connection's slot, no longer pending, or
+    /// `None` if a newer connection took the place in the meantime.
+    pub fn admitted(self) -> Option<Slot> {
+        let mut p = self
+            .admission
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.remove(self.id).map(|e| e.slot)
+    }
+}
+
+impl Drop for PendingTicket {
     fn drop(&mut self) {
         let mut p = self
             .admission
             .pending
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        p.open.remove(&self.id);
+        p.remove(self.id);
     }
 }
 
@@ -160,44 +292,5 @@ impl Drop for ClientTicket<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn at_the_pending_cap_the_oldest_handshake_gives_way() {
-        let a = Admission::new(10, 2, 1);
-        let (first, e1) = a.pending();
-        let (second, e2) = a.pending();
-        assert!(!e1 && !e2);
-        let (third, e3) = a.pending();
-        assert!(e3);
-        assert!(first.evicted.is_cancelled());
-        assert!(!second.evicted.is_cancelled() && !third.evicted.is_cancelled());
-        drop(first);
-        assert_eq!(a.pending_now(), 2);
-        drop((second, third));
-        assert_eq!(a.pending_now(), 0);
-    }
-
-    #[test]
-    fn connections_beyond_the_cap_get_no_slot_until_one_is_freed() {
-        let a = Admission::new(2, 1, 1);
-        let s1 = a.connection().unwrap();
-        let _s2 = a.connection().unwrap();
-        assert!(a.connection().is_none());
-        drop(s1);
-        assert!(a.connection().is_some());
-    }
-
-    #[test]
-    fn one_client_name_is_capped_and_forgotten_when_it_leaves() {
-        let a = Admission::new(10, 1, 2);
-        let t1 = a.client("gw").unwrap();
-        let t2 = a.client("gw").unwrap();
-        assert!(a.client("gw").is_none());
-        assert!(a.client("laptop").is_some());
-        drop((t1, t2));
-        assert!(a.per_client.lock().unwrap().is_empty());
-        assert!(a.client("gw").is_some());
-    }
-}
+#[path = "admission_tests.rs"]
+mod tests;

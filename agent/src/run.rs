@@ -6,7 +6,6 @@ use anyhow::Context;
 use serialmesh_config::AgentConfig;
 use serialmesh_pki::{DenyList, Role, TlsFiles};
 use serialmesh_proto::ALPN;
-use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -61,8 +60,7 @@ pub async fn run(
     let reloader = Reloader::start(authz.clone(), registry.clone(), &config, source)
         .map_err(|e| StartError::Config(e.into()))?;
     tokio::spawn(reloader.run(shutdown.clone()));
-    let listener = TcpListener::bind(config.listen)
-        .await
+    let listener = crate::server::bind(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}; is another seriald running? change `listen` in the config", config.listen))
         .map_err(StartError::Runtime)?;
     let local = listener

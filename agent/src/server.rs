@@ -11,13 +11,13 @@ use std::time::Duration;
 use serialmesh_config::LimitsConfig;
 use serialmesh_proto::conn::write_frame_within;
 use serialmesh_proto::{CloseReason, Frame, ReadAhead};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::admission::{Admission, Slot};
+use crate::admission::{Admission, Caps, Eviction, PendingTicket, Slot, Source};
 use crate::handler;
 use crate::registry::Registry;
 use crate::telemetry::AgentMetrics;
@@ -32,6 +32,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Connections in their TLS handshake at once (see `admission.rs`).
     pub max_pending: usize,
+    /// Of those, from one source address (an IPv6 /64) at once.
+    pub max_pending_per_source: usize,
     /// Connections at once from one client certificate name.
     pub max_connections_per_client: usize,
     /// The TLS handshake must finish within this.
@@ -48,6 +50,7 @@ impl Limits {
         Self {
             max_connections: c.max_connections,
             max_pending: c.max_pending,
+            max_pending_per_source: c.max_pending_per_source,
             max_connections_per_client: c.max_connections_per_client,
             handshake_timeout: c.handshake_timeout,
             request_timeout: c.request_timeout,
@@ -63,6 +66,26 @@ impl Default for Limits {
     }
 }
 
+/// Depth of the kernel's queue of connections not yet accepted. Under a
+/// handshake flood the agent accepts in bursts, between bursts of TLS work;
+/// when the queue is full the kernel drops new SYNs, a real client's among
+/// them, and a dropped SYN is retried only after a second. The 128 of
+/// `TcpListener::bind` overflowed under a one-host flood in tests.
+const ACCEPT_BACKLOG: u32 = 1024;
+
+/// Listens on `addr` with a queue of [`ACCEPT_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As TcpListener::bind does: a restarted agent rebinds at once, though
+    // connections of the old one linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 pub struct Server {
     /// Other agents, for `Inventory.peers`.
     pub mesh: Arc<crate::mesh::Mesh>,
@@ -76,11 +99,12 @@ pub struct Server {
 impl Server {
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) {
         let l = self.limits;
-        let admission = Arc::new(Admission::new(
-            l.max_connections,
-            l.max_pending,
-            l.max_connections_per_client,
-        ));
+        let admission = Arc::new(Admission::new(Caps {
+            max_connections: l.max_connections,
+            max_pending: l.max_pending,
+            max_pending_per_source: l.max_pending_per_source,
+            max_per_client: l.max_connections_per_client,
+        }));
         let tracker = TaskTracker::new();
         loop {
             let accepted = tokio::select! {
@@ -96,11 +120,16 @@ impl Server {
                         }
                         continue;
                     };
+                    // Registered here, in arrival order and before any TLS
+                    // work: a flood's connections are pushed out while they
+                    // wait for a worker, and then cost that worker a poll,
+                    // not a key exchange and a signature.
+                    let ticket = self.register_pending(&admission, peer, slot);
                     let this = self.clone();
                     let admission = admission.clone();
-                    tracker.spawn(
-                        async move { this.connection(stream, peer, slot, &admission).await },
-                    );
+                    tracker.spawn(async move {
+                        this.connection(stream, peer, ticket, &admission).await
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and similar: back off instead
@@ -124,10 +153,14 @@ impl Server {
         &self,
         stream: TcpStream,
         peer: SocketAddr,
-        _slot: Slot,
+        ticket: PendingTicket,
         admission: &Admission,
     ) {
-        let Some(tls) = self.handshake(stream, peer, admission).await else {
+        let Some(tls) = self.handshake(stream, peer, &ticket, admission).await else {
+            return;
+        };
+        // Pushed out just as its handshake finished: closed like the others.
+        let Some(_slot) = ticket.admitted() else {
             return;
         };
         // The handler refuses a connection without a usable certificate
@@ -162,21 +195,42 @@ impl Server {
         .await;
     }
 
+    /// A pending place for a new connection from `peer`, logging whose
+    /// place it took.
+    fn register_pending(
+        &self,
+        admission: &Arc<Admission>,
+        peer: SocketAddr,
+        slot: Slot,
+    ) -> PendingTicket {
+        let (ticket, eviction) = admission.pending(Source::of(peer.ip()), slot);
+        match eviction {
+            Eviction::None => {}
+            Eviction::OwnSource => {
+                self.metrics.over_limit.inc();
+                if let Some(unlogged) = admission.log_evicted_source.admit() {
+                    warn!(%peer, limit = self.limits.max_pending_per_source, unlogged, "too many pending TLS handshakes from one address (max_pending_per_source); closed its oldest to make room");
+                }
+            }
+            Eviction::BusiestSource => {
+                self.metrics.over_limit.inc();
+                if let Some(unlogged) = admission.log_evicted.admit() {
+                    warn!(%peer, limit = self.limits.max_pending, unlogged, "too many pending TLS handshakes (max_pending); closed the oldest of the address holding the most to make room");
+                }
+            }
+        }
+        ticket
+    }
+
     /// The TLS handshake, within `handshake_timeout` and while no newer
     /// connection needs this one's pending place.
     async fn handshake(
         &self,
         stream: TcpStream,
         peer: SocketAddr,
+        ticket: &PendingTicket,
         admission: &Admission,
     ) -> Option<ClientConn> {
-        let (ticket, evicted_other) = admission.pending();
-        if evicted_other {
-            self.metrics.over_limit.inc();
-            if let Some(unlogged) = admission.log_evicted.admit() {
-                warn!(%peer, limit = self.limits.max_pending, unlogged, "too many pending TLS handshakes (max_pending); closed the oldest to make room");
-            }
-        }
         if let Err(e) = stream.set_nodelay(true) {
             warn!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
@@ -185,12 +239,15 @@ impl Server {
             self.acceptor.accept(ReadAhead::new(stream)),
         );
         let result = tokio::select! {
-            r = accept => r,
+            // Evicted before this task first ran: close without starting
+            // the handshake's work.
+            biased;
             _ = ticket.evicted.cancelled() => {
                 self.metrics.handshake_failures.inc();
                 tracing::debug!(%peer, "pending handshake closed to make room for a newer connection");
                 return None;
             }
+            r = accept => r,
         };
         match result {
             Ok(Ok(mut tls)) => {
@@ -233,7 +290,7 @@ impl Server {
         name: &str,
         admission: &Admission,
     ) {
-        let limit = admission.max_per_client();
+        let limit = admission.caps().max_per_client;
         self.metrics.refused("too many connections");
         if let Some(unlogged) = admission.log_per_client.admit() {
             warn!(%peer, client = %name, limit, unlogged, "client has too many connections (max_connections_per_client); refusing another");

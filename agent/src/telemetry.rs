@@ -26,7 +26,7 @@ impl AgentMetrics {
         m.describe(
             "serialmesh_agent_connections_dropped_total",
             Kind::Counter,
-            "Connections closed at max_connections, or to make room under max_pending",
+            "Connections closed at max_connections, or to make room under max_pending or max_pending_per_source",
         );
         m.describe("serialmesh_agent_handshake_failures_total", Kind::Counter, "TLS handshakes that failed or timed out (wrong CA, no certificate, garbage, slow peers)");
         m.describe(

@@ -37,6 +37,7 @@ pub fn config_text(data: &[u8]) {
             }
             let l = c.limits;
             assert!(l.max_pending >= 1 && l.max_pending <= l.max_connections);
+            assert!(l.max_pending_per_source >= 1 && l.max_pending_per_source <= l.max_pending);
             assert!(l.max_connections_per_client >= 1);
             assert!(!l.handshake_timeout.is_zero() && !l.request_timeout.is_zero());
         }

@@ -21,6 +21,10 @@ pub struct LimitsConfig {
     /// once, so a flood of them can not starve clients that have a
     /// certificate.
     pub max_pending: usize,
+    /// Of the pending connections, how many one source may hold at once
+    /// (an IPv4 address, or an IPv6 /64); beyond, its own oldest is closed,
+    /// so one host flooding handshakes can not take every pending place.
+    pub max_pending_per_source: usize,
     /// Connections at once, authenticated or not.
     pub max_connections: usize,
     /// Connections at once from one client certificate name.
@@ -33,6 +37,7 @@ impl Default for LimitsConfig {
             handshake_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             max_pending: 64,
+            max_pending_per_source: 64 / PENDING_SHARE,
             max_connections: 256,
             max_connections_per_client: 32,
         }
@@ -45,6 +50,7 @@ pub(crate) struct RawLimits {
     handshake_timeout: Option<Spanned<f64>>,
     request_timeout: Option<Spanned<f64>>,
     max_pending: Option<Spanned<i64>>,
+    max_pending_per_source: Option<Spanned<i64>>,
     max_connections: Option<Spanned<i64>>,
     max_connections_per_client: Option<Spanned<i64>>,
 }
@@ -54,6 +60,11 @@ pub(crate) struct RawLimits {
 const MAX_TIMEOUT_SECS: f64 = 3600.0;
 /// More connections than this would run a small host out of descriptors.
 const MAX_COUNT: i64 = 65_536;
+/// Unset, `max_pending_per_source` is this fraction of `max_pending`: a
+/// flood from one host then needs three more hosts to fill the pending
+/// places, while a host with several clients (a sidecar with a dozen
+/// endpoints reconnecting at once) still handshakes them all together.
+const PENDING_SHARE: usize = 4;
 
 impl RawLimits {
     pub(crate) fn validate(self, ctx: &Ctx) -> Result<LimitsConfig, ConfigError> {
@@ -109,6 +120,25 @@ impl RawLimits {
                 n
             }
         };
+        // Unset, it follows max_pending; set, it must fit in it.
+        let max_pending_per_source = match self.max_pending_per_source {
+            None => (max_pending / PENDING_SHARE).max(1),
+            Some(s) => {
+                let n = count(
+                    Some(s.clone()),
+                    "max_pending_per_source",
+                    d.max_pending_per_source,
+                )?;
+                if n > max_pending {
+                    return Err(ctx.at(
+                        s.span(),
+                        format!("max_pending_per_source {n} exceeds max_pending {max_pending}"),
+                        Some("one address holds at most every pending place; lower max_pending_per_source or raise max_pending".into()),
+                    ));
+                }
+                n
+            }
+        };
         let limits = LimitsConfig {
             handshake_timeout: secs(
                 self.handshake_timeout,
@@ -117,6 +147,7 @@ impl RawLimits {
             )?,
             request_timeout: secs(self.request_timeout, "request_timeout", d.request_timeout)?,
             max_pending,
+            max_pending_per_source,
             max_connections,
             max_connections_per_client: count(
                 self.max_connections_per_client,

@@ -378,6 +378,7 @@ fn limits_table_parses_and_validates() {
         std::time::Duration::from_secs(5)
     );
     assert_eq!(c.limits.max_pending, 64);
+    assert_eq!(c.limits.max_pending_per_source, 16);
     let c = agent("[limits]\nhandshake_timeout = 2\nrequest_timeout = 0.25\nmax_connections = 10\nmax_connections_per_client = 3\n").unwrap();
     assert_eq!(
         c.limits.handshake_timeout,
@@ -389,10 +390,18 @@ fn limits_table_parses_and_validates() {
     );
     // An unset max_pending follows a lowered max_connections.
     assert_eq!(c.limits.max_pending, 10);
+    // An unset max_pending_per_source is a quarter of max_pending, at least 1.
+    assert_eq!(c.limits.max_pending_per_source, 2);
     assert_eq!(c.limits.max_connections_per_client, 3);
+    let c = agent("[limits]\nmax_pending = 3\n").unwrap();
+    assert_eq!(c.limits.max_pending_per_source, 1);
+    let c = agent("[limits]\nmax_pending = 8\nmax_pending_per_source = 8\n").unwrap();
+    assert_eq!(c.limits.max_pending_per_source, 8);
     for (text, want) in [
         ("[limits]\nmax_pending = 0\n", "2:15: max_pending 0 is out of range\n  hint: use a number between 1 and 65536, e.g. max_pending = 64"),
         ("[limits]\nmax_pending = 100\nmax_connections = 10\n", "2:15: max_pending 100 exceeds max_connections 10\n  hint: pending connections count toward max_connections"),
+        ("[limits]\nmax_pending_per_source = 65\n", "2:26: max_pending_per_source 65 exceeds max_pending 64\n  hint: one address holds at most every pending place; lower max_pending_per_source or raise max_pending"),
+        ("[limits]\nmax_pending_per_source = 0\n", "2:26: max_pending_per_source 0 is out of range\n  hint: use a number between 1 and 65536, e.g. max_pending_per_source = 16"),
         ("[limits]\nhandshake_timeout = 0\n", "2:21: handshake_timeout 0 is out of range\n  hint: give seconds between 0.001 and 3600, e.g. handshake_timeout = 5"),
         ("[limits]\nrequest_timeout = 86400\n", "2:19: request_timeout 86400 is out of range"),
         ("[limits]\nhandshake_timeout = nan\n", "handshake_timeout NaN is out of range"),

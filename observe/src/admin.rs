@@ -4,8 +4,10 @@
 //!
 //! Slow or hostile clients are bounded three ways: a deadline for the whole
 //! request head (a byte every few seconds does not keep a connection alive),
-//! a cap on its size, and a cap on concurrent connections, beyond which new
-//! ones are dropped at once rather than queued behind the slow ones.
+//! a cap on its size, and a cap on concurrent connections. At that cap the
+//! oldest connection is closed to make room (`slots.rs`), not the newcomer:
+//! the newcomer is usually a liveness probe, and a probe turned away by
+//! connections that say nothing gets a healthy process restarted.
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,13 +16,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::http::{read_head, write_response, HeadError, Request, Response, Status};
 use crate::metrics::Metrics;
+use crate::slots::{Slots, Taken};
 
 /// What `/readyz` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +61,8 @@ pub struct AdminState {
 /// few seconds and a scrape every 15 s with plenty of headroom.
 #[derive(Debug, Clone)]
 pub struct AdminLimits {
-    /// Connections served at once; more are closed without a response.
+    /// Connections held at once; a newcomer beyond this closes the oldest
+    /// (at least one is always held).
     pub max_connections: usize,
     /// A request head larger than this gets 431.
     pub max_head_bytes: usize,
@@ -111,7 +114,7 @@ pub async fn serve_admin_with(
     shutdown: CancellationToken,
     limits: AdminLimits,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Slots::new(limits.max_connections);
     let tasks = TaskTracker::new();
     let shared = Arc::new((state, limits));
     loop {
@@ -129,13 +132,10 @@ pub async fn serve_admin_with(
                 }
             }
         };
-        // Dropping the excess at once (rather than waiting for a permit)
-        // keeps the backlog from filling with connections we would serve
-        // too late to matter to a probe anyway.
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "admin endpoint: too many connections; dropping one");
-            continue;
-        };
+        let (slot, taken) = slots.take();
+        if taken == Taken::EvictedOldest {
+            tracing::debug!(%peer, "admin endpoint: too many connections; closed the oldest");
+        }
         let shared = shared.clone();
         let stop = shutdown.clone();
         tasks.spawn(
@@ -143,12 +143,18 @@ pub async fn serve_admin_with(
                 let (state, limits) = &*shared;
                 tokio::select! {
                     _ = stop.cancelled() => {}
+                    _ = slot.evicted.cancelled() => {}
                     _ = handle(stream, state, limits) => {}
                 }
-                drop(permit);
+                drop(slot);
             }
             .instrument(tracing::debug_span!("admin", %peer)),
         );
+        // Let the new connection read the request that came with it before
+        // the next accept: otherwise a burst of connections waiting in the
+        // backlog is accepted in one go, and `max_connections` of them push
+        // out a probe that was never polled.
+        tokio::task::yield_now().await;
     }
     drop(listener);
     tasks.close();

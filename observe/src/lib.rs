@@ -10,6 +10,7 @@ mod admin;
 mod exposition;
 mod http;
 mod metrics;
+mod slots;
 
 pub use admin::{bind_admin, serve_admin, serve_admin_with, AdminLimits, AdminState, Readiness};
 pub use metrics::{Counter, Gauge, Kind, Metrics};

@@ -231,7 +231,7 @@ async fn slow_client_is_dropped_when_its_head_deadline_passes() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_cap_are_dropped_without_a_response() {
+async fn at_the_connection_cap_the_oldest_connection_makes_room_for_a_newcomer() {
     let limits = AdminLimits {
         max_connections: 1,
         ..AdminLimits::default()
@@ -241,33 +241,36 @@ async fn connections_beyond_the_cap_are_dropped_without_a_response() {
         limits,
     )
     .await;
-    // Accepted first (the backlog is FIFO), so it holds the only permit.
-    let holder = TcpStream::connect(server.addr).await.unwrap();
+    // Accepted first (the backlog is FIFO), so it holds the only slot.
+    let mut holder = TcpStream::connect(server.addr).await.unwrap();
 
-    let mut excess = TcpStream::connect(server.addr).await.unwrap();
-    let _ = excess.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").await;
+    let reply = get(server.addr, "/healthz").await;
+    assert_eq!(reply.status, 200);
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(PATIENCE, excess.read_to_end(&mut out))
+    tokio::time::timeout(PATIENCE, holder.read_to_end(&mut out))
         .await
-        .expect("excess connection closed");
-    assert!(out.is_empty());
+        .expect("the holder was closed")
+        .unwrap();
+    assert!(out.is_empty(), "closed without a response");
+}
 
-    // Once the holder leaves its permit returns; wait for that, not a fixed time.
-    drop(holder);
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            let mut s = TcpStream::connect(server.addr).await.unwrap();
-            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").await;
-            let mut out = Vec::new();
-            let _ = s.read_to_end(&mut out).await;
-            if out.starts_with(b"HTTP/1.1 200") {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("served again after the holder left");
+#[tokio::test]
+async fn probes_are_answered_while_twice_the_cap_of_idle_connections_is_held() {
+    let server = default_server().await;
+    let cap = AdminLimits::default().max_connections;
+    let mut idle = Vec::new();
+    for _ in 0..2 * cap {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let mut dribbler = TcpStream::connect(server.addr).await.unwrap();
+    dribbler
+        .write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    for path in ["/healthz", "/readyz", "/healthz"] {
+        let reply = get(server.addr, path).await;
+        assert_eq!(reply.status, 200, "{path}");
+    }
 }
 
 #[tokio::test]

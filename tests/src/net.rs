@@ -4,7 +4,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -83,6 +83,20 @@ fn random_u64() -> u64 {
     // RandomState is seeded randomly per process and per instance: enough
     // randomness without a dependency.
     RandomState::new().build_hasher().finish()
+}
+
+/// Connects to `addr` from `source` (any port), e.g. from 127.0.0.2 to an
+/// agent on 127.0.0.1: Linux routes all of 127.0.0.0/8 over loopback, so a
+/// test can play a second host without a network namespace.
+pub fn connect_from(source: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    socket.connect(&addr.into())?;
+    Ok(socket.into())
 }
 
 /// Waits until something accepts TCP connections at `addr`.

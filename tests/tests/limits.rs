@@ -196,8 +196,12 @@ fn one_client_name_over_its_connection_cap_is_refused_with_the_limit_named() {
 fn connections_beyond_max_connections_are_closed_at_once() {
     let pki = Pki::new();
     let device = EchoDevice::start();
+    // Both places for one address: with fewer, the second idle connection
+    // would push the first out (max_pending_per_source) and free its slot.
     let agent = AgentBuilder::new(&pki, "house")
-        .top_level_toml("[limits]\nmax_connections = 2\nhandshake_timeout = 30")
+        .top_level_toml(
+            "[limits]\nmax_connections = 2\nmax_pending_per_source = 2\nhandshake_timeout = 30",
+        )
         .device("zwave", device.path())
         .start();
     let _a = TcpStream::connect(agent.addr).unwrap();

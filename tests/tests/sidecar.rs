@@ -10,55 +10,11 @@ use std::time::{Duration, Instant};
 use nix::sys::termios::{self, BaudRate, ControlFlags, SetArg};
 use serialmesh_tests::http::http_get;
 use serialmesh_tests::net::{free_port, read_exact_within};
+use serialmesh_tests::sidecar::Sidecar;
 use serialmesh_tests::util::temp_dir;
-use serialmesh_tests::{
-    bins, AgentBuilder, ChildGuard, EchoDevice, Pki, ProcBuilder, RunningAgent, ScriptedDevice,
-    TempDir, TlsPaths, Tty,
-};
+use serialmesh_tests::{AgentBuilder, EchoDevice, Pki, RunningAgent, ScriptedDevice, TempDir, Tty};
 
 const T: Duration = Duration::from_secs(20);
-
-struct Sidecar {
-    guard: ChildGuard,
-    /// Holds the config file for the sidecar's lifetime.
-    _dir: TempDir,
-}
-
-impl Sidecar {
-    fn config(tls: &TlsPaths, endpoints: &str) -> String {
-        format!(
-            "[tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\n{endpoints}",
-            tls.cert.display(),
-            tls.key.display(),
-            tls.ca.display()
-        )
-    }
-
-    /// Starts `serialctl sidecar` and waits until it serves `expected`
-    /// endpoints.
-    fn start(config: &str, expected: usize) -> Sidecar {
-        let s = Self::spawn(config);
-        let serving = || s.guard.output().matches("serving ").count() >= expected;
-        assert!(
-            serialmesh_tests::eventually(T, serving),
-            "{}",
-            s.guard.failure("endpoints not served")
-        );
-        s
-    }
-
-    fn spawn(config: &str) -> Sidecar {
-        let dir = temp_dir();
-        let path = dir.path().join("client.toml");
-        std::fs::write(&path, config).unwrap();
-        let guard = ProcBuilder::new(bins::serialctl())
-            .args(["sidecar", "--config"])
-            .arg(&path)
-            .label("sidecar")
-            .spawn();
-        Sidecar { guard, _dir: dir }
-    }
-}
 
 fn tcp_endpoint(device: &str, agent: std::net::SocketAddr, port: u16) -> String {
     format!(
