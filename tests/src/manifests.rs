@@ -10,6 +10,7 @@
 //! `defaultMode: 0400` as 400. Kustomizations are built by `kubectl
 //! kustomize` (offline; no cluster), exactly as `kubectl apply -k` would.
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -180,4 +181,54 @@ pub fn pod_etc(
     let path = dir.path().join(config_name);
     std::fs::write(&path, config).unwrap();
     (dir, path)
+}
+
+/// The documents of `kind`.
+pub fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| text(d, "/kind") == kind).collect()
+}
+
+/// The TOML block `key` of the ConfigMap `name`.
+pub fn config_of(docs: &[Value], name: &str, key: &str) -> String {
+    let cm = of_kind(docs, "ConfigMap")
+        .into_iter()
+        .find(|c| text(c, "/metadata/name") == name)
+        .unwrap_or_else(|| panic!("no ConfigMap {name}"));
+    text(cm, &format!("/data/{key}")).to_string()
+}
+
+/// The YAML files under `root`, relative to it.
+pub fn yaml_files(root: &Path) -> BTreeSet<PathBuf> {
+    let mut found = BTreeSet::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                found.insert(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    found
+}
+
+/// Whether Pod Security `baseline` forbids this pod (the checks of the
+/// baseline profile these manifests could trip).
+pub fn needs_privileged(pod: &Value) -> bool {
+    let host = ["hostNetwork", "hostPID", "hostIPC"]
+        .iter()
+        .any(|k| pod[k] == true);
+    let host_path = pod["volumes"]
+        .as_array()
+        .is_some_and(|v| v.iter().any(|v| v.get("hostPath").is_some()));
+    let in_container = containers(pod).iter().any(|c| {
+        c["securityContext"]["privileged"] == true
+            || c["securityContext"]["capabilities"]["add"].is_array()
+            || c["ports"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p.get("hostPort").is_some()))
+    });
+    host || host_path || in_container
 }

@@ -7,14 +7,14 @@
 //! deploy.rs; the sidecar's readiness path here.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 use serialmesh_tests::http::http_get;
 use serialmesh_tests::manifests::{
-    container, containers, documents, kustomize, namespace, pod_etc, pod_template, port_number,
-    selects, text, toml_address_port,
+    config_of, container, containers, documents, kustomize, namespace, needs_privileged, of_kind,
+    pod_etc, pod_template, port_number, selects, text, toml_address_port, yaml_files,
 };
 use serialmesh_tests::netns::Lan;
 use serialmesh_tests::tools::{configmap_block, repo_root, require};
@@ -35,19 +35,6 @@ fn agents() -> Vec<Value> {
 /// What `kubectl apply -k deploy/kubernetes/zwave-js-ui` applies.
 fn gateway() -> Vec<Value> {
     kustomize(&dir("zwave-js-ui"))
-}
-
-fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    docs.iter().filter(|d| text(d, "/kind") == kind).collect()
-}
-
-/// The TOML block `key` of the ConfigMap `name`.
-fn config_of(docs: &[Value], name: &str, key: &str) -> String {
-    let cm = of_kind(docs, "ConfigMap")
-        .into_iter()
-        .find(|c| text(c, "/metadata/name") == name)
-        .unwrap_or_else(|| panic!("no ConfigMap {name}"));
-    text(cm, &format!("/data/{key}")).to_string()
 }
 
 /// Ports that exporters and node services of a Talos cluster with
@@ -116,23 +103,6 @@ fn kubernetes_manifests_pass_strict_schema_validation() {
     .unwrap();
     let (code, out, err) = kube_validate(&[copy]);
     assert_ne!(code, 0, "a misspelt field passed:\n{out}{err}");
-}
-
-/// The YAML files under `root`, relative to it.
-fn yaml_files(root: &Path) -> BTreeSet<PathBuf> {
-    let mut found = BTreeSet::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                todo.push(path);
-            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                found.insert(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    found
 }
 
 #[test]
@@ -206,25 +176,6 @@ fn kustomizations_list_every_manifest_and_every_listed_resource_exists() {
     // Both build, as `kubectl apply -k` would build them.
     assert!(of_kind(&agents(), "DaemonSet").len() >= 2);
     assert_eq!(of_kind(&gateway(), "Deployment").len(), 1);
-}
-
-/// Whether Pod Security `baseline` forbids this pod (the checks of the
-/// baseline profile these manifests could trip).
-fn needs_privileged(pod: &Value) -> bool {
-    let host = ["hostNetwork", "hostPID", "hostIPC"]
-        .iter()
-        .any(|k| pod[k] == true);
-    let host_path = pod["volumes"]
-        .as_array()
-        .is_some_and(|v| v.iter().any(|v| v.get("hostPath").is_some()));
-    let in_container = containers(pod).iter().any(|c| {
-        c["securityContext"]["privileged"] == true
-            || c["securityContext"]["capabilities"]["add"].is_array()
-            || c["ports"]
-                .as_array()
-                .is_some_and(|p| p.iter().any(|p| p.get("hostPort").is_some()))
-    });
-    host || host_path || in_container
 }
 
 #[test]
