@@ -7,7 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use serialmesh_tests::manifests::pod_etc;
+use serde_json::Value;
+use serialmesh_tests::forge::issued_by_openssl;
+use serialmesh_tests::manifests::{documents, pod_etc};
 use serialmesh_tests::tools::{configmap_block, repo_root, require, which};
 use serialmesh_tests::util::temp_dir;
 use serialmesh_tests::{bins, run_to_end, Pki};
@@ -220,4 +222,103 @@ fn openrc_script_is_valid_shell_with_supervision() {
         );
     }
     assert!(read("deploy/alpine/README.md").contains("addgroup serialmesh dialout"));
+}
+
+/// The openssl extension lines for what cert-manager puts in a certificate
+/// for `spec` (a Certificate's spec): its `uris` as URI SANs, its `usages`
+/// as key usage and extended key usage (cert-manager's default, when there
+/// are none: digital signature and key encipherment, no extended usage).
+fn cert_manager_extensions(spec: &Value) -> String {
+    let usages: Vec<&str> = match spec["usages"].as_array() {
+        Some(u) => u.iter().filter_map(Value::as_str).collect(),
+        None => vec!["digital signature", "key encipherment"],
+    };
+    let pick = |table: &[(&str, &'static str)]| -> Vec<&'static str> {
+        table
+            .iter()
+            .filter(|(u, _)| usages.contains(u))
+            .map(|(_, o)| *o)
+            .collect()
+    };
+    let ku = pick(&[
+        ("digital signature", "digitalSignature"),
+        ("key encipherment", "keyEncipherment"),
+    ]);
+    let eku = pick(&[("server auth", "serverAuth"), ("client auth", "clientAuth")]);
+    let uris: Vec<String> = spec["uris"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| format!("URI:{}", u.as_str().unwrap()))
+        .collect();
+    let mut ext = format!(
+        "keyUsage = critical, {}\nsubjectAltName = {}\n",
+        ku.join(", "),
+        uris.join(", ")
+    );
+    if !eku.is_empty() {
+        ext.push_str(&format!("extendedKeyUsage = {}\n", eku.join(", ")));
+    }
+    ext
+}
+
+/// `seriald --check` on the ConfigMap's config with a certificate made as
+/// cert-manager would make it for `spec`, laid out as the node's Secret.
+fn check_with_cert_manager_certificate(spec: &Value) -> (i32, String, String) {
+    assert_eq!(spec["privateKey"]["algorithm"], "ECDSA");
+    assert_eq!(spec["privateKey"]["size"], 256);
+    let pki = Pki::new();
+    let work = temp_dir();
+    let cn = spec["commonName"].as_str().unwrap();
+    let tls = issued_by_openssl(&pki, work.path(), cn, &cert_manager_extensions(spec));
+    let config = configmap_block(
+        &read("deploy/kubernetes/agent-configmap.yaml"),
+        "seriald.toml",
+    );
+    let (_etc, path) = pod_etc(
+        "seriald.toml",
+        &config,
+        &tls,
+        ["tls.crt", "tls.key", "ca.crt"],
+    );
+    run_to_end(
+        bins::seriald(),
+        [Path::new("--config"), &path, Path::new("--check")],
+        T,
+    )
+}
+
+fn documented_certificate() -> Value {
+    let docs =
+        documents(&repo_root().join("deploy/kubernetes/cert-manager/agent-certificates.yaml"));
+    docs.into_iter()
+        .find(|d| d["kind"] == "Certificate")
+        .expect("a Certificate")
+}
+
+#[test]
+fn cert_manager_certificate_of_the_manifests_makes_an_agent_certificate_seriald_accepts() {
+    let cert = documented_certificate();
+    let (code, out, err) = check_with_cert_manager_certificate(&cert["spec"]);
+    assert_eq!(code, 0, "seriald --check:\n{out}{err}");
+    assert!(
+        out.contains("agent pi-garage in zone garage (from its certificate"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/tls/tls.crt, key ") && out.contains("/tls/ca.crt: usable"),
+        "{out}"
+    );
+}
+
+#[test]
+fn cert_manager_default_usages_are_refused_saying_the_extended_key_usage_lacks_server_auth() {
+    let mut cert = documented_certificate();
+    cert["spec"].as_object_mut().unwrap().remove("usages");
+    let (code, out, err) = check_with_cert_manager_certificate(&cert["spec"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("its role URI says agent but its extended key usage lacks serverAuth"),
+        "{err}"
+    );
 }
