@@ -173,9 +173,10 @@ fn kustomizations_list_every_manifest_and_every_listed_resource_exists() {
             parent.display()
         );
     }
-    // Both build, as `kubectl apply -k` would build them.
+    // All build, as `kubectl apply -k` would build them.
     assert!(of_kind(&agents(), "DaemonSet").len() >= 2);
     assert_eq!(of_kind(&gateway(), "Deployment").len(), 1);
+    assert!(!of_kind(&kustomize(&dir("cert-manager")), "Certificate").is_empty());
 }
 
 #[test]
