@@ -1,7 +1,7 @@
 //! Certificates an attacker (or another CA tool) makes from ones we
 //! issued, with software nobody here wrote: Python's `cryptography` for the
 //! ECDSA twin, the `openssl` command line for a certificate re-issued for
-//! an existing key.
+//! an existing key, or for a new key as cert-manager would issue one.
 //!
 //! Both keep the key of the original, so a deny-list or pin that names the
 //! key must treat them as the original; one that names the certificate's
@@ -89,6 +89,65 @@ pub fn reissued_by_openssl(pki: &Pki, tls: &TlsPaths, role: Role, name: &str) ->
     TlsPaths {
         cert: out,
         ..tls.clone()
+    }
+}
+
+/// A new ECDSA P-256 key (SEC1 PEM, cert-manager's default encoding for
+/// ECDSA) in `dir`, and a certificate for it issued by `pki`'s CA with
+/// `openssl x509 -req`, with subject CN `cn` and the openssl extension
+/// lines `extensions` (keyUsage, extendedKeyUsage, subjectAltName): a
+/// certificate made the way another CA tool makes one.
+///
+/// # Panics
+/// If openssl is missing or fails, with its output.
+pub fn issued_by_openssl(pki: &Pki, dir: &Path, cn: &str, extensions: &str) -> TlsPaths {
+    let openssl = require("openssl", "apt-get install openssl");
+    let key = dir.join(format!("{cn}.key"));
+    let csr = dir.join(format!("{cn}.csr"));
+    let ext = dir.join(format!("{cn}.ext"));
+    let cert = dir.join(format!("{cn}.pem"));
+    run(
+        ProcBuilder::new(&openssl)
+            .args([
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+            ])
+            .arg(&key),
+        "openssl ecparam",
+    );
+    run(
+        ProcBuilder::new(&openssl)
+            .args(["req", "-new", "-subj"])
+            .arg(format!("/CN={cn}"))
+            .arg("-key")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr),
+        "openssl req",
+    );
+    std::fs::write(&ext, extensions).expect("write openssl extensions");
+    run(
+        ProcBuilder::new(&openssl)
+            .args(["x509", "-req", "-days", "365", "-in"])
+            .arg(&csr)
+            .arg("-CA")
+            .arg(pki.ca_cert())
+            .arg("-CAkey")
+            .arg(pki.ca_dir().join("ca.key"))
+            .args(["-set_serial", "4343", "-extfile"])
+            .arg(&ext)
+            .arg("-out")
+            .arg(&cert),
+        "openssl x509 -req",
+    );
+    TlsPaths {
+        cert,
+        key,
+        ca: pki.ca_cert(),
     }
 }
 

@@ -34,6 +34,7 @@ pub mod flood;
 pub mod forge;
 pub mod http;
 pub mod kubelet;
+pub mod manifests;
 pub mod mesh;
 pub mod net;
 pub mod netns;

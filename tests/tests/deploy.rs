@@ -1,148 +1,24 @@
 //! The deployment files in deploy/ and the Dockerfile: linted and
 //! validated with the tools their ecosystems use (offline), and the configs
-//! they embed checked by the real binaries.
+//! they embed checked by the real binaries. The Kubernetes manifests'
+//! schema and properties are in kubernetes.rs.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use serde_json::Value;
+use serialmesh_tests::forge::issued_by_openssl;
+use serialmesh_tests::manifests::{documents, pod_etc};
 use serialmesh_tests::tools::{configmap_block, repo_root, require, which};
 use serialmesh_tests::util::temp_dir;
-use serialmesh_tests::{bins, run_to_end, Pki, TlsPaths};
+use serialmesh_tests::{bins, run_to_end, Pki};
 
 const T: Duration = Duration::from_secs(60);
 
 fn read(rel: &str) -> String {
     let path = repo_root().join(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn kube_validate(files: &[PathBuf]) -> (i32, String, String) {
-    let tool = require(
-        "kubernetes-validate",
-        "python3 -m pip install kubernetes-validate",
-    );
-    let mut args = vec!["--strict".into()];
-    args.extend(files.iter().map(|f| f.as_os_str().to_owned()));
-    run_to_end(tool, args, T)
-}
-
-#[test]
-fn kubernetes_manifests_pass_strict_schema_validation() {
-    let dir = repo_root().join("deploy/kubernetes");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 4, "manifests missing from {}", dir.display());
-    let (code, out, err) = kube_validate(&files);
-    assert_eq!(code, 0, "kubernetes-validate:\n{out}{err}");
-    for f in &files {
-        assert!(
-            out.contains(&format!("{} passed", f.display())),
-            "{} not reported as passed:\n{out}{err}",
-            f.display()
-        );
-    }
-    // The validator does reject what Kubernetes would: a probe port name
-    // that is not a string or number, in a copy of the DaemonSet.
-    let broken = temp_dir();
-    let copy = broken.path().join("agent-daemonset.yaml");
-    std::fs::write(
-        &copy,
-        read("deploy/kubernetes/agent-daemonset.yaml").replace(
-            "hostNetwork: true",
-            "hostNetwork: true\n      hostNetworking: true",
-        ),
-    )
-    .unwrap();
-    let (code, out, err) = kube_validate(&[copy]);
-    assert_ne!(code, 0, "a misspelt field passed:\n{out}{err}");
-}
-
-#[test]
-fn agent_daemonset_runs_where_and_how_the_docs_say() {
-    let ds = read("deploy/kubernetes/agent-daemonset.yaml");
-    for needle in [
-        "serialmesh/serial: \"true\"",
-        "hostNetwork: true",
-        "privileged: true",
-        "path: /healthz",
-        "path: /readyz",
-        "host: 127.0.0.1",
-        "port: 9100",
-        "mountPath: /dev\n",
-        "mountPath: /sys\n",
-        "secretName: serialmesh-agents",
-        "defaultMode: 0400",
-        "name: seriald-config",
-    ] {
-        assert!(ds.contains(needle), "`{needle}` missing from the DaemonSet");
-    }
-    // Every TLS path of the config is where the DaemonSet mounts a file.
-    let config = configmap_block(
-        &read("deploy/kubernetes/agent-configmap.yaml"),
-        "seriald.toml",
-    );
-    assert!(config.contains("admin = \"127.0.0.1:9100\""), "{config}");
-    for file in ["agent.pem", "agent.key", "ca.pem"] {
-        assert!(config.contains(&format!("\"tls/{file}\"")), "{config}");
-        assert!(
-            ds.contains(&format!("mountPath: /etc/serialmesh/tls/{file}")),
-            "DaemonSet mounts no /etc/serialmesh/tls/{file}"
-        );
-    }
-    assert!(ds.contains("mountPath: /etc/serialmesh/seriald.toml"));
-}
-
-#[test]
-fn zwave_js_ui_sidecar_serves_loopback_and_probes_its_admin() {
-    let dep = read("deploy/kubernetes/zwave-js-ui.yaml");
-    let config = configmap_block(
-        &read("deploy/kubernetes/zwave-js-ui-configmap.yaml"),
-        "client.toml",
-    );
-    assert!(config.contains("tcp = \"127.0.0.1:5000\""), "{config}");
-    assert!(config.contains("admin = \"0.0.0.0:9101\""), "{config}");
-    for needle in [
-        "tcp://127.0.0.1:5000",
-        "path: /readyz\n              port: 9101",
-        "runAsNonRoot: true",
-        "mountPath: /etc/serialmesh/client.toml",
-        "mountPath: /etc/serialmesh/tls\n",
-        "fsGroup: 65532",
-    ] {
-        assert!(
-            dep.contains(needle),
-            "`{needle}` missing from zwave-js-ui.yaml"
-        );
-    }
-}
-
-/// A directory laid out like the pod's /etc/serialmesh: `NAME` holding
-/// `config`, and `tls/` holding `files` copied from `tls` (cert, key, ca).
-fn pod_etc(
-    config_name: &str,
-    config: &str,
-    tls: &TlsPaths,
-    names: [&str; 3],
-) -> (serialmesh_tests::TempDir, PathBuf) {
-    let dir = temp_dir();
-    let tls_dir = dir.path().join("tls");
-    std::fs::create_dir(&tls_dir).unwrap();
-    for (src, name) in [&tls.cert, &tls.key, &tls.ca].into_iter().zip(names) {
-        std::fs::copy(src, tls_dir.join(name)).unwrap();
-    }
-    std::fs::set_permissions(
-        tls_dir.join(names[1]),
-        std::fs::Permissions::from_mode(0o400),
-    )
-    .unwrap();
-    let path = dir.path().join(config_name);
-    std::fs::write(&path, config).unwrap();
-    (dir, path)
 }
 
 #[test]
@@ -156,7 +32,8 @@ fn configmap_configs_pass_the_binaries_own_check() {
         "seriald.toml",
         &agent_config,
         &pki.agent("node-1", "house"),
-        ["agent.pem", "agent.key", "ca.pem"],
+        // The keys of the node's Secret (agent/agent-daemonset.yaml).
+        ["tls.crt", "tls.key", "ca.crt"],
     );
     let (code, out, err) = run_to_end(
         bins::seriald(),
@@ -168,10 +45,10 @@ fn configmap_configs_pass_the_binaries_own_check() {
         out.contains(": OK") && out.contains("listen 0.0.0.0:21317"),
         "{out}"
     );
-    assert!(out.contains("admin http://127.0.0.1:9100"), "{out}");
+    assert!(out.contains("admin http://0.0.0.0:21318"), "{out}");
 
     let client_config = configmap_block(
-        &read("deploy/kubernetes/zwave-js-ui-configmap.yaml"),
+        &read("deploy/kubernetes/zwave-js-ui/zwave-js-ui-configmap.yaml"),
         "client.toml",
     );
     let (_c, client_path) = pod_etc(
@@ -345,4 +222,103 @@ fn openrc_script_is_valid_shell_with_supervision() {
         );
     }
     assert!(read("deploy/alpine/README.md").contains("addgroup serialmesh dialout"));
+}
+
+/// The openssl extension lines for what cert-manager puts in a certificate
+/// for `spec` (a Certificate's spec): its `uris` as URI SANs, its `usages`
+/// as key usage and extended key usage (cert-manager's default, when there
+/// are none: digital signature and key encipherment, no extended usage).
+fn cert_manager_extensions(spec: &Value) -> String {
+    let usages: Vec<&str> = match spec["usages"].as_array() {
+        Some(u) => u.iter().filter_map(Value::as_str).collect(),
+        None => vec!["digital signature", "key encipherment"],
+    };
+    let pick = |table: &[(&str, &'static str)]| -> Vec<&'static str> {
+        table
+            .iter()
+            .filter(|(u, _)| usages.contains(u))
+            .map(|(_, o)| *o)
+            .collect()
+    };
+    let ku = pick(&[
+        ("digital signature", "digitalSignature"),
+        ("key encipherment", "keyEncipherment"),
+    ]);
+    let eku = pick(&[("server auth", "serverAuth"), ("client auth", "clientAuth")]);
+    let uris: Vec<String> = spec["uris"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| format!("URI:{}", u.as_str().unwrap()))
+        .collect();
+    let mut ext = format!(
+        "keyUsage = critical, {}\nsubjectAltName = {}\n",
+        ku.join(", "),
+        uris.join(", ")
+    );
+    if !eku.is_empty() {
+        ext.push_str(&format!("extendedKeyUsage = {}\n", eku.join(", ")));
+    }
+    ext
+}
+
+/// `seriald --check` on the ConfigMap's config with a certificate made as
+/// cert-manager would make it for `spec`, laid out as the node's Secret.
+fn check_with_cert_manager_certificate(spec: &Value) -> (i32, String, String) {
+    assert_eq!(spec["privateKey"]["algorithm"], "ECDSA");
+    assert_eq!(spec["privateKey"]["size"], 256);
+    let pki = Pki::new();
+    let work = temp_dir();
+    let cn = spec["commonName"].as_str().unwrap();
+    let tls = issued_by_openssl(&pki, work.path(), cn, &cert_manager_extensions(spec));
+    let config = configmap_block(
+        &read("deploy/kubernetes/agent-configmap.yaml"),
+        "seriald.toml",
+    );
+    let (_etc, path) = pod_etc(
+        "seriald.toml",
+        &config,
+        &tls,
+        ["tls.crt", "tls.key", "ca.crt"],
+    );
+    run_to_end(
+        bins::seriald(),
+        [Path::new("--config"), &path, Path::new("--check")],
+        T,
+    )
+}
+
+fn documented_certificate() -> Value {
+    let docs =
+        documents(&repo_root().join("deploy/kubernetes/cert-manager/agent-certificates.yaml"));
+    docs.into_iter()
+        .find(|d| d["kind"] == "Certificate")
+        .expect("a Certificate")
+}
+
+#[test]
+fn cert_manager_certificate_of_the_manifests_makes_an_agent_certificate_seriald_accepts() {
+    let cert = documented_certificate();
+    let (code, out, err) = check_with_cert_manager_certificate(&cert["spec"]);
+    assert_eq!(code, 0, "seriald --check:\n{out}{err}");
+    assert!(
+        out.contains("agent pi-garage in zone garage (from its certificate"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/tls/tls.crt, key ") && out.contains("/tls/ca.crt: usable"),
+        "{out}"
+    );
+}
+
+#[test]
+fn cert_manager_default_usages_are_refused_saying_the_extended_key_usage_lacks_server_auth() {
+    let mut cert = documented_certificate();
+    cert["spec"].as_object_mut().unwrap().remove("usages");
+    let (code, out, err) = check_with_cert_manager_certificate(&cert["spec"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("its role URI says agent but its extended key usage lacks serverAuth"),
+        "{err}"
+    );
 }
