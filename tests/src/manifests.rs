@@ -178,7 +178,10 @@ pub fn pod_etc(
         std::fs::Permissions::from_mode(0o400),
     )
     .unwrap();
-    let path = dir.path().join(config_name);
+    // The pods mount the ConfigMap at /etc/serialmesh/config and the
+    // Secret at /etc/serialmesh/tls.
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    let path = dir.path().join("config").join(config_name);
     std::fs::write(&path, config).unwrap();
     (dir, path)
 }

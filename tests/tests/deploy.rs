@@ -79,7 +79,7 @@ fn configmap_configs_pass_the_binaries_own_check() {
 fn check_refuses_what_start_would_refuse() {
     let pki = Pki::new();
     // Agent: a client certificate where the agent's belongs.
-    let config = "[tls]\ncert = \"tls/agent.pem\"\nkey = \"tls/agent.key\"\nca = \"tls/ca.pem\"\n";
+    let config = "[tls]\ncert = \"../tls/agent.pem\"\nkey = \"../tls/agent.key\"\nca = \"../tls/ca.pem\"\n";
     let (_a, path) = pod_etc(
         "seriald.toml",
         config,
@@ -100,7 +100,7 @@ fn check_refuses_what_start_would_refuse() {
     assert_eq!(err.lines().count(), 1, "{err}");
 
     // Sidecar: a key others may read.
-    let config = "[tls]\ncert = \"tls/c.pem\"\nkey = \"tls/c.key\"\nca = \"tls/ca.pem\"\n\
+    let config = "[tls]\ncert = \"../tls/c.pem\"\nkey = \"../tls/c.key\"\nca = \"../tls/ca.pem\"\n\
                   [[endpoint]]\ndevice = \"zwave\"\ntcp = \"127.0.0.1:5000\"\n";
     let (dir, path) = pod_etc(
         "client.toml",

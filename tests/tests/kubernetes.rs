@@ -422,3 +422,54 @@ fn each_agent_pod_mounts_only_its_own_nodes_secret() {
     );
     assert_eq!(config, config_map);
 }
+
+#[test]
+fn configs_and_keys_are_mounted_as_directories_so_kubelet_updates_reach_the_pod() {
+    for docs in [agents(), gateway()] {
+        for doc in &docs {
+            let Some((_, pod)) = pod_template(doc) else {
+                continue;
+            };
+            let projected: BTreeSet<&str> = pod["volumes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|v| v.get("configMap").is_some() || v.get("secret").is_some())
+                .map(|v| text(v, "/name"))
+                .collect();
+            for c in containers(pod) {
+                let mounts = c["volumeMounts"].as_array().cloned().unwrap_or_default();
+                let mut config_dirs = Vec::new();
+                for m in &mounts {
+                    if !projected.contains(text(m, "/name")) {
+                        continue;
+                    }
+                    // The kubelet never updates a subPath mount: a revoked
+                    // key or a removed [[allow]] would wait for a restart.
+                    assert!(
+                        m.get("subPath").is_none() && m.get("subPathExpr").is_none(),
+                        "{} mounts {} with subPath: {m}",
+                        text(c, "/name"),
+                        text(m, "/name")
+                    );
+                    config_dirs.push(text(m, "/mountPath").to_string());
+                }
+                let command: Vec<&str> = c["command"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                if let Some(at) = command.iter().position(|a| *a == "--config") {
+                    let config = command[at + 1];
+                    assert!(
+                        config_dirs
+                            .iter()
+                            .any(|d| config.starts_with(&format!("{d}/"))),
+                        "--config {config} is not in a mounted ConfigMap directory {config_dirs:?}"
+                    );
+                }
+            }
+        }
+    }
+}
