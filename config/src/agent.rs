@@ -204,7 +204,7 @@ impl RawAgent {
                 ctx.at(
                     a.span(),
                     m,
-                    Some("write HOST:PORT, e.g. \"127.0.0.1:9100\"".into()),
+                    Some("write HOST:PORT, e.g. \"127.0.0.1:21318\"".into()),
                 )
             })?),
             None => None,
