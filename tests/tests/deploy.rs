@@ -79,7 +79,8 @@ fn configmap_configs_pass_the_binaries_own_check() {
 fn check_refuses_what_start_would_refuse() {
     let pki = Pki::new();
     // Agent: a client certificate where the agent's belongs.
-    let config = "[tls]\ncert = \"../tls/agent.pem\"\nkey = \"../tls/agent.key\"\nca = \"../tls/ca.pem\"\n";
+    let config =
+        "[tls]\ncert = \"../tls/agent.pem\"\nkey = \"../tls/agent.key\"\nca = \"../tls/ca.pem\"\n";
     let (_a, path) = pod_etc(
         "seriald.toml",
         config,

@@ -189,6 +189,35 @@ fn a_revoked_agent_in_the_config_fails_its_check_and_a_missing_revoked_file_is_n
 }
 
 #[test]
+fn a_revoked_agent_given_with_revoked_file_fails_its_check_and_a_missing_file_is_named() {
+    let pki = Pki::new();
+    let agent = AgentBuilder::new(&pki, "shed").start();
+    let client = pki.client("gw");
+    let dir = temp_dir();
+    let revoked = dir.path().join("revoked.txt");
+    std::fs::write(&revoked, format!("{}\n", Pki::fingerprint(&agent.tls.cert))).unwrap();
+    let args = |file: &Path| {
+        let mut a = with_agent(&client, &agent.addr.to_string());
+        a.push("--revoked-file".into());
+        a.push(file.into());
+        a
+    };
+    let d = doctor(None, &args(&revoked));
+    d.code(1);
+    let a = d.finding("FAIL", &format!("agent {}", agent.addr));
+    assert!(
+        a.contains("the agent's certificate is revoked by this client"),
+        "{a}"
+    );
+
+    let d = doctor(None, &args(&dir.path().join("gone.txt")));
+    d.code(1);
+    let f = d.finding("FAIL", "revoked file");
+    assert!(f.contains("cannot read revoked file"), "{f}");
+    assert!(f.contains("an empty file revokes nothing"), "{f}");
+}
+
+#[test]
 fn config_syntax_error_fails_with_line_and_column() {
     let dir = temp_dir();
     let config = dir.path().join("client.toml");

@@ -41,6 +41,10 @@ pub struct DoctorArgs {
     /// The CA certificate agents must chain to.
     #[arg(long, value_name = "FILE", requires_all = ["cert", "key"])]
     pub ca: Option<PathBuf>,
+    /// Agent certificates this client refuses (as `connect --revoked-file`),
+    /// so a revoked agent is reported as refused, not as fine.
+    #[arg(long, value_name = "FILE", requires_all = ["cert", "key", "ca"])]
+    pub revoked_file: Option<PathBuf>,
 }
 
 /// Runs every check, printing as it goes; `Ok(false)` when one FAILed.
@@ -55,14 +59,24 @@ pub async fn run(args: DoctorArgs) -> Result<bool> {
     }
     let tls = match (&args.config, &args.cert, &args.key, &args.ca) {
         (Some(path), ..) => config(&mut report, path, &mut agents),
-        (None, Some(cert), Some(key), Some(ca)) => Some((
-            TlsConfig {
+        (None, Some(cert), Some(key), Some(ca)) => {
+            let tls = TlsConfig {
                 cert: cert.clone(),
                 key: key.clone(),
                 ca: ca.clone(),
-            },
-            Revocation::none(),
-        )),
+            };
+            match Revocation::load(Vec::new(), args.revoked_file.clone()) {
+                Ok(revocation) => Some((tls, revocation)),
+                Err(e) => {
+                    report.fail(
+                        "revoked file",
+                        e,
+                        "give the file `serialctl pki revoke` writes (an empty file revokes nothing)",
+                    );
+                    None
+                }
+            }
+        }
         _ => {
             report.fail(
                 "certificate",
