@@ -53,8 +53,9 @@ fn a_newline_in_a_refused_certificate_cannot_forge_an_agent_log_line() {
         ..forged_subject(dir.path(), forged_line)
     };
 
-    let (code, out) = openssl_handshake(agent.addr, &mallory, "1.3");
-    assert_ne!(code, 0, "a self-signed certificate was accepted:\n{out}");
+    // In TLS 1.3 the agent's refusal may come after s_client considers
+    // the handshake done, so its exit status says nothing here.
+    let _ = openssl_handshake(agent.addr, &mallory, "1.3");
     let refused = agent
         .wait_for_output("refused client certificate", T)
         .unwrap();
