@@ -34,7 +34,9 @@ impl Dialer {
 }
 
 /// One dialer per pinned fingerprint, made on first use and kept: building
-/// one reads the certificate, key and CA files.
+/// one reads the certificate, key and CA files. Pins come from mDNS, which
+/// anyone on the LAN can answer, so at most [`MAX_PINNED`] are kept; past
+/// that the pinned ones are dropped and rebuilt when asked for again.
 pub struct Dialers {
     files: TlsFiles,
     client_name: String,
@@ -43,6 +45,9 @@ pub struct Dialers {
     /// Overrides every pin asked for (`ls --agent-fingerprint`).
     required: Option<Fingerprint>,
 }
+
+/// Pinned dialers kept at once (a home has a handful of agents).
+pub const MAX_PINNED: usize = 64;
 
 impl Dialers {
     /// Loads and checks the client's TLS files once, so a broken
@@ -86,8 +91,16 @@ impl Dialers {
             pin,
             &self.revocation,
         )?);
+        if cache.len() > MAX_PINNED {
+            cache.retain(|pin, _| pin.is_none());
+        }
         cache.insert(pin, d.clone());
         Ok(d)
+    }
+
+    #[cfg(test)]
+    fn cached(&self) -> usize {
+        self.cache.lock().unwrap().len()
     }
 }
 
@@ -151,5 +164,34 @@ pub fn client_setup(args: &TlsArgs) -> Result<ClientSetup> {
                 .into(),
         )
         .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serialmesh_pki::Role;
+
+    #[test]
+    fn pins_from_adverts_cannot_grow_the_cache_without_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        serialmesh_pki::init_ca(&dir.path().join("ca")).unwrap();
+        let out = dir.path().join("gw");
+        let issued =
+            serialmesh_pki::issue(&dir.path().join("ca"), Role::Client, "gw", None, &out).unwrap();
+        let tls = TlsConfig {
+            cert: issued.cert,
+            key: issued.key,
+            ca: issued.ca,
+        };
+        let dialers = Dialers::new(&tls, Revocation::none()).unwrap();
+        for i in 0..(3 * MAX_PINNED as u32) {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&i.to_be_bytes());
+            dialers.get(Some(Fingerprint(key))).unwrap();
+        }
+        assert!(dialers.cached() <= MAX_PINNED + 2, "{}", dialers.cached());
+        // The unpinned dialer is never dropped.
+        assert!(dialers.cache.lock().unwrap().contains_key(&None));
     }
 }
