@@ -206,7 +206,7 @@ pub fn rows(table: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The fingerprint of a certificate, as `serialctl pki show` prints it.
+/// The key fingerprint of a certificate, as `serialctl pki show` prints it.
 pub fn fingerprint(tls: &TlsPaths) -> String {
     let (code, out, err) = crate::proc::run_to_end(
         bins::serialctl(),
@@ -218,11 +218,9 @@ pub fn fingerprint(tls: &TlsPaths) -> String {
         .lines()
         .find(|l| l.to_lowercase().contains("fingerprint"))
         .unwrap_or_else(|| panic!("no fingerprint in:\n{out}"));
-    line.split_whitespace()
-        .last()
-        .unwrap()
-        .replace(':', "")
-        .to_lowercase()
+    // `spki:HEX`, printed as agents advertise it and ls reports it (the
+    // colon is part of the value, not a byte separator).
+    line.split_whitespace().last().unwrap().to_lowercase()
 }
 
 /// `serialctl connect ADDRESS --tcp 127.0.0.1:5000` on a host, without
