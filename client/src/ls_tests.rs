@@ -27,6 +27,7 @@ fn reached(agent: &str, zone: &str, devices: Vec<DeviceInfo>) -> Reached {
             zone: zone.into(),
             devices,
             peers: vec!["10.0.0.2:21317".into()],
+            ..Inventory::default()
         },
     }
 }
