@@ -1,5 +1,5 @@
-//! Announcing this agent on mDNS (`_serialmesh._tcp.local.`) and browsing
-//! for the others.
+//! Announcing this agent on mDNS (`_serialmesh._tcp.local.`); the browse
+//! for the others is the agent's own (`crate::browse`), bounded.
 //!
 //! The TXT record carries name, zone, protocol version, port and the
 //! fingerprint of the agent certificate (see `serialmesh_proto::discovery`),
@@ -14,11 +14,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use mdns_sd::{
-    DaemonEvent, IfKind, Receiver, ResolvedService, ServiceDaemon, ServiceEvent, ServiceInfo,
-};
+use mdns_sd::{DaemonEvent, IfKind, Receiver, ServiceDaemon, ServiceInfo};
 use serialmesh_pki::Fingerprint;
-use serialmesh_proto::discovery::{rank_addrs, Advert, SERVICE_TYPE};
+use serialmesh_proto::discovery::{Advert, SERVICE_TYPE};
 use tracing::{debug, info, warn};
 
 /// How long `shutdown` waits for the daemon to confirm each step. The
@@ -34,8 +32,6 @@ pub enum MdnsError {
     Daemon(String),
     #[error("cannot advertise agent '{name}' on mDNS: {error}")]
     Register { name: String, error: String },
-    #[error("cannot browse mDNS for other agents: {0}")]
-    Browse(String),
 }
 
 /// Where mDNS runs, from the address the agent listens on.
@@ -79,8 +75,8 @@ pub fn daemon(scope: Scope) -> Result<Option<ServiceDaemon>, MdnsError> {
     Ok(Some(daemon))
 }
 
-/// This agent's registration, on a daemon of its own that the mesh also
-/// browses with; [`Advertiser::shutdown`] says goodbye.
+/// This agent's registration, on a daemon of its own;
+/// [`Advertiser::shutdown`] says goodbye.
 pub struct Advertiser {
     daemon: ServiceDaemon,
     fullname: String,
@@ -136,11 +132,6 @@ impl Advertiser {
             fullname,
             done: false,
         }))
-    }
-
-    /// The daemon the advertisement runs on (for browsing).
-    pub fn daemon(&self) -> &ServiceDaemon {
-        &self.daemon
     }
 
     /// Sends the goodbye (so browsers drop this agent at once instead of
@@ -242,55 +233,6 @@ pub async fn stop(daemon: &ServiceDaemon) {
     if let Ok(status) = daemon.shutdown() {
         let _ = tokio::time::timeout(CONFIRM_TIMEOUT, status.recv_async()).await;
     }
-}
-
-/// Browses for agents on `daemon`.
-pub fn browse(daemon: &ServiceDaemon) -> Result<Receiver<ServiceEvent>, MdnsError> {
-    daemon
-        .browse(SERVICE_TYPE)
-        .map_err(|e| MdnsError::Browse(e.to_string()))
-}
-
-/// An agent seen on mDNS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
-    /// The DNS-SD instance name, the key for later removal.
-    pub fullname: String,
-    pub advert: Advert,
-    /// `host:port`, best first (see [`rank_addrs`]).
-    pub addrs: Vec<String>,
-}
-
-/// Reads a resolved service; `None` (logged) when it is not a usable
-/// serialmesh agent.
-pub fn seen(service: &ResolvedService) -> Option<Seen> {
-    let advert = match Advert::from_txt(|k| service.get_property_val_str(k)) {
-        Ok(a) => a,
-        Err(e) => {
-            debug!(fullname = %service.fullname, error = %e, "ignoring mDNS service");
-            return None;
-        }
-    };
-    let addrs: Vec<(IpAddr, u32)> = service
-        .get_addresses()
-        .iter()
-        .map(|a| {
-            let scope = match a {
-                mdns_sd::ScopedIp::V6(v6) => v6.scope_id().index,
-                _ => 0,
-            };
-            (a.to_ip_addr(), scope)
-        })
-        .collect();
-    let addrs = rank_addrs(&addrs, service.get_port());
-    if addrs.is_empty() {
-        return None;
-    }
-    Some(Seen {
-        fullname: service.fullname.clone(),
-        advert,
-        addrs,
-    })
 }
 
 #[cfg(test)]
