@@ -15,6 +15,9 @@ use crate::dial::Dialer;
 use crate::revocation::Revocation;
 use crate::UsageError;
 
+/// Dialers kept; past this, a dialer is made for each use.
+const MAX_CACHED: usize = 64;
+
 impl Dialer {
     /// A dialer that accepts only the agent certificate `pin` (any agent
     /// certificate of the CA when `None`).
@@ -33,8 +36,8 @@ impl Dialer {
     }
 }
 
-/// One dialer per pinned fingerprint, made on first use and kept: building
-/// one reads the certificate, key and CA files.
+/// One dialer per pinned fingerprint, made on first use and kept (up to
+/// [`MAX_CACHED`]): building one reads the certificate, key and CA files.
 pub struct Dialers {
     files: TlsFiles,
     client_name: String,
@@ -86,7 +89,11 @@ impl Dialers {
             pin,
             &self.revocation,
         )?);
-        cache.insert(pin, d.clone());
+        // One per agent key met; bounded, since peers' keys come from what
+        // agents report and a long-lived resolver meets new ones.
+        if cache.len() < MAX_CACHED {
+            cache.insert(pin, d.clone());
+        }
         Ok(d)
     }
 }

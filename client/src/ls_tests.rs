@@ -58,6 +58,7 @@ fn sample() -> Survey {
             source: Source::Seed,
             error: "connection refused".into(),
         }],
+        not_followed: 0,
         took: Duration::ZERO,
     }
 }

@@ -46,6 +46,9 @@ pub const MDNS_WINDOW: Duration = Duration::from_millis(500);
 const EARLY_TRUST: Duration = Duration::from_secs(5);
 /// How long a lookup for `connect` waits for agents' inventories.
 pub const RESOLVE_DEADLINE: Duration = Duration::from_secs(3);
+/// Agents kept from mDNS (anyone on the link can advertise any number);
+/// a survey follows no more than this many anyway.
+const MAX_BROWSED: usize = survey::MAX_CANDIDATES;
 
 /// How an agent became known.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,10 +289,11 @@ impl Browse {
         let b = browse.clone();
         tokio::spawn(async move {
             oneshot::query(MDNS_WINDOW, |agent| {
-                b.early
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(agent);
+                let mut early = b.early.lock().unwrap_or_else(|p| p.into_inner());
+                if early.len() < MAX_BROWSED {
+                    early.push(agent);
+                }
+                drop(early);
                 b.changes.send_modify(|n| *n += 1);
             })
             .await;
@@ -300,8 +304,15 @@ impl Browse {
                 let changed = match event {
                     ServiceEvent::ServiceResolved(s) => match agent_of(&s) {
                         Some(agent) => {
-                            let old = b.lock().insert(s.fullname.clone(), agent.clone());
-                            old.as_ref() != Some(&agent)
+                            let mut seen = b.lock();
+                            // Bounded whatever the link sends: past the cap,
+                            // only agents already known are updated.
+                            if seen.len() >= MAX_BROWSED && !seen.contains_key(&s.fullname) {
+                                false
+                            } else {
+                                let old = seen.insert(s.fullname.clone(), agent.clone());
+                                old.as_ref() != Some(&agent)
+                            }
                         }
                         None => false,
                     },

@@ -32,6 +32,7 @@ pub mod client;
 pub mod faults;
 pub mod forge;
 pub mod http;
+pub mod mdns_flood;
 pub mod mesh;
 pub mod net;
 pub mod netns;

@@ -159,8 +159,12 @@ fn malformed_hello_is_refused() {
 fn data_before_hello_is_refused() {
     let mut s = setup();
     let mut raw = raw_client(s.agent.addr, &s.pki.client("raw"), true);
-    raw.write_all(&Frame::Data(bytes::Bytes::from_static(b"sneaky")).to_bytes().unwrap())
-        .unwrap();
+    raw.write_all(
+        &Frame::Data(bytes::Bytes::from_static(b"sneaky"))
+            .to_bytes()
+            .unwrap(),
+    )
+    .unwrap();
     expect_protocol_close(&mut raw, "expected Hello first, got Data");
     legit_session_still_works(&mut s);
 }

@@ -79,8 +79,8 @@ pub struct Table {
 /// What one packet did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Applied {
-    /// Candidates added (to probe soon).
-    pub added: usize,
+    /// Candidates to check soon: new ones, or ones whose claims changed.
+    pub to_check: usize,
     /// Adverts of new agents dropped over a cap.
     pub over_cap: usize,
 }
@@ -150,7 +150,6 @@ impl Table {
                 self.peers.insert(k.clone(), p);
                 *self.per_source.entry(from).or_default() += 1;
                 self.mdns += 1;
-                applied.added += 1;
                 touched.push(k);
             }
         }
@@ -199,9 +198,17 @@ impl Table {
         }
         touched.sort();
         touched.dedup();
-        for k in touched {
-            self.refresh(&k, own);
+        for k in &touched {
+            self.refresh(k, own);
         }
+        // What is still here (our own advert, or one that does not parse,
+        // is gone again) and complete enough to check, new or with claims
+        // that changed.
+        applied.to_check = touched
+            .iter()
+            .filter_map(|k| self.peers.get(k))
+            .filter(|p| p.state == State::Unverified && p.misses == 0 && !p.addrs.is_empty())
+            .count();
         applied
     }
 

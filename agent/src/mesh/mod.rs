@@ -132,6 +132,18 @@ impl PeerStatus {
     }
 }
 
+/// Which peers a round of checks covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Round {
+    /// Candidates never checked (or with new claims): an advert arrived,
+    /// and its agent should be reported within a moment, not an interval.
+    /// A failure counts as a miss like any other, so a flood of new
+    /// adverts cannot make a verified peer miss faster than the interval.
+    New,
+    /// Every peer, each interval.
+    All,
+}
+
 pub struct Mesh {
     own: Option<Fingerprint>,
     probe: Probe,
@@ -257,21 +269,24 @@ impl Mesh {
         let mut tick = tokio::time::interval(self.probe.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut round: Option<JoinHandle<()>> = None;
-        let mut due = false;
+        let mut due = None;
         loop {
-            if due && round.is_none() && !self.lock().peers.is_empty() {
-                due = false;
-                round = Some(tokio::spawn(self.clone().check_all()));
+            if round.is_none() && !self.lock().peers.is_empty() {
+                if let Some(which) = due.take() {
+                    round = Some(tokio::spawn(self.clone().check(which)));
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {
-                    due = true;
+                    due = Some(Round::All);
                     if let Some(before) = Instant::now().checked_sub(FORGET_AFTER) {
                         self.lock().expire(before);
                     }
                 }
-                _ = self.kick.notified() => due = true,
+                _ = self.kick.notified() => {
+                    due = due.max(Some(Round::New));
+                }
                 _ = async { round.as_mut().expect("guarded").await }, if round.is_some() => round = None,
                 p = packets.recv(), if listening => match p {
                     Some(p) => self.on_packet(&p),
@@ -296,7 +311,7 @@ impl Mesh {
         let applied = self
             .lock()
             .apply(p.source, &p.records, Instant::now(), self.caps, self.own);
-        if applied.added > 0 {
+        if applied.to_check > 0 {
             self.kick.notify_one();
         }
         if applied.over_cap > 0 {
@@ -307,14 +322,15 @@ impl Mesh {
         }
     }
 
-    /// Checks every peer, [`MAX_PROBES`] at a time: verified peers first
-    /// (keep what works fresh), then new candidates, then failing ones.
-    async fn check_all(self: Arc<Self>) {
+    /// Checks peers, [`MAX_PROBES`] at a time: verified peers first (keep
+    /// what works fresh), then new candidates, then failing ones.
+    async fn check(self: Arc<Self>, which: Round) {
         let mut targets: Vec<(u32, Key, Vec<String>, Option<Fingerprint>)> = self
             .lock()
             .peers
             .iter()
             .filter(|(_, p)| !p.addrs.is_empty())
+            .filter(|(_, p)| which == Round::All || (p.state == State::Unverified && p.misses == 0))
             .map(|(k, p)| {
                 let rank = match p.state {
                     State::Verified { .. } => 0,

@@ -1,0 +1,131 @@
+//! Fake `_serialmesh._tcp` adverts on a LAN's real multicast link: what
+//! anyone on the link can send, since mDNS carries no authentication.
+//!
+//! Each advert is one unsolicited mDNS response (PTR, SRV, TXT, A, as a
+//! real agent's announcement), written by hand here so the test controls
+//! every field: the instance name, the source address it comes from and
+//! the address it claims. The claimed addresses are unused ones on the
+//! LAN's own subnet: a connection to them is not refused but waits (ARP
+//! gets no answer), the costliest kind of dead peer for a prober.
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::time::{Duration, Instant};
+
+use crate::netns::Lan;
+
+const MDNS: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(224, 0, 0, 251), 5353);
+
+/// What to send.
+pub struct Flood {
+    /// Adverts in all, spread evenly over the sources.
+    pub adverts: usize,
+    /// Distinct source addresses (`.200` up on the LAN's subnet), added to
+    /// the sending host as secondary addresses.
+    pub sources: u8,
+    /// Adverts per second, so the receivers' socket buffers are not what
+    /// limits how many arrive.
+    pub rate: u32,
+}
+
+/// Sends `flood` from host `host` of `lan`; returns how many packets went
+/// out. Adverts claim addresses `.100` to `.199` of the LAN's subnet,
+/// which no host uses.
+///
+/// # Panics
+/// If a socket cannot be made or a send fails.
+pub fn send(lan: &Lan, host: usize, flood: &Flood) -> usize {
+    let sockets: Vec<UdpSocket> = (0..flood.sources)
+        .map(|s| {
+            let ip = lan.add_address(host, 200 + s);
+            // Bound to the source address and mDNS's port: receivers take
+            // responses only from port 5353 (RFC 6762 section 11).
+            lan.run_in(host, move || {
+                UdpSocket::bind(SocketAddrV4::new(ip, 5353)).expect("bind the flood socket")
+            })
+        })
+        .collect();
+    let [a, b, c, _] = lan.ip(0).octets();
+    let start = Instant::now();
+    for i in 0..flood.adverts {
+        let claimed = Ipv4Addr::new(a, b, c, 100 + (i % 100) as u8);
+        // "0..." sorts before any real agent name a browser might list.
+        let packet = advert(&format!("0fake{i}"), claimed);
+        sockets[i % sockets.len()]
+            .send_to(&packet, MDNS)
+            .expect("send an advert");
+        // Paced against the clock, not by sleeping per packet.
+        let due = start + Duration::from_secs_f64((i + 1) as f64 / f64::from(flood.rate));
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    flood.adverts
+}
+
+/// One unsolicited response announcing agent `name` at `claimed:21317`,
+/// with a well-formed TXT record (a random-looking key of its own).
+pub fn advert(name: &str, claimed: Ipv4Addr) -> Vec<u8> {
+    let instance = format!("{name}._serialmesh._tcp.local");
+    let host = format!("{name}-seriald.local");
+    let mut p = Vec::with_capacity(400);
+    // Header: id 0, flags response + authoritative, 0 questions, 4 answers.
+    for v in [0u16, 0x8400, 0, 4, 0, 0] {
+        p.extend_from_slice(&v.to_be_bytes());
+    }
+    record(
+        &mut p,
+        "_serialmesh._tcp.local",
+        12,
+        4500,
+        &dns_name(&instance),
+    );
+    let mut srv = vec![0, 0, 0, 0];
+    srv.extend_from_slice(&21317u16.to_be_bytes());
+    srv.extend_from_slice(&dns_name(&host));
+    record(&mut p, &instance, 33, 120, &srv);
+    let key = format!("spki:{:064x}", fnv(name));
+    let mut txt = Vec::new();
+    for kv in [
+        format!("name={name}"),
+        "zone=flood".to_string(),
+        "proto=1".to_string(),
+        "port=21317".to_string(),
+        format!("key={key}"),
+    ] {
+        txt.push(kv.len() as u8);
+        txt.extend_from_slice(kv.as_bytes());
+    }
+    record(&mut p, &instance, 16, 4500, &txt);
+    record(&mut p, &host, 1, 120, &claimed.octets());
+    p
+}
+
+fn record(p: &mut Vec<u8>, name: &str, kind: u16, ttl: u32, data: &[u8]) {
+    p.extend_from_slice(&dns_name(name));
+    p.extend_from_slice(&kind.to_be_bytes());
+    p.extend_from_slice(&1u16.to_be_bytes()); // class IN
+    p.extend_from_slice(&ttl.to_be_bytes());
+    p.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    p.extend_from_slice(data);
+}
+
+fn dns_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in name.split('.') {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+/// A stable 64-hex-digit value per name (FNV-1a, repeated): a well-formed
+/// key fingerprint that no certificate has.
+fn fnv(name: &str) -> u128 {
+    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for b in name.bytes() {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000000001000000000000000000013B);
+    }
+    h
+}

@@ -1,0 +1,153 @@
+//! A flood of fake mDNS adverts on a real multicast link (network
+//! namespaces, see `serialmesh_tests::netns`): anyone on the LAN can
+//! announce `_serialmesh._tcp` agents, as many as they like, at addresses
+//! that never answer. Agents must stay bounded and keep telling clients
+//! only about peers that proved to be agents. Needs root and iproute2.
+
+use std::cell::Cell;
+use std::time::Instant;
+
+use serialmesh_tests::faults::resources::sample;
+use serialmesh_tests::mdns_flood::{self, Flood};
+use serialmesh_tests::mesh::{
+    app, connect, echo_eventually, ls, ls_until, rows, tls_args, NsAgent, PORT, T,
+};
+use serialmesh_tests::netns::Lan;
+use serialmesh_tests::EchoDevice;
+use serialmesh_tests::Pki;
+
+/// Enough fake agents that their `host:port` alone would fill more than
+/// one 256 KiB frame, were an agent to report them all.
+const ADVERTS: usize = 15_000;
+
+#[test]
+fn a_flood_of_fake_adverts_leaves_ls_resolution_and_agent_memory_bounded() {
+    let lan = Lan::new(4);
+    let pki = Pki::new();
+    let (zwave, zigbee) = (EchoDevice::start(), EchoDevice::start());
+    let a = NsAgent::start(&lan, 0, &pki, "a", "house", &[("zwave", zwave.path())], &[]);
+    let b = NsAgent::start(
+        &lan,
+        1,
+        &pki,
+        "b",
+        "house",
+        &[("zigbee", zigbee.path())],
+        &[],
+    );
+    let (a, _b) = (a.announced(), b.announced());
+    a.guard
+        .wait_for_output("peer answers peer=Some(\"b\")", T)
+        .unwrap();
+    let laptop = pki.client("laptop");
+    let rss = || sample(a.guard.pid()).expect("agent a is running").rss_kib;
+    let before = rss();
+
+    let started = Instant::now();
+    let sent = mdns_flood::send(
+        &lan,
+        3,
+        &Flood {
+            adverts: ADVERTS,
+            sources: 10,
+            rate: 5_000,
+        },
+    );
+    eprintln!("flood: {sent} adverts in {:?}", started.elapsed());
+
+    // Every run after the flood lists both real agents and their devices,
+    // and no agent reports a fake one as a peer (its claimed addresses are
+    // .100-.199 of the LAN, the real agents .2 and .3).
+    let [x, y, z, _] = lan.ip(0).octets();
+    let fake = format!("\"{x}.{y}.{z}.1");
+    let peak = Cell::new(rss());
+    let run = ls_until(&lan, 2, &laptop, &["--json"], "a and b", T, |r| {
+        peak.set(peak.get().max(rss()));
+        assert!(
+            !r.stdout.contains(&fake),
+            "a fake peer is reported:\n{}",
+            r.stdout
+        );
+        r.code == 0 && r.stdout.contains("\"zwave\"") && r.stdout.contains("\"zigbee\"")
+    });
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let table = ls_until(&lan, 2, &laptop, &[], "both devices", T, |r| {
+        rows(&r.stdout).len() == 2
+    });
+    assert_eq!(table.code, 0, "{}", table.stderr);
+
+    // Resolution (no --agent) finds the device through the same mesh.
+    let _endpoint = connect(&lan, 2, "zwave@house", &tls_args(&laptop));
+    echo_eventually(&mut app(&lan, 2), "zwave after the flood");
+
+    let peak = peak.get().max(rss());
+    let grown = peak.saturating_sub(before);
+    eprintln!("agent a: VmRSS {before} KiB before the flood, peak {peak} KiB (+{grown} KiB)");
+    assert!(
+        grown < 16 * 1024,
+        "agent a grew by {grown} KiB under {ADVERTS} fake adverts"
+    );
+    a.guard
+        .wait_for_output("mDNS adverts over the cap", T)
+        .unwrap();
+    // Agents check each other without a failed handshake on either side:
+    // the prober hangs up before its own flight, which reads as a probe.
+    for agent in [&a, &_b] {
+        assert!(
+            !agent.guard.output().contains("TLS handshake failed"),
+            "{}",
+            agent.guard.output()
+        );
+    }
+}
+
+#[test]
+fn during_a_flood_ls_still_finds_every_agent_through_a_seed_and_its_verified_peers() {
+    let lan = Lan::new(4);
+    let pki = Pki::new();
+    let (zwave, zigbee) = (EchoDevice::start(), EchoDevice::start());
+    let a = NsAgent::start(&lan, 0, &pki, "a", "house", &[("zwave", zwave.path())], &[]);
+    let b = NsAgent::start(
+        &lan,
+        1,
+        &pki,
+        "b",
+        "house",
+        &[("zigbee", zigbee.path())],
+        &[],
+    );
+    let (a, _b) = (a.announced(), b.announced());
+    a.guard
+        .wait_for_output("peer answers peer=Some(\"b\")", T)
+        .unwrap();
+    let laptop = pki.client("laptop");
+    let seed = format!("{}:{PORT}", lan.ip(0));
+
+    // Fake adverts keep arriving while ls runs, so its own mDNS browse
+    // has thousands of candidates; named to sort before the real agents.
+    std::thread::scope(|s| {
+        let flood = s.spawn(|| {
+            mdns_flood::send(
+                &lan,
+                3,
+                &Flood {
+                    adverts: ADVERTS,
+                    sources: 10,
+                    rate: 2_000,
+                },
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_secs(2)); // let it build up
+        let run = ls(&lan, 2, &laptop, &["--seed", &seed]);
+        assert!(!flood.is_finished(), "the flood ended before ls ran");
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        assert_eq!(rows(&run.stdout).len(), 2, "{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.took < std::time::Duration::from_secs(4),
+            "ls took {:?}",
+            run.took
+        );
+        eprintln!("ls during the flood: {:?}", run.took);
+        flood.join().unwrap();
+    });
+}
