@@ -4,9 +4,9 @@
 //! Each advert is one unsolicited mDNS response (PTR, SRV, TXT, A, as a
 //! real agent's announcement), written by hand here so the test controls
 //! every field: the instance name, the source address it comes from and
-//! the address it claims. The claimed addresses are unused ones on the
-//! LAN's own subnet: a connection to them is not refused but waits (ARP
-//! gets no answer), the costliest kind of dead peer for a prober.
+//! the address it claims (see [`claimed`]): some are unused ones on the
+//! LAN's own subnet, where a connection is not refused but waits (ARP gets
+//! no answer), the costliest kind of dead peer for a prober.
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
@@ -28,8 +28,7 @@ pub struct Flood {
 }
 
 /// Sends `flood` from host `host` of `lan`; returns how many packets went
-/// out. Adverts claim addresses `.100` to `.199` of the LAN's subnet,
-/// which no host uses.
+/// out.
 ///
 /// # Panics
 /// If a socket cannot be made or a send fails.
@@ -44,10 +43,9 @@ pub fn send(lan: &Lan, host: usize, flood: &Flood) -> usize {
             })
         })
         .collect();
-    let [a, b, c, _] = lan.ip(0).octets();
     let start = Instant::now();
     for i in 0..flood.adverts {
-        let claimed = Ipv4Addr::new(a, b, c, 100 + (i % 100) as u8);
+        let claimed = claimed(lan, i);
         // "0..." sorts before any real agent name a browser might list.
         let packet = advert(&format!("0fake{i}"), claimed);
         sockets[i % sockets.len()]
@@ -60,6 +58,26 @@ pub fn send(lan: &Lan, host: usize, flood: &Flood) -> usize {
         }
     }
     flood.adverts
+}
+
+/// The address advert `i` claims: every tenth one an unused address of
+/// the LAN (a connection waits for ARP, which never answers), the others
+/// each its own address in 172.16.0.0/12, which no host of the LAN has a
+/// route to, so that an agent reporting them all would report as many
+/// distinct `host:port` as there are adverts.
+pub fn claimed(lan: &Lan, i: usize) -> Ipv4Addr {
+    if i % 10 == 0 {
+        let [a, b, c, _] = lan.ip(0).octets();
+        Ipv4Addr::new(a, b, c, 100 + (i / 10 % 100) as u8)
+    } else {
+        Ipv4Addr::new(172, 16 + (i >> 16) as u8, (i >> 8) as u8, i as u8)
+    }
+}
+
+/// Whether `text` (ls output) names an address some advert claims.
+pub fn names_a_claimed_address(lan: &Lan, text: &str) -> bool {
+    let [a, b, c, _] = lan.ip(0).octets();
+    text.contains(&format!("\"{a}.{b}.{c}.1")) || text.contains("\"172.")
 }
 
 /// One unsolicited response announcing agent `name` at `claimed:21317`,

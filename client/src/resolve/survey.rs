@@ -151,7 +151,21 @@ struct Walk {
 
 impl Walk {
     fn enqueue(&mut self, agent: AgentInfo) {
+        let rank = rank(&agent.source);
         if agent.addrs.iter().any(|a| self.queued.contains(a)) {
+            // Known already; if it still waits behind less trusted
+            // candidates (an mDNS advert, now vouched for by an agent),
+            // it moves up.
+            for lower in self.waiting.iter_mut().skip(rank + 1) {
+                let shares = |w: &AgentInfo| w.addrs.iter().any(|a| agent.addrs.contains(a));
+                if let Some(at) = lower.iter().position(shares) {
+                    lower.remove(at);
+                    self.queued.extend(agent.addrs.iter().cloned());
+                    self.waiting[rank].push_back(agent);
+                    self.start_waiting();
+                    return;
+                }
+            }
             return;
         }
         if self.pending.len() + self.waiting.iter().map(VecDeque::len).sum::<usize>()
@@ -164,11 +178,6 @@ impl Walk {
             return;
         }
         self.queued.extend(agent.addrs.iter().cloned());
-        let rank = match agent.source {
-            Source::Seed => 0,
-            Source::Peer { .. } => 1,
-            Source::Mdns => 2,
-        };
         self.waiting[rank].push_back(agent);
         self.start_waiting();
     }
@@ -247,6 +256,15 @@ impl Walk {
                 error: format!("no answer within {waited:.1?}"),
             });
         }
+    }
+}
+
+/// Trust, most first: seeds (configured), peers an agent verified, mDNS.
+fn rank(source: &Source) -> usize {
+    match source {
+        Source::Seed => 0,
+        Source::Peer { .. } => 1,
+        Source::Mdns => 2,
     }
 }
 
