@@ -66,7 +66,7 @@ pub fn send(lan: &Lan, host: usize, flood: &Flood) -> usize {
 /// route to, so that an agent reporting them all would report as many
 /// distinct `host:port` as there are adverts.
 pub fn claimed(lan: &Lan, i: usize) -> Ipv4Addr {
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         let [a, b, c, _] = lan.ip(0).octets();
         Ipv4Addr::new(a, b, c, 100 + (i / 10 % 100) as u8)
     } else {
