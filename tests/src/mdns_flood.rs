@@ -15,49 +15,58 @@ use crate::netns::Lan;
 
 const MDNS: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(224, 0, 0, 251), 5353);
 
-/// What to send.
-pub struct Flood {
-    /// Adverts in all, spread evenly over the sources.
-    pub adverts: usize,
-    /// Distinct source addresses (`.200` up on the LAN's subnet), added to
-    /// the sending host as secondary addresses.
-    pub sources: u8,
-    /// Adverts per second, so the receivers' socket buffers are not what
-    /// limits how many arrive.
-    pub rate: u32,
+/// Sockets on `sources` addresses of one host, ready to send adverts.
+pub struct Flooder {
+    sockets: Vec<UdpSocket>,
+    /// The LAN's own address, for [`claimed`].
+    lan_ip: Ipv4Addr,
 }
 
-/// Sends `flood` from host `host` of `lan`; returns how many packets went
-/// out.
-///
-/// # Panics
-/// If a socket cannot be made or a send fails.
-pub fn send(lan: &Lan, host: usize, flood: &Flood) -> usize {
-    let sockets: Vec<UdpSocket> = (0..flood.sources)
-        .map(|s| {
-            let ip = lan.add_address(host, 200 + s);
-            // Bound to the source address and mDNS's port: receivers take
-            // responses only from port 5353 (RFC 6762 section 11).
-            lan.run_in(host, move || {
-                UdpSocket::bind(SocketAddrV4::new(ip, 5353)).expect("bind the flood socket")
+impl Flooder {
+    /// `sources` distinct source addresses (`.200` up on the LAN's
+    /// subnet), added to host `host` as secondary addresses.
+    ///
+    /// # Panics
+    /// If an address or a socket cannot be made.
+    pub fn new(lan: &Lan, host: usize, sources: u8) -> Flooder {
+        let sockets = (0..sources)
+            .map(|s| {
+                let ip = lan.add_address(host, 200 + s);
+                // Bound to the source address and mDNS's port: receivers
+                // take responses only from port 5353 (RFC 6762 section 11).
+                lan.run_in(host, move || {
+                    UdpSocket::bind(SocketAddrV4::new(ip, 5353)).expect("bind the flood socket")
+                })
             })
-        })
-        .collect();
-    let start = Instant::now();
-    for i in 0..flood.adverts {
-        let claimed = claimed(lan, i);
-        // "0..." sorts before any real agent name a browser might list.
-        let packet = advert(&format!("0fake{i}"), claimed);
-        sockets[i % sockets.len()]
-            .send_to(&packet, MDNS)
-            .expect("send an advert");
-        // Paced against the clock, not by sleeping per packet.
-        let due = start + Duration::from_secs_f64((i + 1) as f64 / f64::from(flood.rate));
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
+            .collect();
+        Flooder {
+            sockets,
+            lan_ip: lan.ip(0),
         }
     }
-    flood.adverts
+
+    /// Sends adverts `range` (spread over the sources) at `rate` per
+    /// second, so the receivers' socket buffers are not what limits how
+    /// many arrive; returns how many went out.
+    ///
+    /// # Panics
+    /// If a send fails.
+    pub fn send(&self, range: std::ops::Range<usize>, rate: u32) -> usize {
+        let start = Instant::now();
+        for (n, i) in range.clone().enumerate() {
+            // "0..." sorts before any real agent name a browser might list.
+            let packet = advert(&format!("0fake{i}"), claimed(self.lan_ip, i));
+            self.sockets[i % self.sockets.len()]
+                .send_to(&packet, MDNS)
+                .expect("send an advert");
+            // Paced against the clock, not by sleeping per packet.
+            let due = start + Duration::from_secs_f64((n + 1) as f64 / f64::from(rate));
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        range.len()
+    }
 }
 
 /// The address advert `i` claims: every tenth one an unused address of
@@ -65,9 +74,9 @@ pub fn send(lan: &Lan, host: usize, flood: &Flood) -> usize {
 /// each its own address in 172.16.0.0/12, which no host of the LAN has a
 /// route to, so that an agent reporting them all would report as many
 /// distinct `host:port` as there are adverts.
-pub fn claimed(lan: &Lan, i: usize) -> Ipv4Addr {
+pub fn claimed(lan_ip: Ipv4Addr, i: usize) -> Ipv4Addr {
     if i.is_multiple_of(10) {
-        let [a, b, c, _] = lan.ip(0).octets();
+        let [a, b, c, _] = lan_ip.octets();
         Ipv4Addr::new(a, b, c, 100 + (i / 10 % 100) as u8)
     } else {
         Ipv4Addr::new(172, 16 + (i >> 16) as u8, (i >> 8) as u8, i as u8)

@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::time::Instant;
 
 use serialmesh_tests::faults::resources::sample;
-use serialmesh_tests::mdns_flood::{self, Flood};
+use serialmesh_tests::mdns_flood::{self, Flooder};
 use serialmesh_tests::mesh::{
     app, connect, echo_eventually, ls, ls_until, rows, tls_args, NsAgent, PORT, T,
 };
@@ -44,15 +44,7 @@ fn a_flood_of_fake_adverts_leaves_ls_resolution_and_agent_memory_bounded() {
     let before = rss();
 
     let started = Instant::now();
-    let sent = mdns_flood::send(
-        &lan,
-        3,
-        &Flood {
-            adverts: ADVERTS,
-            sources: 10,
-            rate: 5_000,
-        },
-    );
+    let sent = Flooder::new(&lan, 3, 10).send(0..ADVERTS, 5_000);
     eprintln!("flood: {sent} adverts in {:?}", started.elapsed());
 
     // Every run after the flood lists both real agents and their devices,
@@ -122,19 +114,10 @@ fn during_a_flood_ls_still_finds_every_agent_through_a_seed_and_its_verified_pee
 
     // Fake adverts keep arriving while ls runs, so its own mDNS browse
     // has thousands of candidates; named to sort before the real agents.
+    let flooder = Flooder::new(&lan, 3, 10);
+    flooder.send(0..ADVERTS / 3, 5_000);
     std::thread::scope(|s| {
-        let flood = s.spawn(|| {
-            mdns_flood::send(
-                &lan,
-                3,
-                &Flood {
-                    adverts: ADVERTS,
-                    sources: 10,
-                    rate: 2_000,
-                },
-            )
-        });
-        std::thread::sleep(std::time::Duration::from_secs(2)); // let it build up
+        let flood = s.spawn(|| flooder.send(ADVERTS / 3..ADVERTS, 2_000));
         let run = ls(&lan, 2, &laptop, &["--seed", &seed]);
         assert!(!flood.is_finished(), "the flood ended before ls ran");
         assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -143,6 +126,12 @@ fn during_a_flood_ls_still_finds_every_agent_through_a_seed_and_its_verified_pee
             run.took < std::time::Duration::from_secs(4),
             "ls took {:?}",
             run.took
+        );
+        assert!(
+            run.stderr
+                .contains("more agents than one survey follows (a flood of mDNS adverts?)"),
+            "{}",
+            run.stderr
         );
         eprintln!("ls during the flood: {:?}", run.took);
         flood.join().unwrap();
