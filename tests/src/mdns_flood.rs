@@ -67,6 +67,40 @@ impl Flooder {
         }
         range.len()
     }
+
+    /// Sends `packets` responses of 8 address records each, for names no
+    /// service points to (no PTR), at `rate` packets per second: records
+    /// an mDNS cache may keep although nobody asked for them.
+    ///
+    /// # Panics
+    /// If a send fails.
+    pub fn send_addresses(&self, packets: usize, rate: u32) -> usize {
+        let start = Instant::now();
+        for i in 0..packets {
+            let mut p = Vec::with_capacity(600);
+            for v in [0u16, 0x8400, 0, 8, 0, 0] {
+                p.extend_from_slice(&v.to_be_bytes());
+            }
+            for k in 0..8 {
+                let ip = claimed(self.lan_ip, i * 8 + k + 1).octets();
+                record(
+                    &mut p,
+                    &format!("h{i}x{k}-nobody-asked.local"),
+                    1,
+                    4500,
+                    &ip,
+                );
+            }
+            self.sockets[i % self.sockets.len()]
+                .send_to(&p, MDNS)
+                .expect("send address records");
+            let due = start + Duration::from_secs_f64((i + 1) as f64 / f64::from(rate));
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        packets * 8
+    }
 }
 
 /// The address advert `i` claims: every tenth one an unused address of

@@ -37,6 +37,9 @@ const PORT: u16 = 5353;
 pub const QUERY_EVERY: Duration = Duration::from_secs(60);
 /// Largest mDNS packet read (RFC 6762 17: up to 9000 bytes).
 const MAX_PACKET: usize = 9000;
+/// Records heard between two looks at the advertiser's cache: a quiet
+/// link takes hours to hear this many, a flood a fraction of a second.
+pub const HEARD_MANY: usize = 1024;
 
 /// A response heard on the link.
 #[derive(Debug, Clone)]
@@ -104,8 +107,17 @@ impl Browser {
         }))
     }
 
-    /// Asks and listens until `shutdown`, handing responses to `to`.
-    pub async fn run(self, to: mpsc::Sender<Packet>, shutdown: CancellationToken) {
+    /// Asks and listens until `shutdown`, handing responses to `to`;
+    /// `heard_many` is notified every [`HEARD_MANY`] records heard, of any
+    /// kind (see `Advertiser::bound_cache`: this socket hears what the
+    /// advertiser's daemon hears).
+    pub async fn run(
+        self,
+        to: mpsc::Sender<Packet>,
+        heard_many: std::sync::Arc<tokio::sync::Notify>,
+        shutdown: CancellationToken,
+    ) {
+        let mut heard = 0usize;
         let query = wire::query(SERVICE_TYPE);
         let mut buf = vec![0u8; MAX_PACKET];
         let mut next_query = tokio::time::Instant::now();
@@ -126,6 +138,11 @@ impl Browser {
                 r = self.socket.recv_from(&mut buf) => match r {
                     // Responses come from the mDNS port (RFC 6762 11).
                     Ok((n, from)) if from.port() == PORT => {
+                        heard += wire::record_count(&buf[..n]);
+                        if heard >= HEARD_MANY {
+                            heard = 0;
+                            heard_many.notify_one();
+                        }
                         let Some(records) = wire::parse(&buf[..n]).filter(|r| !r.is_empty()) else {
                             continue;
                         };

@@ -41,6 +41,19 @@ pub enum Data {
     A(Ipv4Addr),
 }
 
+/// How many records a packet says it carries (answers, authorities,
+/// additionals), whatever they are; 0 for a query or a runt.
+pub fn record_count(p: &[u8]) -> usize {
+    let word = |at: usize| {
+        p.get(at..at + 2)
+            .map_or(0, |w| usize::from(u16::from_be_bytes([w[0], w[1]])))
+    };
+    if p.len() < 12 || p[2] & 0x80 == 0 {
+        return 0;
+    }
+    word(6) + word(8) + word(10)
+}
+
 /// The PTR, SRV, TXT and A records of an mDNS response (answers,
 /// authorities and additionals alike); `None` for a query or a packet that
 /// does not parse. Other record types are skipped.

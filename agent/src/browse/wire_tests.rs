@@ -65,3 +65,11 @@ fn a_packet_claiming_many_records_yields_at_most_the_cap() {
     }
     assert_eq!(parse(&p).unwrap().len(), MAX_RECORDS);
 }
+
+#[test]
+fn records_are_counted_whatever_their_kind() {
+    let p = advert("shed", Ipv4Addr::new(10, 0, 0, 7));
+    assert_eq!(record_count(&p), 4);
+    assert_eq!(record_count(&query("_serialmesh._tcp.local.")), 0);
+    assert_eq!(record_count(&p[..5]), 0);
+}

@@ -261,11 +261,13 @@ impl Mesh {
         shutdown: CancellationToken,
     ) {
         let (tx, mut packets) = mpsc::channel::<Packet>(QUEUE);
+        let heard_many = Arc::new(Notify::new());
         let mut browsing = JoinSet::new();
         let mut listening = browser.is_some();
         if let Some(b) = browser {
-            browsing.spawn(b.run(tx, shutdown.clone()));
+            browsing.spawn(b.run(tx, heard_many.clone(), shutdown.clone()));
         }
+        let mut advertiser = advertiser;
         let mut tick = tokio::time::interval(self.probe.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut round: Option<JoinHandle<()>> = None;
@@ -282,6 +284,11 @@ impl Mesh {
                     due = Some(Round::All);
                     if let Some(before) = Instant::now().checked_sub(FORGET_AFTER) {
                         self.lock().expire(before);
+                    }
+                }
+                _ = heard_many.notified() => {
+                    if let Some(a) = advertiser.as_mut() {
+                        a.bound_cache().await;
                     }
                 }
                 _ = self.kick.notified() => {
