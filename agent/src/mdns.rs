@@ -17,6 +17,7 @@ use std::time::Duration;
 use mdns_sd::{DaemonEvent, IfKind, Receiver, ServiceDaemon, ServiceInfo};
 use serialmesh_pki::Fingerprint;
 use serialmesh_proto::discovery::{Advert, SERVICE_TYPE};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 /// How long `shutdown` waits for the daemon to confirm each step. The
@@ -60,7 +61,7 @@ impl Scope {
 
 /// Starts an mDNS daemon on the interfaces of `scope`; `None` for
 /// [`Scope::Off`].
-pub fn daemon(scope: Scope) -> Result<Option<ServiceDaemon>, MdnsError> {
+pub fn daemon(scope: Scope, watch: CancellationToken) -> Result<Option<ServiceDaemon>, MdnsError> {
     if scope == Scope::Off {
         return Ok(None);
     }
@@ -71,7 +72,7 @@ pub fn daemon(scope: Scope) -> Result<Option<ServiceDaemon>, MdnsError> {
             .and_then(|()| daemon.enable_interface(IfKind::Addr(ip)))
             .map_err(|e| MdnsError::Daemon(e.to_string()))?;
     }
-    crate::addr_watch::follow(daemon.clone());
+    crate::addr_watch::follow(daemon.clone(), watch);
     Ok(Some(daemon))
 }
 
@@ -81,6 +82,8 @@ pub struct Advertiser {
     daemon: ServiceDaemon,
     fullname: String,
     spec: Spec,
+    /// Ends the daemon's address watch (`crate::addr_watch`).
+    watch: CancellationToken,
     /// When [`Advertiser::bound_cache`] last restarted the daemon.
     restarted: Option<std::time::Instant>,
     done: bool,
@@ -135,7 +138,8 @@ impl Advertiser {
             fingerprint,
             legacy_fingerprint: Some(cert.legacy.clone()),
         };
-        let Some((daemon, fullname)) = register(&spec)? else {
+        let watch = CancellationToken::new();
+        let Some((daemon, fullname)) = register(&spec, watch.clone())? else {
             return Ok(None);
         };
         info!(%fullname, %zone, port, %fingerprint, "advertising on mDNS");
@@ -143,6 +147,7 @@ impl Advertiser {
             daemon,
             fullname,
             spec,
+            watch,
             restarted: None,
             done: false,
         }))
@@ -181,7 +186,9 @@ impl Advertiser {
         // Stopped before the new one probes the name, which the old one
         // would otherwise defend as a conflict.
         stop(&self.daemon).await;
-        match register(&self.spec) {
+        self.watch.cancel();
+        self.watch = CancellationToken::new();
+        match register(&self.spec, self.watch.clone()) {
             Ok(Some((daemon, fullname))) => {
                 self.daemon = daemon;
                 self.fullname = fullname;
@@ -218,6 +225,7 @@ impl Drop for Advertiser {
     /// Without `shutdown` (an error path): the daemon still handles the
     /// unregister before it exits, so at least the first goodbye goes out.
     fn drop(&mut self) {
+        self.watch.cancel();
         if !self.done {
             let _ = self.daemon.unregister(&self.fullname);
             let _ = self.daemon.shutdown();
@@ -226,8 +234,11 @@ impl Drop for Advertiser {
 }
 
 /// A daemon for `spec.scope` with the agent registered on it.
-fn register(spec: &Spec) -> Result<Option<(ServiceDaemon, String)>, MdnsError> {
-    let Some(daemon) = daemon(spec.scope)? else {
+fn register(
+    spec: &Spec,
+    watch: CancellationToken,
+) -> Result<Option<(ServiceDaemon, String)>, MdnsError> {
+    let Some(daemon) = daemon(spec.scope, watch)? else {
         return Ok(None);
     };
     let mut advert = Advert::new(
@@ -313,6 +324,8 @@ mod tests {
 
     #[test]
     fn loopback_agents_start_no_daemon() {
-        assert!(daemon(Scope::Off).unwrap().is_none());
+        assert!(daemon(Scope::Off, CancellationToken::new())
+            .unwrap()
+            .is_none());
     }
 }

@@ -148,6 +148,8 @@ fn a_flood_of_address_records_nobody_asked_for_leaves_agent_memory_bounded() {
     let laptop = pki.client("laptop");
     let rss = || sample(a.guard.pid()).expect("agent a is running").rss_kib;
     let before = rss();
+    let fds = || sample(a.guard.pid()).expect("agent a is running").fds;
+    let fds_before = fds();
 
     // 800,000 records, each for a name of its own with a TTL of 75 min,
     // in four rounds, faster than the agent's mDNS daemon takes them.
@@ -172,6 +174,24 @@ fn a_flood_of_address_records_nobody_asked_for_leaves_agent_memory_bounded() {
     assert!(
         last < before + 160 * 1024,
         "agent a: {last} KiB after the flood, {before} KiB before"
+    );
+
+    // Each restart leaves nothing behind (a daemon's sockets, its address
+    // watch's netlink socket).
+    let restarts = a
+        .guard
+        .output()
+        .matches("mDNS cache over its bound")
+        .count();
+    eprintln!(
+        "agent a: {fds_before} descriptors before, {} after {restarts} restarts",
+        fds()
+    );
+    assert!(
+        fds() < fds_before + 8,
+        "{} descriptors before, {} after {restarts} restarts",
+        fds_before,
+        fds()
     );
 
     // Still advertised: found on mDNS alone.
