@@ -111,10 +111,16 @@ impl Browser {
     /// `heard_many` is notified every [`HEARD_MANY`] records heard, of any
     /// kind (see `Advertiser::bound_cache`: this socket hears what the
     /// advertiser's daemon hears).
+    ///
+    /// After the first three queries it asks again every [`QUERY_EVERY`]
+    /// only while `known` says the mesh has agents from mDNS to refresh:
+    /// an agent alone on its link has no timer (new agents announce
+    /// themselves).
     pub async fn run(
         self,
         to: mpsc::Sender<Packet>,
         heard_many: std::sync::Arc<tokio::sync::Notify>,
+        mut known: tokio::sync::watch::Receiver<bool>,
         shutdown: CancellationToken,
     ) {
         let mut heard = 0usize;
@@ -126,7 +132,10 @@ impl Browser {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep_until(next_query) => {
+                changed = known.changed() => if changed.is_err() {
+                    return; // the mesh is gone
+                },
+                _ = tokio::time::sleep_until(next_query), if asked < 3 || *known.borrow() => {
                     self.ask(&query).await;
                     asked += 1;
                     next_query += match asked {

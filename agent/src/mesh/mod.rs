@@ -263,10 +263,11 @@ impl Mesh {
     ) {
         let (tx, mut packets) = mpsc::channel::<Packet>(QUEUE);
         let heard_many = Arc::new(Notify::new());
+        let (known, known_rx) = tokio::sync::watch::channel(false);
         let mut browsing = JoinSet::new();
         let mut listening = browser.is_some();
         if let Some(b) = browser {
-            browsing.spawn(b.run(tx, heard_many.clone(), shutdown.clone()));
+            browsing.spawn(b.run(tx, heard_many.clone(), known_rx, shutdown.clone()));
         }
         let mut advertiser = advertiser;
         let mut tick = tokio::time::interval(self.probe.interval);
@@ -274,6 +275,7 @@ impl Mesh {
         let mut round: Option<JoinHandle<()>> = None;
         let mut due = None;
         loop {
+            known.send_if_modified(|k| std::mem::replace(k, self.lock().len_mdns() > 0) != *k);
             if round.is_none() && !self.lock().peers.is_empty() {
                 if let Some(which) = due.take() {
                     round = Some(tokio::spawn(self.clone().check(which)));
@@ -281,7 +283,9 @@ impl Mesh {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tick.tick() => {
+                // No peers, nothing to check: an idle agent alone on its
+                // network has no timer at all.
+                _ = tick.tick(), if !self.lock().peers.is_empty() => {
                     due = Some(Round::All);
                     if let Some(before) = Instant::now().checked_sub(FORGET_AFTER) {
                         self.lock().expire(before);
