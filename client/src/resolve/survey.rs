@@ -5,9 +5,9 @@
 //! mDNS adverts are unauthenticated and cost an attacker one packet each,
 //! and every candidate costs a TLS connection: so at most [`AT_ONCE`] are
 //! asked at a time and at most [`MAX_CANDIDATES`] per survey, in order of
-//! trust: seeds (configured), then peers an answering agent verified
-//! (reported with the key each proved, and dialled pinned to it), then
-//! mDNS adverts. A flood of fake adverts can then delay or crowd out what
+//! trust: seeds (configured), then agents that answered an earlier survey
+//! and peers an answering agent verified (each dialled pinned to the key it
+//! proved), then mDNS adverts. A flood of fake adverts can then delay or crowd out what
 //! only mDNS knows, never what seeds and verified peers reveal.
 
 use std::collections::{HashSet, VecDeque};
@@ -66,6 +66,7 @@ pub struct Unreached {
 pub(super) async fn run(
     dialers: &Arc<Dialers>,
     seeds: &[String],
+    known: &[AgentInfo],
     browse: Option<&Arc<Browse>>,
     mdns_until: Instant,
     deadline: Instant,
@@ -81,6 +82,11 @@ pub(super) async fn run(
     };
     for seed in seeds {
         walk.enqueue(AgentInfo::at(seed, Source::Seed, None));
+    }
+    // Agents that proved themselves in an earlier survey of this resolver
+    // (dialled pinned to the key they proved): as trusted as peers.
+    for agent in known {
+        walk.enqueue_at(agent.clone(), 1);
     }
     let mut changes = browse.map(|b| b.changes.subscribe());
     loop {
@@ -152,6 +158,10 @@ struct Walk {
 impl Walk {
     fn enqueue(&mut self, agent: AgentInfo) {
         let rank = rank(&agent.source);
+        self.enqueue_at(agent, rank);
+    }
+
+    fn enqueue_at(&mut self, agent: AgentInfo, rank: usize) {
         if agent.addrs.iter().any(|a| self.queued.contains(a)) {
             // Known already; if it still waits behind less trusted
             // candidates (an mDNS advert, now vouched for by an agent),
