@@ -60,7 +60,13 @@ pub(crate) fn server_config_with(
 ) -> Result<ServerConfig, PkiError> {
     let own = OwnCert::load(files, Role::Agent)?;
     let provider = crypto_provider();
-    let verifier = PeerVerifier::new(Arc::new(own.root), Role::Client, deny, None, provider.clone());
+    let verifier = PeerVerifier::new(
+        Arc::new(own.root),
+        Role::Client,
+        deny,
+        None,
+        provider.clone(),
+    );
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| tls_error(files, e))?
@@ -82,7 +88,13 @@ pub(crate) fn client_config_with(
 ) -> Result<ClientConfig, PkiError> {
     let own = OwnCert::load(files, Role::Client)?;
     let provider = crypto_provider();
-    let verifier = PeerVerifier::new(Arc::new(own.root), Role::Agent, deny, pinned_agent, provider.clone());
+    let verifier = PeerVerifier::new(
+        Arc::new(own.root),
+        Role::Agent,
+        deny,
+        pinned_agent,
+        provider.clone(),
+    );
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| tls_error(files, e))?
