@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use mdns_sd::ServiceDaemon;
 use tokio::io::unix::AsyncFd;
+use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::discovery::uevent::{netlink_socket, register};
@@ -67,9 +68,11 @@ impl AddrChanges {
 }
 
 /// Turns the daemon's periodic interface check off and runs it only after
-/// the kernel reports a change. Ends when the daemon is shut down. Must be
-/// called within a tokio runtime.
-pub fn follow(daemon: ServiceDaemon) {
+/// the kernel reports a change. Ends when the daemon is shut down (noticed
+/// at the next change) or at once when `stop` is cancelled: a daemon that
+/// is replaced must not leave its watch, and the watch's socket, behind.
+/// Must be called within a tokio runtime.
+pub fn follow(daemon: ServiceDaemon, stop: CancellationToken) {
     let changes = match AddrChanges::open() {
         Ok(c) => c,
         Err(e) => {
@@ -81,7 +84,11 @@ pub fn follow(daemon: ServiceDaemon) {
         return;
     }
     tokio::spawn(async move {
-        while changes.next().await.is_ok() {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                changed = changes.next() => if changed.is_err() { break },
+            }
             debug!("network change; mDNS rechecks addresses");
             if daemon.set_ip_check_interval(1).is_err() {
                 return;

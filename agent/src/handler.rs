@@ -108,12 +108,20 @@ pub async fn handle(
                 .await
             }
             Ok(Frame::List) => {
-                let inv = Frame::Inventory(Inventory {
-                    agent: registry.agent.clone(),
-                    zone: registry.zone.clone(),
-                    devices: registry.inventory_for(&gate),
-                    peers: mesh.peers(),
-                });
+                let peer_keys = mesh.peers();
+                let inv = Frame::Inventory(
+                    Inventory {
+                        agent: registry.agent.clone(),
+                        zone: registry.zone.clone(),
+                        devices: registry.inventory_for(&gate),
+                        peers: peer_keys.iter().map(|p| p.addr.clone()).collect(),
+                        peer_keys,
+                        truncated: false,
+                    }
+                    // The encoder refuses a frame over the limit: one that
+                    // would not fit goes out shortened, and says so.
+                    .fit(),
+                );
                 if let Err(e) = write_frame_within(&mut tls, &inv, session::WRITE_WAIT).await {
                     info!(error = %e, "inventory not delivered");
                 }

@@ -3,6 +3,7 @@
 pub mod addr_watch;
 pub mod admission;
 pub mod authz;
+pub mod browse;
 pub mod check;
 pub mod demo;
 pub mod discovery;

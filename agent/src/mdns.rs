@@ -1,5 +1,5 @@
-//! Announcing this agent on mDNS (`_serialmesh._tcp.local.`) and browsing
-//! for the others.
+//! Announcing this agent on mDNS (`_serialmesh._tcp.local.`); the browse
+//! for the others is the agent's own (`crate::browse`), bounded.
 //!
 //! The TXT record carries name, zone, protocol version, port and the
 //! fingerprint of the agent certificate (see `serialmesh_proto::discovery`),
@@ -14,11 +14,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use mdns_sd::{
-    DaemonEvent, IfKind, Receiver, ResolvedService, ServiceDaemon, ServiceEvent, ServiceInfo,
-};
+use mdns_sd::{DaemonEvent, IfKind, Receiver, ServiceDaemon, ServiceInfo};
 use serialmesh_pki::Fingerprint;
-use serialmesh_proto::discovery::{rank_addrs, Advert, SERVICE_TYPE};
+use serialmesh_proto::discovery::{Advert, SERVICE_TYPE};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 /// How long `shutdown` waits for the daemon to confirm each step. The
@@ -34,8 +33,6 @@ pub enum MdnsError {
     Daemon(String),
     #[error("cannot advertise agent '{name}' on mDNS: {error}")]
     Register { name: String, error: String },
-    #[error("cannot browse mDNS for other agents: {0}")]
-    Browse(String),
 }
 
 /// Where mDNS runs, from the address the agent listens on.
@@ -64,7 +61,7 @@ impl Scope {
 
 /// Starts an mDNS daemon on the interfaces of `scope`; `None` for
 /// [`Scope::Off`].
-pub fn daemon(scope: Scope) -> Result<Option<ServiceDaemon>, MdnsError> {
+pub fn daemon(scope: Scope, watch: CancellationToken) -> Result<Option<ServiceDaemon>, MdnsError> {
     if scope == Scope::Off {
         return Ok(None);
     }
@@ -75,17 +72,31 @@ pub fn daemon(scope: Scope) -> Result<Option<ServiceDaemon>, MdnsError> {
             .and_then(|()| daemon.enable_interface(IfKind::Addr(ip)))
             .map_err(|e| MdnsError::Daemon(e.to_string()))?;
     }
-    crate::addr_watch::follow(daemon.clone());
+    crate::addr_watch::follow(daemon.clone(), watch);
     Ok(Some(daemon))
 }
 
-/// This agent's registration, on a daemon of its own that the mesh also
-/// browses with; [`Advertiser::shutdown`] says goodbye.
+/// This agent's registration, on a daemon of its own;
+/// [`Advertiser::shutdown`] says goodbye.
 pub struct Advertiser {
     daemon: ServiceDaemon,
     fullname: String,
+    spec: Spec,
+    /// Ends the daemon's address watch (`crate::addr_watch`).
+    watch: CancellationToken,
+    /// When [`Advertiser::bound_cache`] last restarted the daemon.
+    restarted: Option<std::time::Instant>,
     done: bool,
 }
+
+/// Records mdns-sd may cache before [`Advertiser::bound_cache`] empties it:
+/// a link with a few dozen hosts announcing a few services each holds a
+/// few hundred.
+pub const MAX_CACHED: i64 = 4096;
+/// The daemon is restarted at most this often; between restarts the cache
+/// holds at most what arrives in this time (the daemon's own pace bounds
+/// how fast that is).
+const RESTART_GAP: Duration = Duration::from_millis(250);
 
 /// The agent certificate, as the advertisement names it.
 #[derive(Debug, Clone)]
@@ -127,20 +138,66 @@ impl Advertiser {
             fingerprint,
             legacy_fingerprint: Some(cert.legacy.clone()),
         };
-        let Some((daemon, fullname)) = register(&spec)? else {
+        let watch = CancellationToken::new();
+        let Some((daemon, fullname)) = register(&spec, watch.clone())? else {
             return Ok(None);
         };
         info!(%fullname, %zone, port, %fingerprint, "advertising on mDNS");
         Ok(Some(Advertiser {
             daemon,
             fullname,
+            spec,
+            watch,
+            restarted: None,
             done: false,
         }))
     }
 
-    /// The daemon the advertisement runs on (for browsing).
-    pub fn daemon(&self) -> &ServiceDaemon {
-        &self.daemon
+    /// Keeps mdns-sd's cache bounded. The daemon must hear every packet to
+    /// answer queries, and it caches the records of any response that
+    /// carries no PTR record ("for us", by its heuristic), without limit and
+    /// for as long as their TTL says: a flood of such responses would grow
+    /// the agent without bound (measured: +165 MiB for 480,000 address
+    /// records in 6 s). When its cache holds more than [`MAX_CACHED`]
+    /// records, the daemon is stopped (no goodbye: browsers keep our
+    /// records) and a new one registers the agent again, which empties it.
+    /// The mesh calls this whenever the browse has heard many records.
+    pub async fn bound_cache(&mut self) {
+        if self.restarted.is_some_and(|t| t.elapsed() < RESTART_GAP) {
+            return;
+        }
+        let Ok(metrics) = self.daemon.get_metrics() else {
+            return;
+        };
+        let Ok(Ok(metrics)) = tokio::time::timeout(CONFIRM_TIMEOUT, metrics.recv_async()).await
+        else {
+            return;
+        };
+        let cached: i64 = metrics
+            .iter()
+            .filter(|(k, _)| k.starts_with("cached-"))
+            .map(|(_, v)| *v)
+            .sum();
+        if cached <= MAX_CACHED {
+            return;
+        }
+        self.restarted = Some(std::time::Instant::now());
+        warn!(cached, limit = MAX_CACHED, "mDNS cache over its bound (a flood of records on the link?); restarting the advertisement to empty it");
+        // Stopped before the new one probes the name, which the old one
+        // would otherwise defend as a conflict.
+        stop(&self.daemon).await;
+        self.watch.cancel();
+        self.watch = CancellationToken::new();
+        match register(&self.spec, self.watch.clone()) {
+            Ok(Some((daemon, fullname))) => {
+                self.daemon = daemon;
+                self.fullname = fullname;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!(error = %e, "cannot advertise again; clients must use seeds to find this agent")
+            }
+        }
     }
 
     /// Sends the goodbye (so browsers drop this agent at once instead of
@@ -168,6 +225,7 @@ impl Drop for Advertiser {
     /// Without `shutdown` (an error path): the daemon still handles the
     /// unregister before it exits, so at least the first goodbye goes out.
     fn drop(&mut self) {
+        self.watch.cancel();
         if !self.done {
             let _ = self.daemon.unregister(&self.fullname);
             let _ = self.daemon.shutdown();
@@ -176,8 +234,11 @@ impl Drop for Advertiser {
 }
 
 /// A daemon for `spec.scope` with the agent registered on it.
-fn register(spec: &Spec) -> Result<Option<(ServiceDaemon, String)>, MdnsError> {
-    let Some(daemon) = daemon(spec.scope)? else {
+fn register(
+    spec: &Spec,
+    watch: CancellationToken,
+) -> Result<Option<(ServiceDaemon, String)>, MdnsError> {
+    let Some(daemon) = daemon(spec.scope, watch)? else {
         return Ok(None);
     };
     let mut advert = Advert::new(
@@ -244,55 +305,6 @@ pub async fn stop(daemon: &ServiceDaemon) {
     }
 }
 
-/// Browses for agents on `daemon`.
-pub fn browse(daemon: &ServiceDaemon) -> Result<Receiver<ServiceEvent>, MdnsError> {
-    daemon
-        .browse(SERVICE_TYPE)
-        .map_err(|e| MdnsError::Browse(e.to_string()))
-}
-
-/// An agent seen on mDNS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
-    /// The DNS-SD instance name, the key for later removal.
-    pub fullname: String,
-    pub advert: Advert,
-    /// `host:port`, best first (see [`rank_addrs`]).
-    pub addrs: Vec<String>,
-}
-
-/// Reads a resolved service; `None` (logged) when it is not a usable
-/// serialmesh agent.
-pub fn seen(service: &ResolvedService) -> Option<Seen> {
-    let advert = match Advert::from_txt(|k| service.get_property_val_str(k)) {
-        Ok(a) => a,
-        Err(e) => {
-            debug!(fullname = %service.fullname, error = %e, "ignoring mDNS service");
-            return None;
-        }
-    };
-    let addrs: Vec<(IpAddr, u32)> = service
-        .get_addresses()
-        .iter()
-        .map(|a| {
-            let scope = match a {
-                mdns_sd::ScopedIp::V6(v6) => v6.scope_id().index,
-                _ => 0,
-            };
-            (a.to_ip_addr(), scope)
-        })
-        .collect();
-    let addrs = rank_addrs(&addrs, service.get_port());
-    if addrs.is_empty() {
-        return None;
-    }
-    Some(Seen {
-        fullname: service.fullname.clone(),
-        advert,
-        addrs,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +324,8 @@ mod tests {
 
     #[test]
     fn loopback_agents_start_no_daemon() {
-        assert!(daemon(Scope::Off).unwrap().is_none());
+        assert!(daemon(Scope::Off, CancellationToken::new())
+            .unwrap()
+            .is_none());
     }
 }

@@ -39,6 +39,8 @@ pub async fn run(
         ca: config.tls.ca.clone(),
     };
     let deny = DenyList::default();
+    // The same list: a revoked agent key stops being reported as a peer.
+    let deny_for_mesh = deny.clone();
     let mut tls = serialmesh_pki::server_config(&files, deny.clone())
         .map_err(|e| StartError::Config(e.into()))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
@@ -104,10 +106,12 @@ pub async fn run(
         &me.name,
         &me.zone,
         local,
-        &config.tls.cert,
+        &files,
+        deny_for_mesh,
         &config.seeds,
         shutdown.clone(),
-    );
+    )
+    .map_err(|e| StartError::Config(e.into()))?;
     let server = Arc::new(Server {
         mesh: peering.mesh.clone(),
         metrics,

@@ -27,6 +27,7 @@ fn reached(agent: &str, zone: &str, devices: Vec<DeviceInfo>) -> Reached {
             zone: zone.into(),
             devices,
             peers: vec!["10.0.0.2:21317".into()],
+            ..Inventory::default()
         },
     }
 }
@@ -57,6 +58,7 @@ fn sample() -> Survey {
             source: Source::Seed,
             error: "connection refused".into(),
         }],
+        not_followed: 0,
         took: Duration::ZERO,
     }
 }

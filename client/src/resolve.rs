@@ -8,27 +8,25 @@
 //! reconnect) use what is known and ask the agents again, which is how a
 //! stick moved to another host is followed.
 
+mod browse;
 mod oneshot;
 mod pick;
 mod survey;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mdns_sd::{ResolvedService, ServiceDaemon, ServiceEvent};
 use serialmesh_config::Address;
 use serialmesh_pki::Fingerprint;
-use serialmesh_proto::discovery::{rank_addrs, Advert, SERVICE_TYPE};
 use serialmesh_proto::{CloseReason, CloseReasonKind};
-use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::dial::{DialError, Session};
 use crate::dial_pinned::Dialers;
 
+use browse::Browse;
 pub use pick::{pick, ResolveError, Resolved};
 pub use survey::{Reached, Survey, Unreached};
 
@@ -103,7 +101,14 @@ pub struct Resolver {
     browse: Option<Arc<Browse>>,
     /// The agent the last lookup chose, to log when a device moves.
     last: Mutex<BTreeMap<String, String>>,
+    /// Agents that answered earlier surveys, newest last (at most
+    /// [`MAX_KNOWN`]): asked before mDNS adverts, so a flood of fake
+    /// adverts cannot hide an agent this resolver has already reached.
+    known: Mutex<std::collections::VecDeque<AgentInfo>>,
 }
+
+/// Agents remembered from earlier surveys.
+const MAX_KNOWN: usize = 64;
 
 impl Resolver {
     /// A resolver over `seeds` and, with `mdns`, a browse for agents that
@@ -126,6 +131,7 @@ impl Resolver {
             seeds,
             browse,
             last: Mutex::default(),
+            known: Mutex::default(),
         }
     }
 
@@ -153,14 +159,35 @@ impl Resolver {
     pub async fn survey(&self, window: Duration, deadline: Duration) -> Survey {
         let now = Instant::now();
         let mdns_until = self.browse.as_ref().map_or(now, |b| b.started + window);
-        survey::run(
+        let known: Vec<AgentInfo> = self.lock_known().iter().cloned().collect();
+        let survey = survey::run(
             &self.dialers,
             &self.seeds,
+            &known,
             self.browse.as_ref(),
             mdns_until,
             now + deadline,
         )
-        .await
+        .await;
+        let mut known = self.lock_known();
+        // One that did not answer is no longer vouched for: found again, if
+        // at all, the way any agent is.
+        known.retain(|k| !survey.unreachable.iter().any(|u| u.addrs == k.addrs));
+        for r in &survey.agents {
+            known.retain(|k| k.fingerprint != Some(r.fingerprint));
+            if known.len() == MAX_KNOWN {
+                known.pop_front();
+            }
+            let mut agent = AgentInfo::at(&r.addr, r.source.clone(), Some(r.fingerprint));
+            agent.name = Some(r.inventory.agent.clone());
+            agent.zone = Some(r.inventory.zone.clone());
+            known.push_back(agent);
+        }
+        survey
+    }
+
+    fn lock_known(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<AgentInfo>> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Resolves when the set of agents on mDNS changes (never without mDNS).
@@ -236,7 +263,7 @@ pub async fn browse_once(window: Duration) -> Result<Vec<AgentInfo>, String> {
     let browse = Browse::start().map_err(|e| e.to_string())?;
     tokio::time::sleep_until(browse.started + window).await;
     let agents = browse.snapshot();
-    let _ = browse.daemon.shutdown();
+    browse.stop();
     Ok(agents)
 }
 
@@ -256,128 +283,7 @@ impl Drop for Resolver {
     fn drop(&mut self) {
         if let Some(b) = &self.browse {
             // Ends the browse task too: its channel closes.
-            let _ = b.daemon.shutdown();
+            b.stop();
         }
     }
-}
-
-/// A running mDNS browse and the agents it has seen.
-struct Browse {
-    daemon: ServiceDaemon,
-    started: Instant,
-    seen: Mutex<BTreeMap<String, AgentInfo>>,
-    /// Answers to the one-shot query sent at start (see [`oneshot`]).
-    early: Mutex<Vec<AgentInfo>>,
-    /// Bumped on every change, for `--watch` and waiting lookups.
-    changes: watch::Sender<u64>,
-}
-
-impl Browse {
-    fn start() -> Result<Arc<Browse>, mdns_sd::Error> {
-        let daemon = ServiceDaemon::new()?;
-        let events = daemon.browse(SERVICE_TYPE)?;
-        let browse = Arc::new(Browse {
-            daemon,
-            started: Instant::now(),
-            seen: Mutex::default(),
-            early: Mutex::default(),
-            changes: watch::Sender::new(0),
-        });
-        let b = browse.clone();
-        tokio::spawn(async move {
-            oneshot::query(MDNS_WINDOW, |agent| {
-                b.early
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(agent);
-                b.changes.send_modify(|n| *n += 1);
-            })
-            .await;
-        });
-        let b = browse.clone();
-        tokio::spawn(async move {
-            while let Ok(event) = events.recv_async().await {
-                let changed = match event {
-                    ServiceEvent::ServiceResolved(s) => match agent_of(&s) {
-                        Some(agent) => {
-                            let old = b.lock().insert(s.fullname.clone(), agent.clone());
-                            old.as_ref() != Some(&agent)
-                        }
-                        None => false,
-                    },
-                    ServiceEvent::ServiceRemoved(_, fullname) => {
-                        b.lock().remove(&fullname).is_some()
-                    }
-                    _ => false,
-                };
-                if changed {
-                    b.changes.send_modify(|n| *n += 1);
-                }
-            }
-        });
-        Ok(browse)
-    }
-
-    fn snapshot(&self) -> Vec<AgentInfo> {
-        let seen = self.lock();
-        let mut out: Vec<AgentInfo> = seen.values().cloned().collect();
-        if self.started.elapsed() < EARLY_TRUST {
-            let early = self.early.lock().unwrap_or_else(|p| p.into_inner());
-            out.extend(
-                early
-                    .iter()
-                    .filter(|a| a.fullname.as_ref().is_some_and(|f| !seen.contains_key(f)))
-                    .cloned(),
-            );
-        }
-        out
-    }
-
-    /// Asks the link whether `fullname` is still there (RFC 6762 10.4); a
-    /// dead agent's records are flushed instead of waiting for their TTL.
-    fn verify(&self, fullname: &str) {
-        let _ = self
-            .daemon
-            .verify(fullname.to_string(), Duration::from_secs(1));
-    }
-
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, AgentInfo>> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-fn agent_of(s: &ResolvedService) -> Option<AgentInfo> {
-    let advert = Advert::from_txt(|k| s.get_property_val_str(k))
-        .map_err(|e| debug!(fullname = %s.fullname, error = %e, "ignoring mDNS service"))
-        .ok()?;
-    // No key: an agent from before key fingerprints, dialled unpinned
-    // (and verified as any agent is).
-    let fingerprint: Option<Fingerprint> = match &advert.key {
-        Some(key) => Some(
-            key.parse()
-                .map_err(|e| debug!(fullname = %s.fullname, error = %e, "ignoring mDNS service"))
-                .ok()?,
-        ),
-        None => None,
-    };
-    let addrs: Vec<(IpAddr, u32)> = s
-        .get_addresses()
-        .iter()
-        .map(|a| {
-            let scope = match a {
-                mdns_sd::ScopedIp::V6(v6) => v6.scope_id().index,
-                _ => 0,
-            };
-            (a.to_ip_addr(), scope)
-        })
-        .collect();
-    let addrs = rank_addrs(&addrs, s.get_port());
-    (!addrs.is_empty()).then(|| AgentInfo {
-        name: Some(advert.name),
-        zone: Some(advert.zone),
-        addrs,
-        fingerprint,
-        source: Source::Mdns,
-        fullname: Some(s.fullname.clone()),
-    })
 }

@@ -34,7 +34,7 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
 /// only add what 1.3 removed (a server key exchange signed by the
 /// certificate without the transcript, renegotiation-era options, RSA key
 /// exchange in other stacks) for an attacker to try.
-const VERSIONS: &[&SupportedProtocolVersion] = &[&TLS13];
+pub(crate) const VERSIONS: &[&SupportedProtocolVersion] = &[&TLS13];
 
 /// The agent's config: presents the agent certificate and requires a
 /// client certificate from the pinned CA that is not on `deny`.
@@ -60,7 +60,13 @@ pub(crate) fn server_config_with(
 ) -> Result<ServerConfig, PkiError> {
     let own = OwnCert::load(files, Role::Agent)?;
     let provider = crypto_provider();
-    let verifier = PeerVerifier::new(own.root, Role::Client, deny, None, provider.clone());
+    let verifier = PeerVerifier::new(
+        Arc::new(own.root),
+        Role::Client,
+        deny,
+        None,
+        provider.clone(),
+    );
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| tls_error(files, e))?
@@ -82,7 +88,13 @@ pub(crate) fn client_config_with(
 ) -> Result<ClientConfig, PkiError> {
     let own = OwnCert::load(files, Role::Client)?;
     let provider = crypto_provider();
-    let verifier = PeerVerifier::new(own.root, Role::Agent, deny, pinned_agent, provider.clone());
+    let verifier = PeerVerifier::new(
+        Arc::new(own.root),
+        Role::Agent,
+        deny,
+        pinned_agent,
+        provider.clone(),
+    );
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| tls_error(files, e))?

@@ -15,7 +15,7 @@ use crate::{DenyList, Fingerprint, Role};
 /// expecting clients, a client one expecting agents.
 #[derive(Debug)]
 pub(crate) struct PeerVerifier {
-    root: TrustRoot,
+    root: Arc<TrustRoot>,
     expect: Role,
     deny: DenyList,
     pinned: Option<Fingerprint>,
@@ -24,7 +24,7 @@ pub(crate) struct PeerVerifier {
 
 impl PeerVerifier {
     pub(crate) fn new(
-        root: TrustRoot,
+        root: Arc<TrustRoot>,
         expect: Role,
         deny: DenyList,
         pinned: Option<Fingerprint>,

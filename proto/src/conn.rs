@@ -43,8 +43,13 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
 }
 
+/// Writes one frame; a frame over the limit is an `InvalidInput` error
+/// and nothing is written.
 pub async fn write_frame<W: AsyncWrite + Unpin>(io: &mut W, frame: &Frame) -> io::Result<()> {
-    io.write_all(&frame.to_bytes()).await?;
+    let bytes = frame
+        .to_bytes()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    io.write_all(&bytes).await?;
     io.flush().await
 }
 

@@ -1,7 +1,10 @@
 //! Framing: `type: u8 | length: u32 big-endian | payload`.
 //!
 //! The decoder never allocates before it knows a whole, in-limit frame is in
-//! the buffer, so a peer announcing a 4 GiB frame costs us five bytes.
+//! the buffer, so a peer announcing a 4 GiB frame costs us five bytes. The
+//! encoder refuses what the decoder would refuse ([`MAX_PAYLOAD`]): a frame
+//! every peer would reject must fail at the sender, where the error can say
+//! what was too big, not as a broken connection at every receiver.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{de::DeserializeOwned, Serialize};
@@ -141,11 +144,15 @@ impl Frame {
         })
     }
 
-    /// Appends the encoded frame to `out`.
-    pub fn encode(&self, out: &mut BytesMut) {
+    /// Appends the encoded frame to `out`; a payload over [`MAX_PAYLOAD`]
+    /// is an error and leaves `out` as it was.
+    pub fn encode(&self, out: &mut BytesMut) -> Result<(), ProtocolError> {
         let kind = self.frame_type() as u8;
         match self {
             Frame::Data(data) => {
+                if data.len() > MAX_PAYLOAD {
+                    return Err(ProtocolError::Oversized { len: data.len() });
+                }
                 out.reserve(HEADER_LEN + data.len());
                 out.put_u8(kind);
                 out.put_u32(data.len() as u32);
@@ -155,21 +162,22 @@ impl Frame {
                 out.put_u8(kind);
                 out.put_u32(0);
             }
-            Frame::Hello(m) => put_json(out, kind, m),
-            Frame::Open(m) => put_json(out, kind, m),
-            Frame::Opened(m) => put_json(out, kind, m),
-            Frame::SetLine(m) => put_json(out, kind, m),
-            Frame::Close(m) => put_json(out, kind, m),
-            Frame::Inventory(m) => put_json(out, kind, m),
-            Frame::LineControl(m) => put_json(out, kind, m),
-            Frame::ModemState(m) => put_json(out, kind, m),
+            Frame::Hello(m) => put_json(out, kind, m)?,
+            Frame::Open(m) => put_json(out, kind, m)?,
+            Frame::Opened(m) => put_json(out, kind, m)?,
+            Frame::SetLine(m) => put_json(out, kind, m)?,
+            Frame::Close(m) => put_json(out, kind, m)?,
+            Frame::Inventory(m) => put_json(out, kind, m)?,
+            Frame::LineControl(m) => put_json(out, kind, m)?,
+            Frame::ModemState(m) => put_json(out, kind, m)?,
         }
+        Ok(())
     }
 
-    pub fn to_bytes(&self) -> BytesMut {
+    pub fn to_bytes(&self) -> Result<BytesMut, ProtocolError> {
         let mut out = BytesMut::new();
-        self.encode(&mut out);
-        out
+        self.encode(&mut out)?;
+        Ok(out)
     }
 }
 
@@ -198,14 +206,18 @@ fn json<T: DeserializeOwned>(kind: FrameType, payload: &[u8]) -> Result<T, Proto
     })
 }
 
-fn put_json<T: Serialize>(out: &mut BytesMut, kind: u8, value: &T) {
+fn put_json<T: Serialize>(out: &mut BytesMut, kind: u8, value: &T) -> Result<(), ProtocolError> {
     // Serialising our own plain structs cannot fail; an empty body would be
     // rejected by the peer, which is the right outcome if it ever did.
     let body = serde_json::to_vec(value).unwrap_or_default();
+    if body.len() > MAX_PAYLOAD {
+        return Err(ProtocolError::Oversized { len: body.len() });
+    }
     out.reserve(HEADER_LEN + body.len());
     out.put_u8(kind);
     out.put_u32(body.len() as u32);
     out.put_slice(&body);
+    Ok(())
 }
 
 #[cfg(test)]

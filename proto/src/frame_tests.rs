@@ -2,7 +2,7 @@ use super::*;
 use crate::{CloseReasonKind, DeviceInfo, DeviceState, PROTOCOL_VERSION};
 
 fn roundtrip(frame: Frame) {
-    let mut buf = frame.to_bytes();
+    let mut buf = frame.to_bytes().unwrap();
     let decoded = Frame::decode(&mut buf)
         .expect("decodes")
         .expect("whole frame");
@@ -56,6 +56,11 @@ fn every_frame_type_roundtrips() {
             },
         }],
         peers: vec!["10.0.0.2:21317".into()],
+        peer_keys: vec![crate::PeerKey {
+            addr: "10.0.0.2:21317".into(),
+            key: format!("spki:{}", "ab".repeat(32)),
+        }],
+        truncated: true,
     }));
     roundtrip(Frame::LineControl(LineControl::Break { on: true }));
     roundtrip(Frame::LineControl(LineControl::Purge {
@@ -80,7 +85,8 @@ fn line_control_is_plain_json_and_a_hello_without_features_still_parses() {
         input: true,
         output: true,
     })
-    .to_bytes();
+    .to_bytes()
+    .unwrap();
     assert_eq!(&body[..1], &[0x0A]);
     assert_eq!(&body[5..], br#"{"op":"purge","input":true,"output":true}"#);
     // A protocol-1 peer from before features existed.
@@ -94,7 +100,9 @@ fn line_control_is_plain_json_and_a_hello_without_features_still_parses() {
 
 #[test]
 fn partial_frames_wait_for_more_bytes() {
-    let whole = Frame::Data(Bytes::from_static(b"hello")).to_bytes();
+    let whole = Frame::Data(Bytes::from_static(b"hello"))
+        .to_bytes()
+        .unwrap();
     for cut in 0..whole.len() {
         let mut buf = BytesMut::from(&whole[..cut]);
         assert_eq!(Frame::decode(&mut buf), Ok(None), "cut at {cut}");
@@ -105,9 +113,13 @@ fn partial_frames_wait_for_more_bytes() {
 #[test]
 fn several_frames_in_one_buffer_decode_in_order() {
     let mut buf = BytesMut::new();
-    Frame::Data(Bytes::from_static(b"a")).encode(&mut buf);
-    Frame::Heartbeat.encode(&mut buf);
-    Frame::Data(Bytes::from_static(b"b")).encode(&mut buf);
+    Frame::Data(Bytes::from_static(b"a"))
+        .encode(&mut buf)
+        .unwrap();
+    Frame::Heartbeat.encode(&mut buf).unwrap();
+    Frame::Data(Bytes::from_static(b"b"))
+        .encode(&mut buf)
+        .unwrap();
     let mut seen = vec![];
     while let Some(f) = Frame::decode(&mut buf).unwrap() {
         seen.push(f);
@@ -172,7 +184,7 @@ fn close_reason_displays_kind_and_message() {
 fn data_header_matches_encoder() {
     let mut h = [0u8; HEADER_LEN];
     encode_data_header(&mut h, 300);
-    let encoded = Frame::Data(Bytes::from(vec![7u8; 300])).to_bytes();
+    let encoded = Frame::Data(Bytes::from(vec![7u8; 300])).to_bytes().unwrap();
     assert_eq!(&h[..], &encoded[..HEADER_LEN]);
 }
 
@@ -186,4 +198,76 @@ fn line_settings_reject_impossible_values() {
         err.contains("data_bits must be 5, 6, 7 or 8, not 9"),
         "{err}"
     );
+}
+
+#[test]
+fn the_encoder_refuses_a_frame_the_decoder_would_refuse() {
+    let mut out = BytesMut::from(&b"kept"[..]);
+    let big = Frame::Data(Bytes::from(vec![0u8; MAX_PAYLOAD + 1]));
+    assert_eq!(
+        big.encode(&mut out),
+        Err(ProtocolError::Oversized {
+            len: MAX_PAYLOAD + 1
+        })
+    );
+    assert_eq!(&out[..], b"kept", "nothing written");
+    let inventory = Frame::Inventory(Inventory {
+        peers: vec!["x".repeat(MAX_PAYLOAD)],
+        ..Inventory::default()
+    });
+    let err = inventory.to_bytes().unwrap_err().to_string();
+    assert!(err.contains("exceeds the limit of 262144 bytes"), "{err}");
+}
+
+/// `n` peers at addresses of 20 bytes or so, with their keys.
+fn with_peers(n: usize) -> Inventory {
+    let peers: Vec<String> = (0..n)
+        .map(|i| format!("10.{}.{}.{}:21317", i >> 16, (i >> 8) & 255, i & 255))
+        .collect();
+    Inventory {
+        agent: "shed".into(),
+        zone: "garden".into(),
+        peer_keys: peers
+            .iter()
+            .map(|p| crate::PeerKey {
+                addr: p.clone(),
+                key: format!("spki:{}", "cd".repeat(32)),
+            })
+            .collect(),
+        peers,
+        ..Inventory::default()
+    }
+}
+
+#[test]
+fn an_inventory_too_big_for_one_frame_keeps_the_peers_that_fit_and_says_so() {
+    let small = with_peers(10).fit();
+    assert!(!small.truncated);
+    assert_eq!(small.peers.len(), 10);
+    assert!(!serde_json::to_string(&small).unwrap().contains("truncated"));
+
+    let fitted = with_peers(20_000).fit();
+    assert!(fitted.truncated);
+    let kept = fitted.peers.len();
+    assert!(kept > 100 && kept < 20_000, "{kept}");
+    assert_eq!(fitted.peer_keys.len(), kept);
+    let bytes = Frame::Inventory(fitted.clone()).to_bytes().unwrap();
+    assert!(bytes.len() <= HEADER_LEN + MAX_PAYLOAD);
+    // As full as it can be: one more peer would not fit.
+    let mut more = fitted.clone();
+    more.peers = with_peers(kept + 1).peers;
+    more.peer_keys = with_peers(kept + 1).peer_keys;
+    assert!(Frame::Inventory(more).to_bytes().is_err());
+    let mut buf = bytes;
+    assert_eq!(
+        Frame::decode(&mut buf).unwrap(),
+        Some(Frame::Inventory(fitted))
+    );
+}
+
+#[test]
+fn an_older_inventory_without_the_new_fields_still_reads() {
+    let old = br#"{"agent":"shed","zone":"z","devices":[],"peers":["10.0.0.2:21317"]}"#;
+    let inv: Inventory = serde_json::from_slice(old).unwrap();
+    assert_eq!((inv.peer_keys.len(), inv.truncated), (0, false));
 }

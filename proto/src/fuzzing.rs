@@ -22,7 +22,7 @@ pub fn frame_decoder(data: &[u8]) {
             let before = buf.len();
             match Frame::decode(&mut buf) {
                 Ok(Some(frame)) => {
-                    let mut again = frame.to_bytes();
+                    let mut again = frame.to_bytes().unwrap();
                     let decoded = Frame::decode(&mut again).expect("re-encoded frame decodes");
                     assert_eq!(decoded, Some(frame));
                 }

@@ -23,7 +23,7 @@ pub use frame::{
     encode_data_header, Frame, FrameType, ProtocolError, HEADER_LEN, MAX_DATA_CHUNK, MAX_PAYLOAD,
 };
 pub use line::{DataBits, FlowControl, LineSettings, Parity, StopBits};
-pub use messages::{DeviceInfo, DeviceState, Hello, Inventory, Open, Opened};
+pub use messages::{DeviceInfo, DeviceState, Hello, Inventory, Open, Opened, PeerKey};
 pub use read_ahead::ReadAhead;
 pub use relay::{Control, Liveness, Meters, Relay, RelayEnd, RelayStats};
 pub use tty_io::TtyIo;

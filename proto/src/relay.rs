@@ -246,7 +246,9 @@ impl Relay {
         // it reaches the far end before the bytes written after it.
         if self.net_out.len() < NET_HIGH_WATER {
             if let Some(frame) = on_control.outbound(dev) {
-                frame.encode(&mut self.net_out);
+                frame
+                    .encode(&mut self.net_out)
+                    .map_err(RelayEnd::Protocol)?;
                 progress = true;
             }
             let mut read = ReadBuf::new(&mut self.dev_in);
@@ -287,7 +289,8 @@ impl Relay {
             }
             let mut next_tx = st.last_tx + st.liveness.heartbeat;
             if now >= next_tx && self.net_out.is_empty() {
-                Frame::Heartbeat.encode(&mut self.net_out);
+                // An empty frame: nothing to refuse.
+                let _ = Frame::Heartbeat.encode(&mut self.net_out);
                 next_tx = now + st.liveness.heartbeat;
             }
             // A heartbeat held back by output still queued: look again
@@ -403,7 +406,9 @@ impl Relay {
         within: Duration,
     ) {
         if let Some(r) = reason {
-            Frame::Close(r.clone()).encode(&mut self.net_out);
+            // A close reason is a short message; one over the limit is
+            // not sent, and the connection just ends.
+            let _ = Frame::Close(r.clone()).encode(&mut self.net_out);
         }
         let out = &mut self.net_out;
         let sent = tokio::time::timeout(within, async {

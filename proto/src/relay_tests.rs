@@ -32,7 +32,9 @@ async fn bytes_flow_both_ways_unchanged() {
     let payload: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
     let mut framed = BytesMut::new();
     for chunk in payload.chunks(1000) {
-        Frame::Data(Bytes::copy_from_slice(chunk)).encode(&mut framed);
+        Frame::Data(Bytes::copy_from_slice(chunk))
+            .encode(&mut framed)
+            .unwrap();
     }
     let writer = tokio::spawn(async move {
         peer.write_all(&framed).await.unwrap();
@@ -169,7 +171,9 @@ async fn oversized_frame_ends_relay_with_protocol_error() {
 async fn handshake_leftovers_are_relayed_first() {
     let (mut net, _peer) = duplex(4096);
     let (mut dev, mut app) = duplex(4096);
-    let leftover = Frame::Data(Bytes::from_static(b"early")).to_bytes();
+    let leftover = Frame::Data(Bytes::from_static(b"early"))
+        .to_bytes()
+        .unwrap();
     tokio::spawn(async move {
         let mut r = Relay::new(leftover);
         r.run(

@@ -35,6 +35,7 @@ pub mod forge;
 pub mod http;
 pub mod kubelet;
 pub mod manifests;
+pub mod mdns_flood;
 pub mod mesh;
 pub mod net;
 pub mod netns;

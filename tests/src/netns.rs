@@ -224,6 +224,17 @@ impl Lan {
         new
     }
 
+    /// Adds a secondary address `.last` on host `i`'s `eth0` (its main
+    /// address stays), e.g. to send from several sources on one host.
+    pub fn add_address(&self, i: usize, last: u8) -> Ipv4Addr {
+        let host = &self.hosts[i];
+        let [a, b, c, _] = host.ip.octets();
+        let new = Ipv4Addr::new(a, b, c, last);
+        let cidr = format!("{new}/24");
+        ip(&["-n", &host.ns, "addr", "add", &cidr, "dev", "eth0"]);
+        new
+    }
+
     /// Connects to `addr` from inside host `i` (retrying for `timeout`):
     /// the test itself reaching a listener that only that namespace sees.
     ///

@@ -54,7 +54,7 @@ fn hello(s: &mut Tls) {
         features: Vec::new(),
         time: None,
     });
-    s.write_all(&h.to_bytes()).unwrap();
+    s.write_all(&h.to_bytes().unwrap()).unwrap();
     assert!(matches!(next_frame(s), Some(Frame::Hello(_))));
 }
 
@@ -159,8 +159,12 @@ fn malformed_hello_is_refused() {
 fn data_before_hello_is_refused() {
     let mut s = setup();
     let mut raw = raw_client(s.agent.addr, &s.pki.client("raw"), true);
-    raw.write_all(&Frame::Data(bytes::Bytes::from_static(b"sneaky")).to_bytes())
-        .unwrap();
+    raw.write_all(
+        &Frame::Data(bytes::Bytes::from_static(b"sneaky"))
+            .to_bytes()
+            .unwrap(),
+    )
+    .unwrap();
     expect_protocol_close(&mut raw, "expected Hello first, got Data");
     legit_session_still_works(&mut s);
 }
@@ -177,7 +181,7 @@ fn wrong_protocol_version_is_refused() {
         features: Vec::new(),
         time: None,
     });
-    raw.write_all(&h.to_bytes()).unwrap();
+    raw.write_all(&h.to_bytes().unwrap()).unwrap();
     expect_protocol_close(
         &mut raw,
         "protocol version 9 is not supported; this agent speaks 1",
@@ -241,7 +245,7 @@ fn malformed_frame_inside_a_session_ends_only_that_session() {
         address: "spare@house".into(),
         settings: None,
     });
-    raw.write_all(&open.to_bytes()).unwrap();
+    raw.write_all(&open.to_bytes().unwrap()).unwrap();
     assert!(matches!(next_frame(&mut raw), Some(Frame::Opened(o)) if o.device == "spare"));
     raw.write_all(&[0x05, 0, 0, 0, 2, b'{', b'}']).unwrap();
     expect_protocol_close(&mut raw, "malformed SetLine frame");

@@ -88,6 +88,7 @@ fn serve(tcp: TcpStream, config: Arc<rustls::ServerConfig>, claims: &str, opened
                     state: DeviceState::Free,
                 }],
                 peers: Vec::new(),
+                ..Inventory::default()
             }),
             Frame::Open(_) => {
                 opened.store(true, Ordering::SeqCst);
@@ -100,7 +101,7 @@ fn serve(tcp: TcpStream, config: Arc<rustls::ServerConfig>, claims: &str, opened
             }
             _ => continue,
         };
-        if s.write_all(&reply.to_bytes()).is_err() {
+        if s.write_all(&reply.to_bytes().unwrap()).is_err() {
             return;
         }
     }

@@ -70,7 +70,7 @@ fn hello(s: &mut Tls) -> Option<Frame> {
         features: Vec::new(),
         time: None,
     });
-    s.write_all(&h.to_bytes()).unwrap();
+    s.write_all(&h.to_bytes().unwrap()).unwrap();
     next_frame(s)
 }
 

@@ -32,6 +32,7 @@ fn agent(name: &str, zone: &str, addr: &str, devices: &[(&str, DeviceState)]) ->
                 .map(|(d, s)| device(d, zone, s.clone()))
                 .collect(),
             peers: vec![],
+            ..Inventory::default()
         },
     }
 }

@@ -1,8 +1,16 @@
 //! Asking every agent we can find for its inventory, and following the
 //! peers each one reports until no new agent turns up (seeds-only meshes,
 //! where one reachable agent reveals the rest).
+//!
+//! mDNS adverts are unauthenticated and cost an attacker one packet each,
+//! and every candidate costs a TLS connection: so at most [`AT_ONCE`] are
+//! asked at a time and at most [`MAX_CANDIDATES`] per survey, in order of
+//! trust: seeds (configured), then agents that answered an earlier survey
+//! and peers an answering agent verified (each dialled pinned to the key it
+//! proved), then mDNS adverts. A flood of fake adverts can then delay or crowd out what
+//! only mDNS knows, never what seeds and verified peers reveal.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +22,11 @@ use tracing::debug;
 use super::{AgentInfo, Browse, Source};
 use crate::dial_pinned::Dialers;
 
+/// Agents asked at once.
+pub const AT_ONCE: usize = 8;
+/// Agents asked in one survey; candidates past this are not followed.
+pub const MAX_CANDIDATES: usize = 256;
+
 /// What one round of asking found.
 #[derive(Debug, Clone, Default)]
 pub struct Survey {
@@ -22,6 +35,8 @@ pub struct Survey {
     pub agents: Vec<Reached>,
     /// Agents we learned of that did not answer (in time).
     pub unreachable: Vec<Unreached>,
+    /// Candidates not followed, over [`MAX_CANDIDATES`].
+    pub not_followed: usize,
     pub took: Duration,
 }
 
@@ -51,6 +66,7 @@ pub struct Unreached {
 pub(super) async fn run(
     dialers: &Arc<Dialers>,
     seeds: &[String],
+    known: &[AgentInfo],
     browse: Option<&Arc<Browse>>,
     mdns_until: Instant,
     deadline: Instant,
@@ -59,12 +75,18 @@ pub(super) async fn run(
     let mut walk = Walk {
         dialers: dialers.clone(),
         queued: HashSet::new(),
+        waiting: Default::default(),
         tasks: JoinSet::new(),
         pending: Vec::new(),
         out: Survey::default(),
     };
     for seed in seeds {
         walk.enqueue(AgentInfo::at(seed, Source::Seed, None));
+    }
+    // Agents that proved themselves in an earlier survey of this resolver
+    // (dialled pinned to the key they proved): as trusted as peers.
+    for agent in known {
+        walk.enqueue_at(agent.clone(), 1);
     }
     let mut changes = browse.map(|b| b.changes.subscribe());
     loop {
@@ -73,6 +95,7 @@ pub(super) async fn run(
                 walk.enqueue(agent);
             }
         }
+        walk.start_waiting();
         let listening = Instant::now() < mdns_until;
         if walk.tasks.is_empty() && !listening {
             break;
@@ -124,6 +147,8 @@ struct Walk {
     dialers: Arc<Dialers>,
     /// Every address asked (or being asked), so no agent is asked twice.
     queued: HashSet<String>,
+    /// Candidates not asked yet, by trust: seeds, verified peers, mDNS.
+    waiting: [VecDeque<AgentInfo>; 3],
     tasks: JoinSet<(usize, Answer)>,
     /// Candidates by task index; `None` once answered.
     pending: Vec<Option<AgentInfo>>,
@@ -132,16 +157,54 @@ struct Walk {
 
 impl Walk {
     fn enqueue(&mut self, agent: AgentInfo) {
+        let rank = rank(&agent.source);
+        self.enqueue_at(agent, rank);
+    }
+
+    fn enqueue_at(&mut self, agent: AgentInfo, rank: usize) {
         if agent.addrs.iter().any(|a| self.queued.contains(a)) {
+            // Known already; if it still waits behind less trusted
+            // candidates (an mDNS advert, now vouched for by an agent),
+            // it moves up.
+            for lower in self.waiting.iter_mut().skip(rank + 1) {
+                let shares = |w: &AgentInfo| w.addrs.iter().any(|a| agent.addrs.contains(a));
+                if let Some(at) = lower.iter().position(shares) {
+                    lower.remove(at);
+                    self.queued.extend(agent.addrs.iter().cloned());
+                    self.waiting[rank].push_back(agent);
+                    self.start_waiting();
+                    return;
+                }
+            }
+            return;
+        }
+        if self.pending.len() + self.waiting.iter().map(VecDeque::len).sum::<usize>()
+            >= MAX_CANDIDATES
+        {
+            if self.out.not_followed == 0 {
+                tracing::warn!(limit = MAX_CANDIDATES, "more agents than one survey follows (a flood of mDNS adverts?); asking seeds and verified peers first");
+            }
+            self.out.not_followed += 1;
             return;
         }
         self.queued.extend(agent.addrs.iter().cloned());
-        let i = self.pending.len();
-        let dialers = self.dialers.clone();
-        let (addrs, pin) = (agent.addrs.clone(), agent.fingerprint);
-        self.pending.push(Some(agent));
-        self.tasks
-            .spawn(async move { (i, ask(&dialers, &addrs, pin).await) });
+        self.waiting[rank].push_back(agent);
+        self.start_waiting();
+    }
+
+    /// Starts asking the most trusted waiting candidates, up to [`AT_ONCE`].
+    fn start_waiting(&mut self) {
+        while self.tasks.len() < AT_ONCE {
+            let Some(agent) = self.waiting.iter_mut().find_map(VecDeque::pop_front) else {
+                return;
+            };
+            let i = self.pending.len();
+            let dialers = self.dialers.clone();
+            let (addrs, pin) = (agent.addrs.clone(), agent.fingerprint);
+            self.pending.push(Some(agent));
+            self.tasks
+                .spawn(async move { (i, ask(&dialers, &addrs, pin).await) });
+        }
     }
 
     fn finish(&mut self, i: usize, answer: Answer, browse: Option<&Arc<Browse>>) {
@@ -158,12 +221,18 @@ impl Walk {
                 if self.out.agents.iter().any(|r| r.fingerprint == fingerprint) {
                     return; // the same agent, found by another address
                 }
+                if inventory.truncated {
+                    debug!(agent = %name, "inventory truncated to fit one frame");
+                }
                 for peer in &inventory.peers {
-                    self.enqueue(AgentInfo::at(
-                        peer,
-                        Source::Peer { via: name.clone() },
-                        None,
-                    ));
+                    // Pinned to the key the agent verified; peers of agents
+                    // from before key fingerprints come without one.
+                    let key = inventory
+                        .peer_keys
+                        .iter()
+                        .find(|k| &k.addr == peer)
+                        .and_then(|k| k.key.parse().ok());
+                    self.enqueue(AgentInfo::at(peer, Source::Peer { via: name.clone() }, key));
                 }
                 self.out.agents.push(Reached {
                     addr,
@@ -188,7 +257,8 @@ impl Walk {
 
     fn give_up(&mut self, waited: Duration) {
         self.tasks.abort_all();
-        for agent in self.pending.drain(..).flatten() {
+        let never_asked = self.waiting.iter_mut().flat_map(|w| w.drain(..));
+        for agent in self.pending.drain(..).flatten().chain(never_asked) {
             self.out.unreachable.push(Unreached {
                 addrs: agent.addrs,
                 name: agent.name,
@@ -196,6 +266,15 @@ impl Walk {
                 error: format!("no answer within {waited:.1?}"),
             });
         }
+    }
+}
+
+/// Trust, most first: seeds (configured), peers an agent verified, mDNS.
+fn rank(source: &Source) -> usize {
+    match source {
+        Source::Seed => 0,
+        Source::Peer { .. } => 1,
+        Source::Mdns => 2,
     }
 }
 

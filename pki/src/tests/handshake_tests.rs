@@ -64,7 +64,7 @@ fn rustls_error(result: &io::Result<()>) -> rustls::Error {
 fn rogue_client(presented: &TlsFiles, trusted_ca: &std::path::Path) -> ClientConfig {
     let root = TrustRoot::load(trusted_ca).expect("root");
     let verifier = PeerVerifier::new(
-        root,
+        std::sync::Arc::new(root),
         Role::Agent,
         DenyList::default(),
         None,
@@ -86,7 +86,7 @@ fn rogue_client(presented: &TlsFiles, trusted_ca: &std::path::Path) -> ClientCon
 fn rogue_server(presented: &TlsFiles, trusted_ca: &std::path::Path) -> ServerConfig {
     let root = TrustRoot::load(trusted_ca).expect("root");
     let verifier = PeerVerifier::new(
-        root,
+        std::sync::Arc::new(root),
         Role::Client,
         DenyList::default(),
         None,

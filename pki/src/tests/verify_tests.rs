@@ -273,7 +273,7 @@ fn refusal_is_logged_with_subject_fingerprint_and_reason() {
     let cert = cert_der(&other.host(Role::Client, "stranger").cert);
     let root = TrustRoot::load(&pki.ca_pem()).expect("root");
     let verifier = PeerVerifier::new(
-        root,
+        std::sync::Arc::new(root),
         Role::Client,
         DenyList::default(),
         None,
