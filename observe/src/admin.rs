@@ -132,10 +132,22 @@ pub async fn serve_admin_with(
                 }
             }
         };
-        let (slot, taken) = slots.take();
-        if taken == Taken::EvictedOldest {
-            tracing::debug!(%peer, "admin endpoint: too many connections; closed the oldest");
-        }
+        let slot = loop {
+            match slots.take() {
+                Taken::Free(slot) => break Some(slot),
+                Taken::EvictedOldest(slot) => {
+                    tracing::debug!(%peer, "admin endpoint: too many connections; closed the oldest");
+                    break Some(slot);
+                }
+                Taken::Wait(until) => tokio::select! {
+                    _ = shutdown.cancelled() => break None,
+                    _ = tokio::time::sleep_until(until.into()) => {}
+                },
+            }
+        };
+        let Some(slot) = slot else {
+            break;
+        };
         let shared = shared.clone();
         let stop = shutdown.clone();
         tasks.spawn(
