@@ -108,12 +108,18 @@ impl Advert {
 
 /// `host:port` strings for the addresses an agent was advertised with,
 /// best first: routable IPv4, then routable IPv6, then link-local ones
-/// (IPv6 with its interface scope, without which it cannot be dialled),
-/// then loopback (only useful on the same host). Ties keep address order,
-/// so the choice is stable between runs.
+/// (IPv6 with its interface scope, without which it cannot be dialled).
+/// Ties keep address order, so the choice is stable between runs.
+///
+/// Loopback and unspecified addresses are dropped: an advert (anyone on
+/// the LAN can send one) that says 127.0.0.1 points the reader at its own
+/// host, where a client's own endpoint listens; connecting there replaced
+/// the gateway's connection, over and over. An agent on the same host is
+/// given as a seed or `--agent`.
 pub fn rank_addrs(addrs: &[(IpAddr, u32)], port: u16) -> Vec<String> {
     let mut ranked: Vec<(u8, IpAddr, u32)> = addrs
         .iter()
+        .filter(|(ip, _)| !is_this_host(*ip))
         .map(|&(ip, scope)| (rank(ip), ip, scope))
         .collect();
     ranked.sort();
@@ -128,6 +134,26 @@ pub fn rank_addrs(addrs: &[(IpAddr, u32)], port: u16) -> Vec<String> {
             IpAddr::V6(v6) => Some(format!("[{v6}]:{port}")),
         })
         .collect()
+}
+
+/// Loopback or unspecified: whoever reads the address would reach itself.
+pub fn is_this_host(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    ip.is_loopback() || ip.is_unspecified()
+}
+
+/// Whether `host:port` (as a peer list carries it) names the reader's own
+/// host: a loopback or unspecified address, or `localhost`.
+pub fn names_this_host(addr: &str) -> bool {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => is_this_host(a.ip()),
+        Err(_) => addr
+            .rsplit_once(':')
+            .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
+    }
 }
 
 fn rank(ip: IpAddr) -> u8 {
@@ -193,8 +219,29 @@ mod tests {
                 "[fd00::5]:7",
                 "169.254.3.3:7",
                 "[fe80::1%3]:7",
-                "127.0.0.1:7"
             ]
         );
+    }
+
+    #[test]
+    fn addresses_of_the_readers_own_host_are_never_dialled() {
+        let own = [
+            ("127.0.0.1".parse().unwrap(), 0),
+            ("::1".parse().unwrap(), 0),
+            ("0.0.0.0".parse().unwrap(), 0),
+            ("::ffff:127.0.0.5".parse().unwrap(), 0),
+        ];
+        assert!(rank_addrs(&own, 5000).is_empty());
+        for peer in [
+            "127.0.0.1:5000",
+            "[::1]:5000",
+            "0.0.0.0:21317",
+            "LOCALHOST:21317",
+        ] {
+            assert!(names_this_host(peer), "{peer}");
+        }
+        for peer in ["10.0.0.2:21317", "shed.lan:21317", "[fd00::5]:21317"] {
+            assert!(!names_this_host(peer), "{peer}");
+        }
     }
 }

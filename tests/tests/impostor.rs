@@ -36,6 +36,11 @@ struct Rogue {
 
 impl Rogue {
     fn start(tls: &TlsPaths, claims: &str) -> Rogue {
+        Rogue::reporting_peers(tls, claims, &[])
+    }
+
+    /// A rogue whose inventory lists `peers`.
+    fn reporting_peers(tls: &TlsPaths, claims: &str, peers: &[String]) -> Rogue {
         let files = TlsFiles {
             cert: tls.cert.clone(),
             key: tls.key.clone(),
@@ -47,19 +52,26 @@ impl Rogue {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let opened = Arc::new(AtomicBool::new(false));
-        let (flag, claims) = (opened.clone(), claims.to_string());
+        let (flag, claims, peers) = (opened.clone(), claims.to_string(), peers.to_vec());
         // Detached: it serves until the test process exits.
         std::thread::spawn(move || {
             for tcp in listener.incoming().flatten() {
-                let (config, flag, claims) = (config.clone(), flag.clone(), claims.clone());
-                std::thread::spawn(move || serve(tcp, config, &claims, &flag));
+                let (config, flag, claims, peers) =
+                    (config.clone(), flag.clone(), claims.clone(), peers.clone());
+                std::thread::spawn(move || serve(tcp, config, &claims, &peers, &flag));
             }
         });
         Rogue { addr, opened }
     }
 }
 
-fn serve(tcp: TcpStream, config: Arc<rustls::ServerConfig>, claims: &str, opened: &AtomicBool) {
+fn serve(
+    tcp: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    claims: &str,
+    peers: &[String],
+    opened: &AtomicBool,
+) {
     tcp.set_read_timeout(Some(T)).unwrap();
     let mut s = StreamOwned::new(ServerConnection::new(config).unwrap(), tcp);
     let mut buf = BytesMut::new();
@@ -87,7 +99,7 @@ fn serve(tcp: TcpStream, config: Arc<rustls::ServerConfig>, claims: &str, opened
                     settings: LineSettings::default(),
                     state: DeviceState::Free,
                 }],
-                peers: Vec::new(),
+                peers: peers.to_vec(),
                 ..Inventory::default()
             }),
             Frame::Open(_) => {
@@ -182,6 +194,33 @@ fn a_truthful_agent_of_another_name_at_a_fixed_address_does_not_get_the_session(
         !garage.output().contains("session started"),
         "{}",
         garage.output()
+    );
+}
+
+#[test]
+fn an_agent_reporting_a_peer_on_loopback_cannot_make_the_client_knock_out_its_own_gateway() {
+    let pki = Pki::new();
+    let port = serialmesh_tests::net::free_port();
+    // A garage box (valid certificate, truthful name) whose peer list
+    // points at the client's own endpoint.
+    let rogue = Rogue::reporting_peers(
+        &pki.agent("garage", "garage"),
+        "garage",
+        &[format!("127.0.0.1:{port}"), format!("0.0.0.0:{port}")],
+    );
+    let client = ConnectBuilder::new("zwave@garage", rogue.addr, &pki.client("gw"))
+        .agent(None)
+        .seeds(&[rogue.addr])
+        .port(port)
+        .start();
+    let mut app = client.connect();
+    app.write_all(b"hello").unwrap();
+    client.wait_for_output("tunnel up", T).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !client.output().contains("replaces the previous one"),
+        "the survey connected to the client's own endpoint:\n{}",
+        client.output()
     );
 }
 

@@ -14,6 +14,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serialmesh_proto::discovery::names_this_host;
 use serialmesh_proto::Inventory;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -225,6 +226,12 @@ impl Walk {
                     debug!(agent = %name, "inventory truncated to fit one frame");
                 }
                 for peer in &inventory.peers {
+                    if names_this_host(peer) {
+                        // The agent's loopback is not ours: dialling it
+                        // would reach this host (our own endpoint, say).
+                        debug!(agent = %name, %peer, "peer on the agent's own host ignored");
+                        continue;
+                    }
                     // Pinned to the key the agent verified; peers of agents
                     // from before key fingerprints come without one.
                     let key = inventory
