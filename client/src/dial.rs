@@ -225,9 +225,9 @@ async fn reply(
         Ok(Err(e)) => Err(conv(agent, e)),
         Ok(Ok(Frame::Close(reason))) => Err(DialError::Refused {
             agent: agent.to_string(),
-            reason,
+            reason: crate::agent_text::reason(reason),
         }),
-        Ok(Ok(frame)) => Ok(frame),
+        Ok(Ok(frame)) => Ok(crate::agent_text::frame(frame)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `serialctl`: reaching serialmesh devices from anywhere on the network.
 
+pub mod agent_text;
 pub mod backoff;
 pub mod cli;
 pub mod connect;

@@ -184,9 +184,13 @@ pub async fn run<L: Local>(
                 _ = agent_revoked => {}
             }
         };
-        let end = relay
+        let end = match relay
             .run(&mut session.stream, local, ended, liveness, LocalControl)
-            .await;
+            .await
+        {
+            RelayEnd::PeerClosed(r) => RelayEnd::PeerClosed(crate::agent_text::reason(r)),
+            end => end,
+        };
         // The stop token is the only other way to `Stopped`: if it was not
         // cancelled, the agent's certificate was revoked.
         let closing = |kind, why: &str| Some(CloseReason::new(kind, why));

@@ -42,6 +42,7 @@ pub mod netns;
 pub mod pki;
 pub mod proc;
 pub mod pty;
+pub mod rogue;
 pub mod sidecar;
 pub mod sysfs;
 pub mod tools;

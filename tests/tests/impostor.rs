@@ -5,135 +5,21 @@
 //! to answer as another agent: `seriald` refuses to start with a config
 //! that disagrees with its certificate, and clients compare every Hello,
 //! Inventory and Opened with the verified certificate. Since a rogue is not
-//! bound to run our `seriald`, it is played here by a raw TLS server that
-//! presents a valid agent certificate of one name and claims another.
+//! bound to run our `seriald`, it is played by a raw TLS server
+//! (`serialmesh_tests::rogue`) that presents a valid agent certificate and
+//! says what the test wants.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use rustls::{ServerConnection, StreamOwned};
-use serialmesh_pki::{DenyList, TlsFiles};
-use serialmesh_proto::{
-    DeviceInfo, DeviceState, Frame, Hello, Inventory, LineSettings, Opened, ALPN, PROTOCOL_VERSION,
-};
 use serialmesh_tests::net::echo_ok;
+use serialmesh_tests::rogue::{Rogue, Says};
 use serialmesh_tests::{
     bins, AgentBuilder, ConnectBuilder, EchoDevice, Pki, ProcBuilder, TlsPaths,
 };
 
 const T: Duration = Duration::from_secs(20);
-
-/// A raw agent presenting `tls` and saying it is `claims` (name and zone),
-/// with a device `zwave`. Records whether anyone opened it.
-struct Rogue {
-    addr: SocketAddr,
-    opened: Arc<AtomicBool>,
-}
-
-impl Rogue {
-    fn start(tls: &TlsPaths, claims: &str) -> Rogue {
-        Rogue::reporting_peers(tls, claims, &[])
-    }
-
-    /// A rogue whose inventory lists `peers`.
-    fn reporting_peers(tls: &TlsPaths, claims: &str, peers: &[String]) -> Rogue {
-        let files = TlsFiles {
-            cert: tls.cert.clone(),
-            key: tls.key.clone(),
-            ca: tls.ca.clone(),
-        };
-        let mut config = serialmesh_pki::server_config(&files, DenyList::default()).unwrap();
-        config.alpn_protocols = vec![ALPN.to_vec()];
-        let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let opened = Arc::new(AtomicBool::new(false));
-        let (flag, claims, peers) = (opened.clone(), claims.to_string(), peers.to_vec());
-        // Detached: it serves until the test process exits.
-        std::thread::spawn(move || {
-            for tcp in listener.incoming().flatten() {
-                let (config, flag, claims, peers) =
-                    (config.clone(), flag.clone(), claims.clone(), peers.clone());
-                std::thread::spawn(move || serve(tcp, config, &claims, &peers, &flag));
-            }
-        });
-        Rogue { addr, opened }
-    }
-}
-
-fn serve(
-    tcp: TcpStream,
-    config: Arc<rustls::ServerConfig>,
-    claims: &str,
-    peers: &[String],
-    opened: &AtomicBool,
-) {
-    tcp.set_read_timeout(Some(T)).unwrap();
-    let mut s = StreamOwned::new(ServerConnection::new(config).unwrap(), tcp);
-    let mut buf = BytesMut::new();
-    while let Some(frame) = next_frame(&mut s, &mut buf) {
-        let reply = match frame {
-            Frame::Hello(_) => Frame::Hello(Hello {
-                version: PROTOCOL_VERSION,
-                software: "rogue".into(),
-                name: claims.into(),
-                zone: claims.into(),
-                features: Vec::new(),
-                time: None,
-            }),
-            Frame::List => Frame::Inventory(Inventory {
-                agent: claims.into(),
-                zone: claims.into(),
-                devices: vec![DeviceInfo {
-                    name: "zwave".into(),
-                    address: format!("zwave@{claims}"),
-                    path: "/dev/ttyUSB0".into(),
-                    profile: None,
-                    usb_id: None,
-                    serial: None,
-                    product: None,
-                    settings: LineSettings::default(),
-                    state: DeviceState::Free,
-                }],
-                peers: peers.to_vec(),
-                ..Inventory::default()
-            }),
-            Frame::Open(_) => {
-                opened.store(true, Ordering::SeqCst);
-                Frame::Opened(Opened {
-                    device: "zwave".into(),
-                    agent: claims.into(),
-                    zone: claims.into(),
-                    settings: LineSettings::default(),
-                })
-            }
-            _ => continue,
-        };
-        if s.write_all(&reply.to_bytes().unwrap()).is_err() {
-            return;
-        }
-    }
-}
-
-fn next_frame(
-    s: &mut StreamOwned<ServerConnection, TcpStream>,
-    buf: &mut BytesMut,
-) -> Option<Frame> {
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(f) = Frame::decode(buf).ok()? {
-            return Some(f);
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
 
 #[test]
 fn a_client_refuses_an_agent_whose_hello_names_another_agent_than_its_certificate() {
@@ -222,6 +108,35 @@ fn an_agent_reporting_a_peer_on_loopback_cannot_make_the_client_knock_out_its_ow
         "the survey connected to the client's own endpoint:\n{}",
         client.output()
     );
+}
+
+#[test]
+fn text_in_an_agents_inventory_reaches_the_terminal_escaped() {
+    let pki = Pki::new();
+    let says = Says {
+        serial: Some("Z-Stick\u{1b}[2J\u{1b}[H\nforged line".into()),
+        ..Says::default()
+    };
+    let rogue = Rogue::saying(&pki.agent("garage", "garage"), "garage", says);
+    let gw = pki.client("gw");
+    let (code, out, err) = ProcBuilder::new(bins::serialctl())
+        .args(["ls", "--seed"])
+        .arg(rogue.addr.to_string())
+        .arg("--cert")
+        .arg(&gw.cert)
+        .arg("--key")
+        .arg(&gw.key)
+        .arg("--ca")
+        .arg(&gw.ca)
+        .label("serialctl-ls")
+        .run_to_end(T);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !out.contains('\u{1b}') && !err.contains('\u{1b}'),
+        "{out:?}"
+    );
+    assert!(out.contains("Z-Stick\\u{1b}[2J"), "{out}");
+    assert!(!out.lines().any(|l| l.starts_with("forged line")), "{out}");
 }
 
 #[test]
