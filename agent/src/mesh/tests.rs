@@ -15,6 +15,20 @@ const FAST: Probe = Probe {
     misses: 3,
 };
 
+/// An IPv4 address of this host that is not loopback: adverts naming a
+/// loopback address are dropped (they would point every reader at its own
+/// host), so the test agents listen where an advert may point.
+fn host_ip() -> std::net::Ipv4Addr {
+    if_addrs::get_if_addrs()
+        .unwrap()
+        .into_iter()
+        .find_map(|i| match i.ip() {
+            IpAddr::V4(v4) if !v4.is_loopback() => Some(v4),
+            _ => None,
+        })
+        .expect("these tests need an IPv4 address other than loopback on this host")
+}
+
 /// Polls `cond` every few milliseconds for up to 10 s.
 async fn until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -73,7 +87,7 @@ async fn tls_listener(files: &TlsFiles, role: Role) -> (TcpListener, TlsAcceptor
                 .unwrap()
         }
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = TcpListener::bind((host_ip(), 0)).await.unwrap();
     (listener, TlsAcceptor::from(Arc::new(config)), key)
 }
 
@@ -241,7 +255,7 @@ async fn a_client_certificate_posing_as_an_agent_is_never_reported() {
 async fn checks_run_a_few_at_a_time_and_silent_candidates_do_not_hold_up_a_real_peer() {
     let certs = Certs::new();
     // Accepts TCP, then says nothing: each check waits its whole timeout.
-    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = TcpListener::bind((host_ip(), 0)).await.unwrap();
     let silent_addr = silent.local_addr().unwrap().to_string();
     let open = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
