@@ -12,64 +12,9 @@ const T: Duration = Duration::from_secs(20);
 /// zwave-js retries a dropped port for about 10 s, then gives up for good.
 const GATEWAY_PATIENCE: Duration = Duration::from_secs(10);
 
-/// Writes numbered probes until one comes back; returns how long it took.
-/// Probes written while the tunnel is down are dropped by design, so only
-/// the latest one is awaited.
-fn wait_until_echo_flows(app: &mut TcpStream, within: Duration) -> Duration {
-    let start = Instant::now();
-    app.set_read_timeout(Some(Duration::from_millis(150)))
-        .unwrap();
-    let mut seen = Vec::new();
-    for i in 0u32.. {
-        assert!(
-            start.elapsed() < within,
-            "no echo within {within:?}; saw {:?}",
-            String::from_utf8_lossy(&seen)
-        );
-        let probe = format!("<probe {i}>");
-        app.write_all(probe.as_bytes())
-            .expect("application connection must stay open");
-        let until = Instant::now() + Duration::from_millis(300);
-        let mut buf = [0u8; 256];
-        while Instant::now() < until {
-            match app.read(&mut buf) {
-                Ok(0) => panic!("the endpoint closed the application connection"),
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-                Err(_) => {}
-            }
-            if seen.windows(probe.len()).any(|w| w == probe.as_bytes()) {
-                app.set_read_timeout(None).unwrap();
-                return start.elapsed();
-            }
-        }
-    }
-    unreachable!()
-}
-
-#[test]
-fn agent_killed_and_restarted_while_the_application_holds_its_connection() {
-    let pki = Pki::new();
-    let device = EchoDevice::start();
-    let mut agent = AgentBuilder::new(&pki, "house")
-        .device("zwave", device.path())
-        .start();
-    let client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw")).start();
-    let mut app = client.connect();
-    app.write_all(b"before").unwrap();
-    assert_eq!(read_exact_within(&mut app, 6, T), b"before");
-
-    agent.restart(); // SIGKILL, then the same config and port
-    let took = wait_until_echo_flows(&mut app, GATEWAY_PATIENCE);
-    eprintln!("echo flowing again {took:?} after the agent was back");
-    client.wait_for_output("tunnel restored", T).unwrap();
-    // A fresh application connection works too.
-    let mut fresh = client.connect();
-    fresh.write_all(b"fresh").unwrap();
-    assert_eq!(read_exact_within(&mut fresh, 5, T), b"fresh");
-}
-
-/// Writes a probe every 20 ms until one comes back: how long after the
-/// call bytes flow again, to within a probe.
+/// Writes a numbered probe every 20 ms until one comes back: how long
+/// after the call bytes flow again, to within a probe. Probes written while
+/// the tunnel is down are dropped by design, so any one coming back will do.
 fn echo_resumes_after(app: &mut TcpStream, within: Duration) -> Duration {
     let start = Instant::now();
     app.set_read_timeout(Some(Duration::from_millis(20)))
@@ -92,6 +37,28 @@ fn echo_resumes_after(app: &mut TcpStream, within: Duration) -> Duration {
         }
     }
     unreachable!()
+}
+
+#[test]
+fn agent_killed_and_restarted_while_the_application_holds_its_connection() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let mut agent = AgentBuilder::new(&pki, "house")
+        .device("zwave", device.path())
+        .start();
+    let client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw")).start();
+    let mut app = client.connect();
+    app.write_all(b"before").unwrap();
+    assert_eq!(read_exact_within(&mut app, 6, T), b"before");
+
+    agent.restart(); // SIGKILL, then the same config and port
+    let took = echo_resumes_after(&mut app, GATEWAY_PATIENCE);
+    eprintln!("echo flowing again {took:?} after the agent was back");
+    client.wait_for_output("tunnel restored", T).unwrap();
+    // A fresh application connection works too.
+    let mut fresh = client.connect();
+    fresh.write_all(b"fresh").unwrap();
+    assert_eq!(read_exact_within(&mut fresh, 5, T), b"fresh");
 }
 
 #[test]
@@ -134,7 +101,7 @@ fn endpoint_keeps_listening_while_the_agent_is_down() {
         .wait_for_output("cannot open device; retrying", T)
         .unwrap();
     agent.restart();
-    wait_until_echo_flows(&mut app, GATEWAY_PATIENCE);
+    echo_resumes_after(&mut app, GATEWAY_PATIENCE);
 }
 
 #[test]
@@ -170,7 +137,7 @@ fn agent_shutdown_tells_the_client_and_the_client_recovers() {
         )
         .unwrap();
     agent.restart();
-    wait_until_echo_flows(&mut app, GATEWAY_PATIENCE);
+    echo_resumes_after(&mut app, GATEWAY_PATIENCE);
 }
 
 #[test]
