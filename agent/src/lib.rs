@@ -15,6 +15,7 @@ pub mod line_control;
 pub mod mdns;
 pub mod mesh;
 pub mod registry;
+pub mod renewal;
 pub mod run;
 pub mod serial;
 pub mod server;

@@ -183,6 +183,20 @@ impl Advertiser {
         }
         self.restarted = Some(std::time::Instant::now());
         warn!(cached, limit = MAX_CACHED, "mDNS cache over its bound (a flood of records on the link?); restarting the advertisement to empty it");
+        self.register_again().await;
+    }
+
+    /// Advertises `cert`'s key from now on (the certificate was renewed
+    /// with another key): readers pin the key they see advertised.
+    pub async fn renew(&mut self, cert: &Certificate) {
+        self.spec.fingerprint = cert.key;
+        self.spec.legacy_fingerprint = Some(cert.legacy.clone());
+        info!(fingerprint = %cert.key, "advertising the renewed certificate's key");
+        self.register_again().await;
+    }
+
+    /// A new daemon registering the agent as `spec` says.
+    async fn register_again(&mut self) {
         // Stopped before the new one probes the name, which the old one
         // would otherwise defend as a conflict.
         stop(&self.daemon).await;

@@ -41,7 +41,7 @@ pub async fn run(
     let deny = DenyList::default();
     // The same list: a revoked agent key stops being reported as a peer.
     let deny_for_mesh = deny.clone();
-    let mut tls = serialmesh_pki::server_config(&files, deny.clone())
+    let (mut tls, own_cert) = serialmesh_pki::renewable_server_config(&files, deny.clone())
         .map_err(|e| StartError::Config(e.into()))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let me = own_identity(&config).map_err(StartError::Config)?;
@@ -112,6 +112,12 @@ pub async fn run(
         shutdown.clone(),
     )
     .map_err(|e| StartError::Config(e.into()))?;
+    tokio::spawn(crate::renewal::follow(
+        own_cert,
+        files.clone(),
+        peering.key_renewer(),
+        shutdown.clone(),
+    ));
     let server = Arc::new(Server {
         mesh: peering.mesh.clone(),
         metrics,

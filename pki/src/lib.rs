@@ -14,6 +14,7 @@ mod load;
 mod probe;
 mod refusal_log;
 mod role;
+mod server_cert;
 mod tls;
 mod untrusted;
 mod verifier;
@@ -33,5 +34,9 @@ pub use issue::{issue, Issued};
 pub use load::{load_certs, load_key};
 pub use probe::AgentProbe;
 pub use role::Role;
-pub use tls::{check_certificate, client_config, crypto_provider, server_config, TlsFiles};
+pub use server_cert::{Renewal, ServerCert};
+pub use tls::{
+    check_certificate, client_config, crypto_provider, renewable_server_config, server_config,
+    TlsFiles,
+};
 pub use untrusted::untrusted;

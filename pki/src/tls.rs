@@ -9,6 +9,7 @@ use rustls::{ClientConfig, InconsistentKeys, ServerConfig, SupportedProtocolVers
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::load::{load_certs, load_key, KEY_HINT};
+use crate::server_cert::ServerCert;
 use crate::verifier::PeerVerifier;
 use crate::verify::{check, Policy, RefusalKind, TrustRoot};
 use crate::{DenyList, Fingerprint, Identity, PkiError, Role};
@@ -39,6 +40,15 @@ pub(crate) const VERSIONS: &[&SupportedProtocolVersion] = &[&TLS13];
 /// The agent's config: presents the agent certificate and requires a
 /// client certificate from the pinned CA that is not on `deny`.
 pub fn server_config(files: &TlsFiles, deny: DenyList) -> Result<ServerConfig, PkiError> {
+    server_config_with(files, deny, VERSIONS).map(|(config, _)| config)
+}
+
+/// [`server_config`], and the handle that renews the certificate it
+/// presents (see [`ServerCert`]).
+pub fn renewable_server_config(
+    files: &TlsFiles,
+    deny: DenyList,
+) -> Result<(ServerConfig, Arc<ServerCert>), PkiError> {
     server_config_with(files, deny, VERSIONS)
 }
 
@@ -57,27 +67,20 @@ pub(crate) fn server_config_with(
     files: &TlsFiles,
     deny: DenyList,
     versions: &[&'static SupportedProtocolVersion],
-) -> Result<ServerConfig, PkiError> {
-    let own = OwnCert::load(files, Role::Agent)?;
+) -> Result<(ServerConfig, Arc<ServerCert>), PkiError> {
+    let (cert, root) = ServerCert::load(files)?;
     let provider = crypto_provider();
-    let verifier = PeerVerifier::new(
-        Arc::new(own.root),
-        Role::Client,
-        deny,
-        None,
-        provider.clone(),
-    );
+    let verifier = PeerVerifier::new(Arc::new(root), Role::Client, deny, None, provider.clone());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| tls_error(files, e))?
         .with_client_cert_verifier(Arc::new(verifier))
-        .with_single_cert(own.chain, own.key)
-        .map_err(|e| key_error(files, e))?;
+        .with_cert_resolver(cert.clone());
     // No resumption: every connection passes the verifier, so a deny-list
     // change applies to the very next connection.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
-    Ok(config)
+    Ok((config, cert))
 }
 
 pub(crate) fn client_config_with(
@@ -114,19 +117,25 @@ pub(crate) fn client_config_with(
 /// Our own certificate, key and CA, checked against each other before any
 /// peer sees them: a misconfigured host should fail at start, not at the
 /// first handshake with a confusing alert on the other side.
-struct OwnCert {
-    root: TrustRoot,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+pub(crate) struct OwnCert {
+    pub(crate) root: TrustRoot,
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    pub(crate) key: PrivateKeyDer<'static>,
+    pub(crate) identity: Identity,
 }
 
 impl OwnCert {
-    fn load(files: &TlsFiles, role: Role) -> Result<Self, PkiError> {
+    pub(crate) fn load(files: &TlsFiles, role: Role) -> Result<Self, PkiError> {
         let root = TrustRoot::load(&files.ca)?;
         let chain = load_certs(&files.cert)?;
         let key = load_key(&files.key)?;
-        check_own(files, &root, &chain, role)?;
-        Ok(OwnCert { root, chain, key })
+        let identity = check_own(files, &root, &chain, role)?;
+        Ok(OwnCert {
+            root,
+            chain,
+            key,
+            identity,
+        })
     }
 }
 
@@ -178,7 +187,7 @@ fn check_own(
     })
 }
 
-fn key_error(files: &TlsFiles, e: rustls::Error) -> PkiError {
+pub(crate) fn key_error(files: &TlsFiles, e: rustls::Error) -> PkiError {
     match e {
         rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch) => PkiError::KeyMismatch {
             cert: files.cert.clone(),

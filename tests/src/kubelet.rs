@@ -6,22 +6,31 @@
 //! step) and removes the old directory. The files a pod opens are never
 //! written or renamed themselves.
 
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub struct ProjectedDir {
     dir: PathBuf,
     generation: u32,
     current: Option<PathBuf>,
+    mode: u32,
 }
 
 impl ProjectedDir {
-    /// Projects `files` (name, content) into `dir`, which must exist.
+    /// Projects `files` (name, content) into `dir`, which must exist, with
+    /// a volume's default mode (0644).
     pub fn new(dir: &Path, files: &[(&str, &[u8])]) -> ProjectedDir {
+        ProjectedDir::with_mode(dir, files, 0o644)
+    }
+
+    /// As [`ProjectedDir::new`], the files of mode `mode` (a volume's
+    /// `defaultMode`, e.g. 0400 for a Secret holding a key).
+    pub fn with_mode(dir: &Path, files: &[(&str, &[u8])], mode: u32) -> ProjectedDir {
         let mut p = ProjectedDir {
             dir: dir.to_path_buf(),
             generation: 0,
             current: None,
+            mode,
         };
         p.update(files);
         for (name, _) in files {
@@ -43,7 +52,10 @@ impl ProjectedDir {
         let new = self.dir.join(&stamp);
         std::fs::create_dir(&new).expect("timestamped directory");
         for (name, content) in files {
-            std::fs::write(new.join(name), content).expect("projected file");
+            let path = new.join(name);
+            std::fs::write(&path, content).expect("projected file");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(self.mode))
+                .expect("projected file mode");
         }
         let tmp = self.dir.join("..data_tmp");
         symlink(&stamp, &tmp).expect("..data_tmp");

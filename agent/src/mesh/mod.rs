@@ -146,7 +146,8 @@ enum Round {
 }
 
 pub struct Mesh {
-    own: Option<Fingerprint>,
+    /// This agent's key; a renewal with a new key replaces it.
+    own: Mutex<Option<Fingerprint>>,
     probe: Probe,
     caps: Caps,
     checker: AgentProbe,
@@ -171,7 +172,7 @@ impl Mesh {
             table.insert_seed(s);
         }
         Arc::new(Mesh {
-            own,
+            own: Mutex::new(own),
             probe,
             caps,
             checker,
@@ -192,6 +193,10 @@ impl Mesh {
         out.sort_by(|a, b| a.addr.cmp(&b.addr));
         out.dedup_by(|a, b| a.addr == b.addr);
         out
+    }
+
+    fn own(&self) -> Option<Fingerprint> {
+        *self.own.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Everything known, for logs and tests.
@@ -249,8 +254,13 @@ impl Mesh {
             Caps::default(),
             checker,
         );
-        let task = tokio::spawn(mesh.clone().run(browser, advertiser, shutdown));
-        Ok(MeshHandle { mesh, task })
+        let (rekey, rekeyed) = tokio::sync::watch::channel(None);
+        let task = tokio::spawn(mesh.clone().run(browser, advertiser, rekeyed, shutdown));
+        Ok(MeshHandle {
+            mesh,
+            task,
+            rekey: Arc::new(rekey),
+        })
     }
 
     /// Runs until `shutdown`: follows mDNS and checks every peer each
@@ -259,6 +269,7 @@ impl Mesh {
         self: Arc<Self>,
         browser: Option<Browser>,
         advertiser: Option<Advertiser>,
+        mut rekeyed: tokio::sync::watch::Receiver<Option<mdns::Certificate>>,
         shutdown: CancellationToken,
     ) {
         let (tx, mut packets) = mpsc::channel::<Packet>(QUEUE);
@@ -291,6 +302,15 @@ impl Mesh {
                         self.lock().expire(before);
                     }
                 }
+                Ok(()) = rekeyed.changed() => {
+                    let cert = rekeyed.borrow_and_update().clone();
+                    if let Some(cert) = cert {
+                        *self.own.lock().unwrap_or_else(|p| p.into_inner()) = Some(cert.key);
+                        if let Some(a) = advertiser.as_mut() {
+                            a.renew(&cert).await;
+                        }
+                    }
+                }
                 _ = heard_many.notified() => {
                     if let Some(a) = advertiser.as_mut() {
                         a.bound_cache().await;
@@ -320,9 +340,9 @@ impl Mesh {
 
     /// Applies one mDNS response.
     pub fn on_packet(&self, p: &Packet) {
-        let applied = self
-            .lock()
-            .apply(p.source, &p.records, Instant::now(), self.caps, self.own);
+        let applied =
+            self.lock()
+                .apply(p.source, &p.records, Instant::now(), self.caps, self.own());
         if applied.to_check > 0 {
             self.kick.notify_one();
         }
@@ -343,9 +363,20 @@ impl Mesh {
 pub struct MeshHandle {
     pub mesh: Arc<Mesh>,
     task: JoinHandle<()>,
+    rekey: Arc<tokio::sync::watch::Sender<Option<mdns::Certificate>>>,
 }
 
 impl MeshHandle {
+    /// What to call when the agent's certificate gets another key (a
+    /// renewal): the mesh advertises it, and recognises the agent's own
+    /// advert by it.
+    pub fn key_renewer(&self) -> impl Fn(mdns::Certificate) + Send + Sync + 'static {
+        let rekey = self.rekey.clone();
+        move |cert| {
+            let _ = rekey.send(Some(cert));
+        }
+    }
+
     /// Waits until the mesh has stopped after shutdown and its mDNS
     /// goodbye has gone out (bounded: about a second).
     pub async fn finished(self) {

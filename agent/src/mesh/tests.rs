@@ -112,7 +112,8 @@ async fn agent(certs: &Certs, name: &str) -> (String, Fingerprint, JoinHandle<()
 
 fn spawn_mesh(mesh: &Arc<Mesh>) -> (CancellationToken, impl Future) {
     let stop = CancellationToken::new();
-    let task = tokio::spawn(mesh.clone().run(None, None, stop.clone()));
+    let (_rekey, rekeyed) = tokio::sync::watch::channel(None);
+    let task = tokio::spawn(mesh.clone().run(None, None, rekeyed, stop.clone()));
     (stop, task)
 }
 
