@@ -144,7 +144,9 @@ async fn a_client_refuses_an_agent_that_offers_only_tls12() {
     let agent = pki.host(Role::Agent, "a1");
     let client = pki.host(Role::Client, "c1");
     let outcome = connect(
-        server_config_with(&agent, DenyList::default(), &[&TLS12]).expect("server"),
+        server_config_with(&agent, DenyList::default(), &[&TLS12])
+            .expect("server")
+            .0,
         client_config(&client, DenyList::default(), None).expect("client"),
     )
     .await;
