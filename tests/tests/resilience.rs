@@ -72,8 +72,20 @@ fn after_an_agent_outage_of_any_length_bytes_flow_within_300_ms_of_it_listening(
     let mut app = client.connect();
     echo_ok(&mut app, b"before");
 
-    // Long enough for the old exponential backoff to reach its 2 s cap.
-    for outage in [Duration::from_secs(2), Duration::from_secs(6)] {
+    // Long enough for the old exponential backoff to reach its 2 s cap;
+    // SERIALMESH_OUTAGES=2,10,60 (seconds) measures others.
+    let outages: Vec<Duration> = std::env::var("SERIALMESH_OUTAGES")
+        .unwrap_or_else(|_| "2,6".into())
+        .split(',')
+        .map(|s| {
+            Duration::from_secs(
+                s.trim()
+                    .parse()
+                    .expect("SERIALMESH_OUTAGES: seconds, comma-separated"),
+            )
+        })
+        .collect();
+    for outage in outages {
         agent.guard.kill();
         std::thread::sleep(outage);
         agent.restart(); // returns once it listens
