@@ -165,7 +165,7 @@ fn check_own(
         pinned: None,
     };
     let sig_algs = crypto_provider().signature_verification_algorithms.all;
-    check(root, &chain[0], &policy, sig_algs).map_err(|refusal| {
+    check(root, &chain[0], &chain[1..], &policy, sig_algs).map_err(|refusal| {
         let (side, flag) = match role {
             Role::Agent => ("an agent", "--role agent"),
             Role::Client => ("a client", "--role client"),

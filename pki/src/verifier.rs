@@ -40,7 +40,11 @@ impl PeerVerifier {
     }
 
     // `now` from rustls is deliberately not taken: see verify.rs.
-    fn verify(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+    fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> Result<(), rustls::Error> {
         let policy = Policy {
             role: self.expect,
             deny: Some(&self.deny),
@@ -49,6 +53,7 @@ impl PeerVerifier {
         match check(
             &self.root,
             end_entity,
+            intermediates,
             &policy,
             self.provider.signature_verification_algorithms.all,
         ) {
@@ -135,14 +140,14 @@ impl ServerCertVerifier for PeerVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
+        intermediates: &[CertificateDer<'_>],
         // Agents are identified by CA, role and optional pin, not by the
         // name a client dialled: callers pass a fixed placeholder.
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.verify(end_entity)
+        self.verify(end_entity, intermediates)
             .map(|()| ServerCertVerified::assertion())
     }
 
@@ -184,10 +189,10 @@ impl ClientCertVerifier for PeerVerifier {
     fn verify_client_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
+        intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.verify(end_entity)
+        self.verify(end_entity, intermediates)
             .map(|()| ClientCertVerified::assertion())
     }
 

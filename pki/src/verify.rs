@@ -92,13 +92,20 @@ pub(crate) struct Refusal {
     pub reason: String,
 }
 
-/// Checks, in order: the certificate chains directly to the pinned CA
-/// (signatures by webpki); it holds `policy.role` by both its extended key
-/// usage and its role URI; it is not on the deny-list; it is the pinned
+/// Intermediate CAs a peer may send with its certificate. `serialctl pki`
+/// issues from the pinned CA directly; other CA tools (cert-manager with a
+/// CA Issuer under a root, step-ca, Vault) put one or two between.
+const MAX_INTERMEDIATES: usize = 4;
+
+/// Checks, in order: the certificate chains to the pinned CA, directly or
+/// through the `intermediates` the peer sent (signatures by webpki); it
+/// holds `policy.role` by both its extended key usage and its role URI;
+/// neither it nor an intermediate is on the deny-list; it is the pinned
 /// certificate, if one is pinned.
 pub(crate) fn check(
     root: &TrustRoot,
     leaf: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
     policy: &Policy<'_>,
     sig_algs: &[&dyn SignatureVerificationAlgorithm],
 ) -> Result<Identity, Refusal> {
@@ -117,14 +124,42 @@ pub(crate) fn check(
         reason: untrusted(&reason),
     };
     let claims = Claims::read(&x509).map_err(|reason| refuse(RefusalKind::Malformed, reason))?;
-    let time =
-        verification_time(&x509, root).map_err(|reason| refuse(RefusalKind::Validity, reason))?;
+    if intermediates.len() > MAX_INTERMEDIATES {
+        return Err(refuse(
+            RefusalKind::Malformed,
+            format!(
+                "it comes with {} intermediate certificates; at most {MAX_INTERMEDIATES} are accepted",
+                intermediates.len()
+            ),
+        ));
+    }
+    let mut windows = Vec::with_capacity(intermediates.len());
+    let mut intermediate_keys = Vec::with_capacity(intermediates.len());
+    for der in intermediates {
+        let (_, ca) = x509_parser::parse_x509_certificate(der).map_err(|e| {
+            refuse(
+                RefusalKind::Malformed,
+                format!("an intermediate certificate in its chain is not valid X.509 ({e})"),
+            )
+        })?;
+        windows.push((
+            ca.validity().not_before.timestamp(),
+            ca.validity().not_after.timestamp(),
+        ));
+        intermediate_keys.push(Fingerprint::of_key(ca.public_key().raw));
+    }
+    let time = verification_time(&x509, root, &windows)
+        .map_err(|reason| refuse(RefusalKind::Validity, reason))?;
 
     // (1) The chain. The usage asked of webpki is the role the certificate
     // itself claims, so that a wrong role is reported as such below rather
     // than hiding whether the CA is right.
+    // "If present", since webpki applies it to every certificate of the
+    // path: an intermediate CA without an extended key usage (the usual
+    // kind) may issue any; one with an EKU must allow the role. The leaf's
+    // own EKU is required by the claims check (it must match the role URI).
     let usage = match claims.eku_role() {
-        Some(claimed) => KeyUsage::required(claimed.eku_oid()),
+        Some(claimed) => KeyUsage::required_if_present(claimed.eku_oid()),
         None => KeyUsage::required_if_present(policy.role.eku_oid()),
     };
     let end_entity = EndEntityCert::try_from(leaf).map_err(|e| {
@@ -133,13 +168,12 @@ pub(crate) fn check(
             format!("webpki cannot parse it ({e})"),
         )
     })?;
-    // Only the pinned CA may have signed the leaf: any intermediates the
-    // peer sent are ignored, since our CA never issues any.
+    // The path ends at the pinned CA, whatever the intermediates say.
     end_entity
         .verify_for_usage(
             sig_algs,
             std::slice::from_ref(&root.anchor),
-            &[],
+            intermediates,
             time,
             usage,
             None,
@@ -168,12 +202,21 @@ pub(crate) fn check(
         ));
     }
 
-    // (3) The deny-list.
-    if policy.deny.is_some_and(|deny| deny.contains(&fingerprint)) {
-        return Err(refuse(
-            RefusalKind::Denied,
-            "its fingerprint is on the deny-list".to_string(),
-        ));
+    // (3) The deny-list, for the certificate and the intermediate CAs it
+    // came with (revoking an intermediate's key retires all it issued).
+    if let Some(deny) = policy.deny {
+        if deny.contains(&fingerprint) {
+            return Err(refuse(
+                RefusalKind::Denied,
+                "its fingerprint is on the deny-list".to_string(),
+            ));
+        }
+        if let Some(ca) = intermediate_keys.iter().find(|k| deny.contains(k)) {
+            return Err(refuse(
+                RefusalKind::Denied,
+                format!("an intermediate CA in its chain (fingerprint {ca}) is on the deny-list"),
+            ));
+        }
     }
 
     // (4) The pin.
@@ -192,12 +235,27 @@ pub(crate) fn check(
 }
 
 /// webpki insists on a time to check validity at. We hand it one inside
-/// both the leaf's and the CA's validity, so dates can never be the reason
-/// for a refusal, and the host clock is never consulted.
-fn verification_time(leaf: &X509Certificate<'_>, root: &TrustRoot) -> Result<UnixTime, String> {
+/// the validity of the leaf, the CA and every intermediate (`windows`), so
+/// dates can never be the reason for a refusal, and the host clock is
+/// never consulted.
+fn verification_time(
+    leaf: &X509Certificate<'_>,
+    root: &TrustRoot,
+    windows: &[(i64, i64)],
+) -> Result<UnixTime, String> {
     let validity = leaf.validity();
-    let from = validity.not_before.timestamp().max(root.not_before).max(0);
-    let until = validity.not_after.timestamp().min(root.not_after);
+    let from = windows
+        .iter()
+        .map(|w| w.0)
+        .fold(
+            validity.not_before.timestamp().max(root.not_before),
+            i64::max,
+        )
+        .max(0);
+    let until = windows
+        .iter()
+        .map(|w| w.1)
+        .fold(validity.not_after.timestamp().min(root.not_after), i64::min);
     if from > until {
         return Err(format!(
             "its validity ({} to {}) does not overlap that of the pinned CA {}, so that CA cannot have issued it",

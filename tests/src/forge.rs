@@ -101,6 +101,25 @@ pub fn reissued_by_openssl(pki: &Pki, tls: &TlsPaths, role: Role, name: &str) ->
 /// # Panics
 /// If openssl is missing or fails, with its output.
 pub fn issued_by_openssl(pki: &Pki, dir: &Path, cn: &str, extensions: &str) -> TlsPaths {
+    let ca = TlsPaths {
+        cert: pki.ca_cert(),
+        key: pki.ca_dir().join("ca.key"),
+        ca: pki.ca_cert(),
+    };
+    issued_by_openssl_under(&ca, dir, cn, extensions)
+}
+
+/// As [`issued_by_openssl`], issued by the CA `issuer` (its certificate
+/// and key; its `ca` is the trust anchor the result names). A certificate
+/// issued by an intermediate (`issuer` made by this function with
+/// `basicConstraints = critical,CA:TRUE`) holds the intermediate after
+/// the leaf in its PEM, as cert-manager writes `tls.crt`.
+pub fn issued_by_openssl_under(
+    issuer: &TlsPaths,
+    dir: &Path,
+    cn: &str,
+    extensions: &str,
+) -> TlsPaths {
     let openssl = require("openssl", "apt-get install openssl");
     let key = dir.join(format!("{cn}.key"));
     let csr = dir.join(format!("{cn}.csr"));
@@ -135,19 +154,27 @@ pub fn issued_by_openssl(pki: &Pki, dir: &Path, cn: &str, extensions: &str) -> T
             .args(["x509", "-req", "-days", "365", "-in"])
             .arg(&csr)
             .arg("-CA")
-            .arg(pki.ca_cert())
+            .arg(&issuer.cert)
             .arg("-CAkey")
-            .arg(pki.ca_dir().join("ca.key"))
+            .arg(&issuer.key)
             .args(["-set_serial", "4343", "-extfile"])
             .arg(&ext)
             .arg("-out")
             .arg(&cert),
         "openssl x509 -req",
     );
+    if issuer.cert != issuer.ca {
+        // The chain: the leaf, then the intermediate(s) that issued it.
+        let mut pem = std::fs::read(&cert).expect("read the new certificate");
+        pem.extend(std::fs::read(&issuer.cert).expect("read the issuer's chain"));
+        std::fs::write(&cert, pem).expect("write the chain");
+    }
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("key mode 0600");
     TlsPaths {
         cert,
         key,
-        ca: pki.ca_cert(),
+        ca: issuer.ca.clone(),
     }
 }
 

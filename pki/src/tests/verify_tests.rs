@@ -29,6 +29,7 @@ fn run(
     check(
         &root,
         cert,
+        &[],
         &policy,
         crypto_provider().signature_verification_algorithms.all,
     )
