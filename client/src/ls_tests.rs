@@ -57,6 +57,7 @@ fn sample() -> Survey {
             name: None,
             source: Source::Seed,
             error: "connection refused".into(),
+            nothing_listens: true,
         }],
         not_followed: 0,
         took: Duration::ZERO,

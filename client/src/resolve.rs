@@ -242,10 +242,17 @@ impl Resolver {
             reason: CloseReason::new(CloseReasonKind::UnknownDevice, message),
         };
         let parsed: Address = address.parse().map_err(refused)?;
-        let resolved = self
-            .resolve(&parsed, pin)
-            .await
-            .map_err(|e| refused(e.to_string()))?;
+        let resolved = self.resolve(&parsed, pin).await.map_err(|e| match e {
+            // Said as what it is, so the link asks again at the pace of an
+            // agent restarting rather than backing off.
+            ResolveError::NoAgents {
+                restarting: true, ..
+            } => DialError::Connect {
+                agent: format!("(resolving {address})"),
+                error: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, e.to_string()),
+            },
+            e => refused(e.to_string()),
+        })?;
         let dialer = self
             .dialers
             .get(Some(resolved.key))

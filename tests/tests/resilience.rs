@@ -99,6 +99,28 @@ fn after_an_agent_outage_of_any_length_bytes_flow_within_300_ms_of_it_listening(
 }
 
 #[test]
+fn a_device_found_through_seeds_flows_again_within_300_ms_of_its_agent_listening() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let mut agent = AgentBuilder::new(&pki, "house")
+        .device("zwave", device.path())
+        .start();
+    let client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw"))
+        .agent(None)
+        .seeds(&[agent.addr])
+        .start();
+    let mut app = client.connect();
+    echo_ok(&mut app, b"before");
+    // Long enough for a backoff to reach its 2 s cap.
+    agent.guard.kill();
+    std::thread::sleep(Duration::from_secs(6));
+    agent.restart();
+    let took = echo_resumes_after(&mut app, GATEWAY_PATIENCE);
+    eprintln!("resolved through a seed: bytes flow {took:?} after the agent listens");
+    assert!(took < Duration::from_millis(300), "{took:?}");
+}
+
+#[test]
 fn endpoint_keeps_listening_while_the_agent_is_down() {
     let pki = Pki::new();
     let device = EchoDevice::start();

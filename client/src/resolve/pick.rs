@@ -23,7 +23,13 @@ pub struct Resolved {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
     #[error("no agent answered, so '{address}' cannot be found{detail}")]
-    NoAgents { address: String, detail: String },
+    NoAgents {
+        address: String,
+        detail: String,
+        /// Every agent asked refused the connection (restarting, most
+        /// likely): worth asking again soon.
+        restarting: bool,
+    },
     #[error("{0}")]
     Unknown(String),
     #[error("{0}")]
@@ -61,6 +67,8 @@ pub fn pick(
         return Err(ResolveError::NoAgents {
             address: address.to_string(),
             detail: no_agents_detail(survey),
+            restarting: !survey.unreachable.is_empty()
+                && survey.unreachable.iter().all(|u| u.nothing_listens),
         });
     }
     let here: Vec<&Reached> = survey

@@ -126,8 +126,20 @@ fn no_agents_at_all_says_what_was_tried() {
         name: None,
         source: Source::Seed,
         error: "connection refused".into(),
+        nothing_listens: true,
     });
-    let e = pick(&s, &addr("zwave@shed"), None).unwrap_err().to_string();
+    let err = pick(&s, &addr("zwave@shed"), None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ResolveError::NoAgents {
+                restarting: true,
+                ..
+            }
+        ),
+        "every agent refused the connection: {err:?}"
+    );
+    let e = err.to_string();
     assert!(
         e.ends_with("tried 10.9.0.1:21317: connection refused"),
         "{e}"

@@ -59,6 +59,15 @@ pub struct Unreached {
     pub name: Option<String>,
     pub source: Source,
     pub error: String,
+    /// Every address refused the connection: the host is up and nothing
+    /// listens, which is what an agent restarting looks like.
+    pub nothing_listens: bool,
+}
+
+/// Why an agent gave no inventory.
+pub struct Unanswered {
+    error: String,
+    nothing_listens: bool,
 }
 
 /// Asks seeds, agents found on mDNS (until `mdns_until`) and every peer
@@ -142,7 +151,7 @@ pub(super) async fn run(
     out
 }
 
-type Answer = Result<(String, Inventory, serialmesh_pki::Fingerprint), String>;
+type Answer = Result<(String, Inventory, serialmesh_pki::Fingerprint), Unanswered>;
 
 struct Walk {
     dialers: Arc<Dialers>,
@@ -248,7 +257,10 @@ impl Walk {
                     inventory,
                 });
             }
-            Err(error) => {
+            Err(Unanswered {
+                error,
+                nothing_listens,
+            }) => {
                 if let (Some(b), Some(fullname)) = (browse, &agent.fullname) {
                     b.verify(fullname);
                 }
@@ -257,6 +269,7 @@ impl Walk {
                     name: agent.name,
                     source: agent.source,
                     error,
+                    nothing_listens,
                 });
             }
         }
@@ -271,6 +284,7 @@ impl Walk {
                 name: agent.name,
                 source: agent.source,
                 error: format!("no answer within {waited:.1?}"),
+                nothing_listens: false,
             });
         }
     }
@@ -291,13 +305,24 @@ async fn ask(
     addrs: &[String],
     pin: Option<serialmesh_pki::Fingerprint>,
 ) -> Answer {
-    let dialer = dialers.get(pin).map_err(|e| e.to_string())?;
-    let mut last = String::from("no address to try");
+    let dialer = dialers.get(pin).map_err(|e| Unanswered {
+        error: e.to_string(),
+        nothing_listens: false,
+    })?;
+    let mut last = Unanswered {
+        error: String::from("no address to try"),
+        nothing_listens: false,
+    };
+    let mut nothing_listens = !addrs.is_empty();
     for addr in addrs {
         match dialer.list(addr).await {
             Ok((inventory, peer)) => return Ok((addr.clone(), inventory, peer.fingerprint)),
-            Err(e) => last = e.to_string(),
+            Err(e) => {
+                nothing_listens &= e.nobody_listening();
+                last.error = e.to_string();
+            }
         }
     }
+    last.nothing_listens = nothing_listens;
     Err(last)
 }
