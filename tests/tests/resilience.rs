@@ -6,7 +6,9 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serialmesh_tests::net::{echo_ok, read_exact_within};
-use serialmesh_tests::{AgentBuilder, ConnectBuilder, EchoDevice, Pki};
+use serialmesh_tests::{
+    AgentBuilder, ConnectBuilder, EchoDevice, Pki, RunningAgent, RunningConnect,
+};
 
 const T: Duration = Duration::from_secs(20);
 /// zwave-js retries a dropped port for about 10 s, then gives up for good.
@@ -39,20 +41,46 @@ fn echo_resumes_after(app: &mut TcpStream, within: Duration) -> Duration {
     unreachable!()
 }
 
-#[test]
-fn agent_killed_and_restarted_while_the_application_holds_its_connection() {
+/// An agent `house` with an echo device `zwave`, and a client whose
+/// application holds a connection that has carried bytes. `seeds`: the
+/// client finds the agent through them instead of a fixed address.
+struct Held {
+    agent: RunningAgent,
+    client: RunningConnect,
+    app: TcpStream,
+    _device: EchoDevice,
+    _pki: Pki,
+}
+
+fn held(seeds: bool) -> Held {
     let pki = Pki::new();
     let device = EchoDevice::start();
-    let mut agent = AgentBuilder::new(&pki, "house")
+    let agent = AgentBuilder::new(&pki, "house")
         .device("zwave", device.path())
         .start();
-    let client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw")).start();
+    let mut client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw"));
+    if seeds {
+        client = client.agent(None).seeds(&[agent.addr]);
+    }
+    let client = client.start();
     let mut app = client.connect();
-    app.write_all(b"before").unwrap();
-    assert_eq!(read_exact_within(&mut app, 6, T), b"before");
+    echo_ok(&mut app, b"before");
+    Held {
+        agent,
+        client,
+        app,
+        _device: device,
+        _pki: pki,
+    }
+}
+
+#[test]
+fn agent_killed_and_restarted_while_the_application_holds_its_connection() {
+    let mut h = held(false);
+    let (agent, client, app) = (&mut h.agent, &h.client, &mut h.app);
 
     agent.restart(); // SIGKILL, then the same config and port
-    let took = echo_resumes_after(&mut app, GATEWAY_PATIENCE);
+    let took = echo_resumes_after(app, GATEWAY_PATIENCE);
     eprintln!("echo flowing again {took:?} after the agent was back");
     client.wait_for_output("tunnel restored", T).unwrap();
     // A fresh application connection works too.
@@ -63,14 +91,8 @@ fn agent_killed_and_restarted_while_the_application_holds_its_connection() {
 
 #[test]
 fn after_an_agent_outage_of_any_length_bytes_flow_within_300_ms_of_it_listening() {
-    let pki = Pki::new();
-    let device = EchoDevice::start();
-    let mut agent = AgentBuilder::new(&pki, "house")
-        .device("zwave", device.path())
-        .start();
-    let client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw")).start();
-    let mut app = client.connect();
-    echo_ok(&mut app, b"before");
+    let mut h = held(false);
+    let (agent, app) = (&mut h.agent, &mut h.app);
 
     // Long enough for the old exponential backoff to reach its 2 s cap;
     // SERIALMESH_OUTAGES=2,10,60 (seconds) measures others.
@@ -89,7 +111,7 @@ fn after_an_agent_outage_of_any_length_bytes_flow_within_300_ms_of_it_listening(
         agent.guard.kill();
         std::thread::sleep(outage);
         agent.restart(); // returns once it listens
-        let took = echo_resumes_after(&mut app, GATEWAY_PATIENCE);
+        let took = echo_resumes_after(app, GATEWAY_PATIENCE);
         eprintln!("after a {outage:?} outage, bytes flow {took:?} after the agent listens");
         assert!(
             took < Duration::from_millis(300),
@@ -100,22 +122,13 @@ fn after_an_agent_outage_of_any_length_bytes_flow_within_300_ms_of_it_listening(
 
 #[test]
 fn a_device_found_through_seeds_flows_again_within_300_ms_of_its_agent_listening() {
-    let pki = Pki::new();
-    let device = EchoDevice::start();
-    let mut agent = AgentBuilder::new(&pki, "house")
-        .device("zwave", device.path())
-        .start();
-    let client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw"))
-        .agent(None)
-        .seeds(&[agent.addr])
-        .start();
-    let mut app = client.connect();
-    echo_ok(&mut app, b"before");
+    let mut h = held(true);
+    let (agent, app) = (&mut h.agent, &mut h.app);
     // Long enough for a backoff to reach its 2 s cap.
     agent.guard.kill();
     std::thread::sleep(Duration::from_secs(6));
     agent.restart();
-    let took = echo_resumes_after(&mut app, GATEWAY_PATIENCE);
+    let took = echo_resumes_after(app, GATEWAY_PATIENCE);
     eprintln!("resolved through a seed: bytes flow {took:?} after the agent listens");
     assert!(took < Duration::from_millis(300), "{took:?}");
 }
