@@ -67,6 +67,7 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
     let pin = parse_pin(args.agent_fingerprint.as_deref())?;
     let setup = client_setup(&args.tls)?;
     setup.revocation.watch();
+    crate::dial_pinned::follow_own_renewals(&setup.tls, shutdown.clone())?;
     let dialer = Arc::new(dialer_for(&setup.tls, pin, &setup.revocation)?);
     let (agent, resolver) = match args.agent {
         Some(agent) => {

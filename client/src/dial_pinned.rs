@@ -10,6 +10,8 @@ use anyhow::{anyhow, Result};
 use serialmesh_config::{ClientConfig, TlsConfig};
 use serialmesh_pki::{Fingerprint, PkiError, TlsFiles};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::cli::TlsArgs;
 use crate::dial::Dialer;
 use crate::revocation::Revocation;
@@ -102,6 +104,24 @@ impl Dialers {
     fn cached(&self) -> usize {
         self.cache.lock().unwrap().len()
     }
+}
+
+/// Presents renewals of the client's own certificate to new connections
+/// until `shutdown`: every dialer of the process shares the one
+/// certificate of these files ([`serialmesh_pki::RenewableCert::shared`]),
+/// so one reload reaches them all. A gateway's sidecar runs for months;
+/// a restart would drop the gateway's connection.
+pub fn follow_own_renewals(tls: &TlsConfig, shutdown: CancellationToken) -> Result<()> {
+    let (files, _) = files_and_name(tls)?;
+    let cert = serialmesh_pki::RenewableCert::shared(&files, serialmesh_pki::Role::Client)
+        .map_err(|e| UsageError(e.to_string()))?;
+    tokio::spawn(serialmesh_config::renewal::follow_renewals(
+        cert,
+        files,
+        |_| {},
+        shutdown.cancelled_owned(),
+    ));
+    Ok(())
 }
 
 /// The client's TLS files and the name its certificate carries; problems

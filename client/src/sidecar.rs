@@ -30,6 +30,7 @@ pub async fn run(
     let tls = &tls;
     let revocation = dialer.revocation.clone();
     revocation.watch();
+    crate::dial_pinned::follow_own_renewals(tls, shutdown.clone())?;
     let dialer = Arc::new(dialer);
     // One resolver (one mDNS browse) for every endpoint without an agent.
     let mut resolver: Option<Arc<crate::resolve::Resolver>> = None;

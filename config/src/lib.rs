@@ -17,6 +17,8 @@ mod local_users;
 mod logging;
 mod names;
 mod profile;
+#[cfg(feature = "watch")]
+pub mod renewal;
 mod revoked;
 #[cfg(feature = "watch")]
 pub mod watch;

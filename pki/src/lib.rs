@@ -13,8 +13,8 @@ mod issue;
 mod load;
 mod probe;
 mod refusal_log;
+mod renewable_cert;
 mod role;
-mod server_cert;
 mod tls;
 mod untrusted;
 mod verifier;
@@ -33,8 +33,8 @@ pub use inspect::{inspect, CertInfo};
 pub use issue::{issue, Issued};
 pub use load::{load_certs, load_key};
 pub use probe::AgentProbe;
+pub use renewable_cert::{RenewableCert, Renewal};
 pub use role::Role;
-pub use server_cert::{Renewal, ServerCert};
 pub use tls::{
     check_certificate, client_config, crypto_provider, renewable_server_config, server_config,
     TlsFiles,

@@ -9,13 +9,13 @@ use rustls::{ClientConfig, InconsistentKeys, ServerConfig, SupportedProtocolVers
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::load::{load_certs, load_key, KEY_HINT};
-use crate::server_cert::ServerCert;
+use crate::renewable_cert::RenewableCert;
 use crate::verifier::PeerVerifier;
 use crate::verify::{check, Policy, RefusalKind, TrustRoot};
 use crate::{DenyList, Fingerprint, Identity, PkiError, Role};
 
 /// Where one host's certificate, key and pinned CA live.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -44,17 +44,19 @@ pub fn server_config(files: &TlsFiles, deny: DenyList) -> Result<ServerConfig, P
 }
 
 /// [`server_config`], and the handle that renews the certificate it
-/// presents (see [`ServerCert`]).
+/// presents (see [`RenewableCert`]).
 pub fn renewable_server_config(
     files: &TlsFiles,
     deny: DenyList,
-) -> Result<(ServerConfig, Arc<ServerCert>), PkiError> {
+) -> Result<(ServerConfig, Arc<RenewableCert>), PkiError> {
     server_config_with(files, deny, VERSIONS)
 }
 
 /// The client's config: presents the client certificate and requires an
 /// agent certificate from the pinned CA, not on `deny`, and exactly
 /// `pinned_agent` if given. The server name passed to rustls is ignored.
+/// The certificate is the process's one for these files
+/// ([`RenewableCert::shared`]), so a renewal reaches every config.
 pub fn client_config(
     files: &TlsFiles,
     deny: DenyList,
@@ -67,10 +69,16 @@ pub(crate) fn server_config_with(
     files: &TlsFiles,
     deny: DenyList,
     versions: &[&'static SupportedProtocolVersion],
-) -> Result<(ServerConfig, Arc<ServerCert>), PkiError> {
-    let (cert, root) = ServerCert::load(files)?;
+) -> Result<(ServerConfig, Arc<RenewableCert>), PkiError> {
+    let cert = RenewableCert::load(files, Role::Agent)?;
     let provider = crypto_provider();
-    let verifier = PeerVerifier::new(Arc::new(root), Role::Client, deny, None, provider.clone());
+    let verifier = PeerVerifier::new(
+        cert.root.clone(),
+        Role::Client,
+        deny,
+        None,
+        provider.clone(),
+    );
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| tls_error(files, e))?
@@ -89,10 +97,10 @@ pub(crate) fn client_config_with(
     pinned_agent: Option<Fingerprint>,
     versions: &[&'static SupportedProtocolVersion],
 ) -> Result<ClientConfig, PkiError> {
-    let own = OwnCert::load(files, Role::Client)?;
+    let own = RenewableCert::shared(files, Role::Client)?;
     let provider = crypto_provider();
     let verifier = PeerVerifier::new(
-        Arc::new(own.root),
+        own.root.clone(),
         Role::Agent,
         deny,
         pinned_agent,
@@ -103,8 +111,7 @@ pub(crate) fn client_config_with(
         .map_err(|e| tls_error(files, e))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_client_auth_cert(own.chain, own.key)
-        .map_err(|e| key_error(files, e))?;
+        .with_client_cert_resolver(own);
     // Callers pass the same placeholder name for every agent, so a session
     // cached for one agent would be offered to the next; and a resumed
     // session would skip the pin and deny-list checks. Neither is wanted.

@@ -1,7 +1,8 @@
-//! A renewed agent certificate is presented to new connections without a
-//! restart (cert-manager renews into a Secret, which the kubelet swaps in
-//! through `..data`), sessions already open go on, and a renewal that
-//! names another agent is refused with the certificate in force kept.
+//! A renewed certificate is presented to new connections without a
+//! restart, by the agent and by the client (cert-manager renews into a
+//! Secret, which the kubelet swaps in through `..data`); sessions already
+//! open go on, and a renewal that names another agent is refused with the
+//! certificate in force kept.
 
 use std::time::Duration;
 
@@ -18,7 +19,16 @@ const T: Duration = Duration::from_secs(20);
 fn secret_files(pki: &Pki, name: &str, zone: &str) -> Vec<(&'static str, Vec<u8>)> {
     let dir = pki.dir().join(format!("agent-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
-    let tls = pki.agent(name, zone);
+    files_of(&pki.agent(name, zone))
+}
+
+/// A fresh client certificate for `name`, as a Secret holds it.
+fn client_secret_files(pki: &Pki, name: &str) -> Vec<(&'static str, Vec<u8>)> {
+    let _ = std::fs::remove_dir_all(pki.dir().join(format!("client-{name}")));
+    files_of(&pki.client(name))
+}
+
+fn files_of(tls: &TlsPaths) -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("tls.crt", std::fs::read(&tls.cert).unwrap()),
         ("tls.key", std::fs::read(&tls.key).unwrap()),
@@ -121,4 +131,44 @@ fn a_renewal_naming_another_agent_is_refused_and_the_certificate_in_force_stays(
         .arg(&before)
         .start();
     echo_ok(&mut client.connect(), b"still the shed");
+}
+
+#[test]
+fn a_client_certificate_renewed_with_a_new_key_is_presented_when_the_tunnel_reconnects() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    let revoked = pki.dir().join("revoked.txt");
+    std::fs::write(&revoked, "# nobody yet\n").unwrap();
+    let mut agent = AgentBuilder::new(&pki, "shed")
+        .top_level_toml(&format!("revoked_file = {revoked:?}"))
+        .device("zwave", device.path())
+        .start();
+    let dir = temp_dir();
+    let mut secret = ProjectedDir::with_mode(
+        dir.path(),
+        &as_slices(&client_secret_files(&pki, "gw")),
+        0o400,
+    );
+    let tls = TlsPaths {
+        cert: secret.path("tls.crt"),
+        key: secret.path("tls.key"),
+        ca: secret.path("ca.crt"),
+    };
+    let client = ConnectBuilder::new("zwave@shed", agent.addr, &tls).start();
+    let mut app = client.connect();
+    echo_ok(&mut app, b"before the renewal");
+    let old_key = Pki::fingerprint(&secret.path("tls.crt"));
+
+    let mark = client.mark();
+    secret.update(&as_slices(&client_secret_files(&pki, "gw")));
+    client
+        .wait_for_output_after(mark, "certificate renewed with a new key", T)
+        .unwrap();
+    // The old key is retired and the agent restarts (a rolling update): the
+    // client comes back, behind the application's connection, presenting
+    // the renewal; the old key would be refused at every handshake.
+    std::fs::write(&revoked, format!("{old_key}\n")).unwrap();
+    agent.restart();
+    client.wait_for_output("tunnel restored", T).unwrap();
+    echo_ok(&mut app, b"after the renewal");
 }
