@@ -16,6 +16,7 @@
 //! 1 s and 3 s later (RFC 6762 5.2), then every [`QUERY_EVERY`], and every
 //! agent answers on multicast, which also refreshes what the mesh knows.
 
+pub mod fuzzing;
 pub mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};

@@ -4,7 +4,7 @@
 //!
 //! Every packet comes from anyone on the link, so nothing read here is
 //! trusted and nothing grows with what the packet says: names are at most
-//! 255 bytes and follow at most [`MAX_JUMPS`] compression pointers, each
+//! 255 bytes, of labels without dots, and follow at most [`MAX_JUMPS`] compression pointers, each
 //! pointing backwards (no loops); TXT records keep at most [`MAX_TXT`]
 //! entries; a packet yields at most [`MAX_RECORDS`] records.
 
@@ -12,17 +12,17 @@ use std::net::Ipv4Addr;
 
 /// Compression pointers followed per name.
 const MAX_JUMPS: usize = 16;
-const MAX_NAME: usize = 255;
+pub const MAX_NAME: usize = 255;
 pub const MAX_RECORDS: usize = 64;
-const MAX_TXT: usize = 16;
+pub const MAX_TXT: usize = 16;
 
 pub const TYPE_A: u16 = 1;
 pub const TYPE_PTR: u16 = 12;
 pub const TYPE_TXT: u16 = 16;
 pub const TYPE_SRV: u16 = 33;
 
-/// One resource record of a response. Names are lower case, without the
-/// trailing dot (DNS names compare without case).
+/// One resource record of a response. Names are lower case (ASCII, as DNS
+/// names compare), without the trailing dot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub name: String,
@@ -123,8 +123,18 @@ fn name(p: &[u8], mut at: usize) -> Option<(String, usize)> {
                     out.push('.');
                 }
                 // Labels are bytes; anything not UTF-8 is not a name an
-                // agent would use.
-                out.push_str(&std::str::from_utf8(label).ok()?.to_lowercase());
+                // agent would use. Nor is a dot inside a label: it would
+                // read as a boundary, so the name would not be the labels
+                // it came from (agent names are letters, digits, '-', '_').
+                let label = std::str::from_utf8(label).ok()?;
+                if label.contains('.') {
+                    return None;
+                }
+                // ASCII only, as DNS compares names (RFC 4343): full
+                // Unicode lower-casing can make a label longer than the
+                // packet's (U+023A, 2 bytes, becomes U+2C65, 3 bytes),
+                // past the 255 bytes checked above.
+                out.push_str(&label.to_ascii_lowercase());
                 at += 1 + len;
             }
             0xC0 => {
@@ -153,7 +163,8 @@ fn txt(mut data: &[u8]) -> Vec<(String, String)> {
         }
         let entry = String::from_utf8_lossy(entry);
         if let Some((k, v)) = entry.split_once('=') {
-            out.push((k.to_lowercase(), v.to_string()));
+            // Keys are ASCII and compared without case (RFC 6763 6.4).
+            out.push((k.to_ascii_lowercase(), v.to_string()));
         }
     }
     out

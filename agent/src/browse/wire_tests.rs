@@ -73,3 +73,33 @@ fn records_are_counted_whatever_their_kind() {
     assert_eq!(record_count(&query("_serialmesh._tcp.local.")), 0);
     assert_eq!(record_count(&p[..5]), 0);
 }
+
+#[test]
+fn a_label_holding_a_dot_is_not_a_name() {
+    // One label "b.c": read as text it would be the two labels b and c.
+    assert_eq!(parse(&ptr_packet(b"\x03b.c\xc0\x0c")), None);
+    assert_eq!(parse(&ptr_packet(b"\x01.\xc0\x0c")), None);
+}
+
+#[test]
+fn lower_casing_keeps_names_within_255_bytes() {
+    // Three labels of 60 ASCII bytes, then 31 U+023A (2 bytes each, 3
+    // once lower-cased in full Unicode): 247 bytes on the wire.
+    let mut wire_name = Vec::new();
+    for label in [
+        "x".repeat(60),
+        "x".repeat(60),
+        "x".repeat(60),
+        "\u{23a}".repeat(31),
+    ] {
+        wire_name.push(label.len() as u8);
+        wire_name.extend_from_slice(label.as_bytes());
+    }
+    wire_name.push(0);
+    let records = parse(&ptr_packet(&wire_name)).unwrap();
+    let Data::Ptr(name) = &records[0].data else {
+        panic!("{records:?}")
+    };
+    assert!(name.len() <= MAX_NAME, "{} bytes", name.len());
+    assert_eq!(name.len(), 3 * 61 + 62);
+}
