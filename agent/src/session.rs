@@ -149,7 +149,7 @@ pub async fn run<S>(
         meters.active.add(1);
         if stale > 0 {
             // Output of a device nobody was attached to, as a closed serial
-            // port would have dropped it (DESIGN.md: discarded and counted).
+            // port would have dropped it (docs/design.md: discarded and counted).
             meters.lost_to_client.add(stale);
             info!(
                 discarded = stale,

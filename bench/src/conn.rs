@@ -72,7 +72,7 @@ impl Conn {
     /// Relays then end their session (socat's child exits, serialmesh sends
     /// its Close) before the next connection arrives; a connection simply
     /// dropped could leave a socat child reading the pty for `-t` seconds,
-    /// stealing the next connection's bytes (NOTES.md).
+    /// stealing the next connection's bytes (docs/facts.md, "Other relays").
     pub fn close_gracefully(self) {
         if let Conn::Tcp(mut s) = self {
             if s.shutdown(Shutdown::Write).is_err() {

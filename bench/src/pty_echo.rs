@@ -2,7 +2,7 @@
 //!
 //! The echo must never block: a relay writes several KiB before it reads
 //! anything back, and an echo that blocks on its own write while the relay
-//! blocks on its write deadlocks both (NOTES.md). So the master side is
+//! blocks on its write deadlocks both (docs/facts.md, "Pseudo-terminals"). So the master side is
 //! non-blocking, driven by `poll()`, and keeps reading into a buffer while
 //! replies wait for the slave's input queue to drain.
 

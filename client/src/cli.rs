@@ -1,4 +1,4 @@
-//! Command line of `serialctl` (the contract in DESIGN.md).
+//! Command line of `serialctl` (the contract in docs/design.md, "Command line").
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
 //! Typed configuration for `seriald` and `serialctl`.
 //!
-//! Files are TOML. Every key is optional where DESIGN.md says so; unknown keys
-//! are errors (a typo silently ignored is a door lock silently unshared).
+//! Files are TOML. Every key is optional where docs/design.md ("Agent
+//! config") says so; unknown keys are errors (a typo silently ignored is a
+//! door lock silently unshared).
 //! Errors carry `file:line:column` and a hint.
 
 mod agent;

@@ -1,6 +1,6 @@
 //! Observability shared by `seriald` and `serialctl`: a metrics registry cheap
 //! enough for the data path, and the optional admin HTTP endpoint that serves
-//! `/healthz`, `/readyz` and Prometheus `/metrics` (DESIGN.md, "Operations").
+//! `/healthz`, `/readyz` and Prometheus `/metrics` (docs/design.md, "Operations").
 //!
 //! The admin server is hand-written HTTP/1.1, one request per connection:
 //! scrapers and probes need nothing more, and it keeps hyper out of the

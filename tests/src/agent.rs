@@ -15,7 +15,7 @@ use crate::util::{temp_dir, TempDir};
 /// 2-core machine with other tests' processes.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Describes an agent: its config file (DESIGN.md "Agent config") and how
+/// Describes an agent: its config file (docs/design.md "Agent config") and how
 /// to run it. `start` writes the config and runs `seriald --config FILE`.
 pub struct AgentBuilder<'a> {
     pki: &'a Pki,

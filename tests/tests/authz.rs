@@ -1,4 +1,4 @@
-//! Authorisation (DESIGN.md "Trust"): `[[allow]]` rules in the agent
+//! Authorisation (docs/design.md "Trust"): `[[allow]]` rules in the agent
 //! config decide which client certificate names may see (list) and open
 //! which devices; what a client may not see is not in its inventory, and a
 //! refused open says "not authorised" to the client while the agent logs

@@ -1,5 +1,5 @@
 //! Every error a user can reach with `seriald` and `serialctl` as of now:
-//! the exit status (DESIGN.md: 2 for bad usage or configuration, 1 for a
+//! the exit status (docs/design.md: 2 for bad usage or configuration, 1 for a
 //! runtime failure) and a message that names what was wrong and how to fix
 //! it. Also the one-command demo, the first thing a new user runs.
 

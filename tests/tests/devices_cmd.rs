@@ -1,4 +1,4 @@
-//! `seriald devices [--sysfs DIR] [--json]` (DESIGN.md "Command line"): the
+//! `seriald devices [--sysfs DIR] [--json]` (docs/design.md "Command line"): the
 //! real binary against fake sysfs trees. It lists what discovery finds,
 //! the profile each device matched or why none did, and the name it would
 //! be shared under.

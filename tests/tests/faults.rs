@@ -1,4 +1,4 @@
-//! Nothing lost: the reliability contract (DESIGN.md "Sessions and
+//! Nothing lost: the reliability contract (docs/design.md "Sessions and
 //! reliability") under faults, with the real binaries in network
 //! namespaces and sequence-numbered traffic both ways (see
 //! `serialmesh_tests::faults` for what is asserted and why).

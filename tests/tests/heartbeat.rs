@@ -11,7 +11,7 @@ use serialmesh_tests::mesh::{app, echo_eventually, seed, tls_args, NsAgent, T};
 use serialmesh_tests::netns::{wait_listening_in, Lan};
 use serialmesh_tests::{EchoDevice, Pki};
 
-/// DESIGN.md: heartbeats find a dead peer "within a few seconds"; the
+/// docs/design.md: heartbeats find a dead peer "within a few seconds"; the
 /// README promises 4 s of silence. Noticing must take less than this.
 const DETECT_WITHIN: Duration = Duration::from_secs(5);
 

@@ -1,4 +1,4 @@
-//! Key hygiene (DESIGN.md "Trust"): private keys are created 0600, a key
+//! Key hygiene (docs/design.md "Trust"): private keys are created 0600, a key
 //! readable by group or others is refused by both binaries with the
 //! `chmod 600` fix, and no agent or client ever needs the CA key.
 

@@ -1,4 +1,4 @@
-//! Revocation without clocks (DESIGN.md "Trust"): fingerprints in the
+//! Revocation without clocks (docs/design.md "Trust"): fingerprints in the
 //! agent config (`revoked`) or in a revoked file (`revoked_file`, written
 //! by `serialctl pki revoke`) are refused at the TLS handshake; the agent
 //! picks up changes on SIGHUP and when the file changes, and ends the live

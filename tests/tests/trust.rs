@@ -1,4 +1,4 @@
-//! Trust (DESIGN.md "Trust"): each side verifies the chain to the pinned
+//! Trust (docs/design.md "Trust"): each side verifies the chain to the pinned
 //! CA and the role, and nothing about validity dates, so a host whose clock
 //! says 2016 or 2040 still connects. A certificate of another CA or of the
 //! wrong role is refused, with a log line that says why; a private key

@@ -1,5 +1,5 @@
 //! `Watcher` on fake trees: it must notice devices come and go well within
-//! the second DESIGN.md allows, and say nothing while the tree is idle.
+//! the second docs/design.md ("Discovery") allows, and say nothing while the tree is idle.
 
 use std::path::Path;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! Both listeners `fork`: each connection gets a child that opens the pty,
 //! as ser2net and seriald open the device per session. `-t 0.05` because
 //! socat's default half-second linger keeps a finished child reading the
-//! pty and stealing the next connection's bytes (NOTES.md).
+//! pty and stealing the next connection's bytes (docs/facts.md, "Other relays").
 
 use std::path::Path;
 use std::process::Command;

@@ -1,5 +1,5 @@
 //! A TCP relay that adds a fixed delay each way, standing in for
-//! `tc netem delay` (this kernel has no sch_netem; see NOTES.md).
+//! `tc netem delay` (this kernel has no sch_netem; see docs/facts.md).
 //!
 //! It listens inside one host's namespace and forwards every connection to
 //! `target`; each chunk read is written out `delay` later, in order, so the

@@ -1,4 +1,4 @@
-//! Fault injection against the reliability contract (DESIGN.md "Sessions
+//! Fault injection against the reliability contract (docs/design.md "Sessions
 //! and reliability"): real `seriald` and `serialctl` in network namespaces,
 //! sequence-numbered traffic both ways, and faults (kills, cuts, loss,
 //! delay, unplug, clock jumps, a read-only config directory) with their

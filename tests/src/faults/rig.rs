@@ -234,7 +234,7 @@ impl Rig {
     }
 
     /// Drops `percent`% of packets in and out of `host`'s `eth0`, at
-    /// random (there is no netem here: see NOTES.md).
+    /// random (there is no netem here: see docs/facts.md).
     pub fn lossy(&self, host: usize, percent: u8) {
         self.lan.nft(
             host,
