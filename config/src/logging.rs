@@ -12,7 +12,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// `RUST_LOG` overrides `default_filter` (e.g. `RUST_LOG=debug`).
+/// `RUST_LOG` overrides `default_filter` (e.g. `RUST_LOG=debug`). Colours
+/// only on a terminal, and never when `NO_COLOR` is set to anything but
+/// the empty string (no-color.org).
 pub fn init_logging(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
@@ -20,11 +22,16 @@ pub fn init_logging(format: LogFormat, default_filter: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(std::io::stderr().is_terminal() && !no_color());
     let _ = match format {
         LogFormat::Plain => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// `NO_COLOR` is set, and not empty.
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 /// An error and its causes on one line, leaving out a cause whose text the
