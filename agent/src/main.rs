@@ -3,7 +3,7 @@ mod devices_cmd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use serialmesh_agent::authz::reload::{ConfigFile, ConfigSource};
 use serialmesh_agent::discovery::DiscoveryConfig;
 use serialmesh_agent::run::{run, StartError};
@@ -50,10 +50,45 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the shell completion script for SHELL.
+    Completions {
+        #[arg(value_enum)]
+        shell: serialmesh_config::cli_docs::Shell,
+    },
+    /// Write man pages (seriald.1, seriald-SUBCOMMAND.1) into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            serialmesh_config::cli_docs::completions(
+                Cli::command(),
+                *shell,
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Man { dir }) => {
+            return match serialmesh_config::cli_docs::man_pages(Cli::command(), dir) {
+                Ok(files) => {
+                    for f in files {
+                        println!("{}", f.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("seriald: {e}; give an existing directory with --dir");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        _ => {}
+    }
     init_logging(cli.log_format, "info");
     let config = match &cli.config {
         Some(path) => AgentConfig::load(path),

@@ -44,6 +44,16 @@ pub enum Command {
     /// Check this client's setup and the agents it would use, and say what
     /// to fix: config, certificates, key permissions, agents, mDNS, clock.
     Doctor(crate::doctor::DoctorArgs),
+    /// Print the shell completion script for SHELL.
+    Completions {
+        #[arg(value_enum)]
+        shell: serialmesh_config::cli_docs::Shell,
+    },
+    /// Write man pages (serialctl.1, serialctl-SUBCOMMAND.1) into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use serialmesh_client::cli::{Cli, Command};
 use serialmesh_client::{connect, doctor, ls, pki_cmd, sidecar, UsageError};
 use serialmesh_config::{error_chain, init_logging};
@@ -31,6 +31,17 @@ fn main() -> ExitCode {
         Command::Sidecar { config, admin, .. } => {
             serve(|shutdown| async move { sidecar::run(&config, admin, shutdown).await })
         }
+        Command::Completions { shell } => {
+            serialmesh_config::cli_docs::completions(Cli::command(), shell, &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { dir } => serialmesh_config::cli_docs::man_pages(Cli::command(), &dir)
+            .map(|files| {
+                for f in files {
+                    println!("{}", f.display());
+                }
+            })
+            .map_err(|e| UsageError(format!("{e}; give an existing directory with --dir")).into()),
         Command::Doctor(args) => match serve(|_| doctor::run(args)) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),

@@ -7,6 +7,7 @@
 
 mod agent;
 mod authz;
+pub mod cli_docs;
 mod client;
 mod error;
 #[doc(hidden)]
