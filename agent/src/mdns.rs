@@ -106,6 +106,16 @@ pub struct Certificate {
     pub legacy: String,
 }
 
+impl Certificate {
+    /// What the advertisement says of the certificate `der`.
+    pub fn of(der: &rustls::pki_types::CertificateDer<'_>) -> Option<Certificate> {
+        Some(Certificate {
+            key: Fingerprint::of_cert(der).ok()?,
+            legacy: serialmesh_pki::legacy_certificate_hash(der),
+        })
+    }
+}
+
 /// What is advertised.
 struct Spec {
     scope: Scope,

@@ -44,7 +44,9 @@ pub async fn run(
     let (mut tls, own_cert) = serialmesh_pki::renewable_server_config(&files, deny.clone())
         .map_err(|e| StartError::Config(e.into()))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
-    let me = own_identity(&config).map_err(StartError::Config)?;
+    // Who the certificate just loaded says this agent is (read once).
+    let me = AgentIdentity::of(&own_cert.identity(), &config)
+        .map_err(|e| StartError::Config(anyhow::Error::new(*e)))?;
     let registry = Arc::new(Registry::new(
         &me.name,
         &me.zone,
@@ -103,10 +105,10 @@ pub async fn run(
         tokio::spawn(serve_admin(listener, state, shutdown.clone()));
     }
     let peering = crate::mesh::Mesh::start(
-        &me.name,
-        &me.zone,
+        &me,
         local,
         &files,
+        &own_cert,
         deny_for_mesh,
         &config.seeds,
         shutdown.clone(),

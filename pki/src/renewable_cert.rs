@@ -90,9 +90,14 @@ impl RenewableCert {
         Ok(map.entry(key).or_insert(cert).clone())
     }
 
-    /// Who the certificate in force says this agent is.
+    /// Who the certificate in force says this host is.
     pub fn identity(&self) -> Identity {
         self.read().identity.clone()
+    }
+
+    /// The certificate in force (the leaf of its chain).
+    pub fn end_entity(&self) -> rustls_pki_types::CertificateDer<'static> {
+        self.read().key.cert[0].clone()
     }
 
     /// Re-reads the certificate and key; puts them in force for new

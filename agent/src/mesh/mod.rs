@@ -209,38 +209,26 @@ impl Mesh {
     /// checks of every peer. Nothing here is fatal: without mDNS the agent
     /// still serves, and its seeds still count.
     pub fn start(
-        name: &str,
-        zone: &str,
+        me: &crate::identity::AgentIdentity,
         listen: SocketAddr,
         tls: &serialmesh_pki::TlsFiles,
+        own: &serialmesh_pki::RenewableCert,
         deny: DenyList,
         seeds: &[String],
         shutdown: CancellationToken,
     ) -> Result<MeshHandle, serialmesh_pki::PkiError> {
         let checker = AgentProbe::load(&tls.ca, deny)?;
-        let own = match serialmesh_pki::load_certs(&tls.cert) {
-            Ok(certs) => certs.first().and_then(|c| {
-                Some(mdns::Certificate {
-                    key: Fingerprint::of_cert(c).ok()?,
-                    legacy: serialmesh_pki::legacy_certificate_hash(c),
-                })
-            }),
-            Err(e) => {
-                warn!(error = %e, "cannot read the agent certificate; not advertising on mDNS");
-                None
-            }
-        };
+        let own = mdns::Certificate::of(&own.end_entity());
         let scope = Scope::of(&listen);
         if scope == Scope::Off {
             info!(%listen, "listening on loopback only: not on mDNS (clients need --agent or seeds)");
         }
         let advertiser = match &own {
-            Some(cert) => {
-                Advertiser::start(scope, name, zone, listen.port(), cert).unwrap_or_else(|e| {
+            Some(cert) => Advertiser::start(scope, &me.name, &me.zone, listen.port(), cert)
+                .unwrap_or_else(|e| {
                     warn!(error = %e, "clients must use seeds to find this agent");
                     None
-                })
-            }
+                }),
             None => None,
         };
         let browser = Browser::start(scope).unwrap_or_else(|e| {
