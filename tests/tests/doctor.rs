@@ -143,14 +143,41 @@ fn config_seeds_are_checked_and_its_summary_shown() {
     d.finding("OK", &format!("agent {}", agent.addr));
 }
 
-#[test]
-fn a_revoked_agent_in_the_config_fails_its_check_and_a_missing_revoked_file_is_named() {
+/// An agent `shed`, a client `gw`, and a revoked file (in `dir`) that
+/// lists the agent's key.
+struct RevokedAgent {
+    agent: serialmesh_tests::RunningAgent,
+    client: serialmesh_tests::TlsPaths,
+    dir: serialmesh_tests::util::TempDir,
+    revoked: std::path::PathBuf,
+    _pki: Pki,
+}
+
+fn revoked_agent() -> RevokedAgent {
     let pki = Pki::new();
     let agent = AgentBuilder::new(&pki, "shed").start();
     let client = pki.client("gw");
     let dir = temp_dir();
     let revoked = dir.path().join("revoked.txt");
     std::fs::write(&revoked, format!("{}\n", Pki::fingerprint(&agent.tls.cert))).unwrap();
+    RevokedAgent {
+        agent,
+        client,
+        dir,
+        revoked,
+        _pki: pki,
+    }
+}
+
+#[test]
+fn a_revoked_agent_in_the_config_fails_its_check_and_a_missing_revoked_file_is_named() {
+    let RevokedAgent {
+        agent,
+        client,
+        dir,
+        revoked,
+        _pki,
+    } = revoked_agent();
     let write = |file: &Path| {
         let config = dir.path().join("client.toml");
         std::fs::write(
@@ -190,12 +217,13 @@ fn a_revoked_agent_in_the_config_fails_its_check_and_a_missing_revoked_file_is_n
 
 #[test]
 fn a_revoked_agent_given_with_revoked_file_fails_its_check_and_a_missing_file_is_named() {
-    let pki = Pki::new();
-    let agent = AgentBuilder::new(&pki, "shed").start();
-    let client = pki.client("gw");
-    let dir = temp_dir();
-    let revoked = dir.path().join("revoked.txt");
-    std::fs::write(&revoked, format!("{}\n", Pki::fingerprint(&agent.tls.cert))).unwrap();
+    let RevokedAgent {
+        agent,
+        client,
+        dir,
+        revoked,
+        _pki,
+    } = revoked_agent();
     let args = |file: &Path| {
         let mut a = with_agent(&client, &agent.addr.to_string());
         a.push("--revoked-file".into());
