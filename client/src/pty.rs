@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::termios::{self, SetArg};
-use serialmesh_config::watch::Inotify;
-use serialmesh_proto::{LineSettings, Opened, TtyIo};
+use serialmesh_io::watch::Inotify;
+use serialmesh_io::TtyIo;
+use serialmesh_proto::{LineSettings, Opened};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tracing::{debug, info};
 

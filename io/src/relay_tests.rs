@@ -1,7 +1,7 @@
 use super::*;
-use crate::conn::{read_frame, write_frame};
-use crate::CloseReasonKind;
 use bytes::Bytes;
+use serialmesh_proto::conn::{read_frame, write_frame};
+use serialmesh_proto::CloseReasonKind;
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 
 fn no_control<D>(_: &mut D, f: Frame) -> Result<(), CloseReason> {
@@ -222,7 +222,7 @@ async fn stop_signal_ends_relay_and_finish_sends_close() {
 async fn a_frame_write_to_a_peer_that_reads_nothing_gives_up_at_its_deadline() {
     let (mut net, _peer) = duplex(64);
     let frame = Frame::Data(Bytes::from(vec![0u8; 4096]));
-    let e = crate::conn::write_frame_within(&mut net, &frame, Duration::from_secs(5))
+    let e = serialmesh_proto::conn::write_frame_within(&mut net, &frame, Duration::from_secs(5))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
