@@ -11,9 +11,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use mio_serial::{ClearBuffer, SerialPort};
-use serialmesh_proto::{
-    CloseReason, CloseReasonKind, Control, Frame, LineControl, ModemLines, ModemState,
-};
+use serialmesh_io::Control;
+use serialmesh_proto::{CloseReason, CloseReasonKind, Frame, LineControl, ModemLines, ModemState};
 use tracing::{debug, info, warn};
 
 use crate::serial::{self, Port};

@@ -7,7 +7,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 use serialmesh_agent::authz::reload::{ConfigFile, ConfigSource};
 use serialmesh_agent::discovery::DiscoveryConfig;
 use serialmesh_agent::run::{run, StartError};
-use serialmesh_config::{error_chain, init_logging, AgentConfig, DeviceConfig, LogFormat};
+use serialmesh_config::{AgentConfig, DeviceConfig};
+use serialmesh_observe::{error_chain, init_logging, LogFormat};
 use serialmesh_proto::LineSettings;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -30,7 +31,7 @@ struct Cli {
     #[arg(long, conflicts_with = "demo")]
     check: bool,
     /// Log output format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Plain, global = true)]
+    #[arg(long, value_parser = serialmesh_cli::log_format(), default_value = "plain", global = true)]
     log_format: LogFormat,
     /// Without a command, run the agent.
     #[command(subcommand)]
@@ -53,7 +54,7 @@ enum Command {
     /// Print the shell completion script for SHELL.
     Completions {
         #[arg(value_enum)]
-        shell: serialmesh_config::cli_docs::Shell,
+        shell: serialmesh_cli::Shell,
     },
     /// Write man pages (seriald.1, seriald-SUBCOMMAND.1) into DIR.
     Man {
@@ -66,15 +67,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Completions { shell }) => {
-            serialmesh_config::cli_docs::completions(
-                Cli::command(),
-                *shell,
-                &mut std::io::stdout(),
-            );
+            serialmesh_cli::completions(Cli::command(), *shell, &mut std::io::stdout());
             return ExitCode::SUCCESS;
         }
         Some(Command::Man { dir }) => {
-            return match serialmesh_config::cli_docs::man_pages(Cli::command(), dir) {
+            return match serialmesh_cli::man_pages(Cli::command(), dir) {
                 Ok(files) => {
                     for f in files {
                         println!("{}", f.display());

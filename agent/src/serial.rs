@@ -3,13 +3,14 @@
 //! Ports are opened with mio-serial (the layer under tokio-serial) and
 //! driven by [`TtyIo`], which registers them with the runtime for reading
 //! only: tokio-serial's registration for reading and writing woke the agent
-//! twice more per small write (see `serialmesh_proto::TtyIo`).
+//! twice more per small write (see `serialmesh_io::TtyIo`).
 
 use std::io;
 use std::path::Path;
 
 use mio_serial::{ClearBuffer, SerialPort, SerialStream};
-use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits, TtyIo};
+use serialmesh_io::TtyIo;
+use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits};
 use tracing::{debug, warn};
 
 /// Opens `path` exclusively, in raw mode, at `settings`; also returns how

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serialmesh_config::LimitsConfig;
+use serialmesh_io::ReadAhead;
 use serialmesh_proto::conn::write_frame_within;
-use serialmesh_proto::{CloseReason, Frame, ReadAhead};
+use serialmesh_proto::{CloseReason, Frame};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,7 @@ use crate::admission::{Admission, Caps, Eviction, PendingTicket, Slot, Source};
 use crate::handler;
 use crate::registry::Registry;
 use crate::telemetry::AgentMetrics;
-use serialmesh_proto::Liveness;
+use serialmesh_io::Liveness;
 
 /// A client's connection once its handshake is done.
 pub type ClientConn = tokio_rustls::server::TlsStream<ReadAhead<TcpStream>>;

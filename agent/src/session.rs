@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use serialmesh_io::{Liveness, Relay, RelayEnd};
 use serialmesh_proto::conn::write_frame_within;
-use serialmesh_proto::{
-    CloseReason, CloseReasonKind, Frame, Liveness, Open, Opened, Relay, RelayEnd,
-};
+use serialmesh_proto::{CloseReason, CloseReasonKind, Frame, Open, Opened};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{info, warn, Instrument};
 

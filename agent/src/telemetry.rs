@@ -1,8 +1,10 @@
 //! The agent's metrics: connections, refusals, sessions and bytes per device,
 //! and the last error of each device.
 
+use std::sync::Arc;
+
+use serialmesh_io::Meters;
 use serialmesh_observe::{Counter, Gauge, Kind, Metrics};
-use serialmesh_proto::Meters;
 
 #[derive(Clone)]
 pub struct AgentMetrics {
@@ -100,8 +102,8 @@ impl AgentMetrics {
         SessionMeters {
             active: m.gauge("serialmesh_agent_sessions_active", &[("device", device)]),
             relay: Meters {
-                to_device: m.counter("serialmesh_agent_bytes_total", &to_device),
-                to_net: m.counter("serialmesh_agent_bytes_total", &to_client),
+                to_device: Arc::new(m.counter("serialmesh_agent_bytes_total", &to_device)),
+                to_net: Arc::new(m.counter("serialmesh_agent_bytes_total", &to_client)),
             },
             lost_to_device: m.counter("serialmesh_agent_bytes_lost_total", &to_device),
             lost_to_client: m.counter("serialmesh_agent_bytes_lost_total", &to_client),

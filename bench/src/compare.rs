@@ -9,9 +9,9 @@ use std::time::Instant;
 use crate::interleave;
 use crate::interrupt;
 use crate::measure::{self, Plan};
-use crate::pty_echo::EchoDevice;
 use crate::relays::{self, Bins, Kind, Pki, Running, StartContext};
 use crate::suite::{self, RelayResult};
+use serialmesh_io::EchoPty;
 
 /// What relays need besides their device: serialmesh's binaries (this
 /// build's and a baseline's) and the certificates of both TLS rows.
@@ -25,7 +25,7 @@ pub struct Tools<'a> {
 struct Started {
     row: RelayResult,
     relay: Running,
-    echo: EchoDevice,
+    echo: EchoPty,
 }
 
 /// Starts every relay, measures their latency in shared turns, then the
@@ -103,7 +103,7 @@ fn start_one(kind: Kind, tmp: &Path, tools: &Tools) -> Result<Started, String> {
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     // A pty of its own: terminal settings and queued bytes persist on a
     // pty, so a relay never inherits another's state.
-    let echo = EchoDevice::start().map_err(|e| format!("echo device: {e:#}"))?;
+    let echo = EchoPty::start().map_err(|e| format!("echo device: {e:#}"))?;
     let cx = StartContext {
         device: echo.path(),
         work: &work,
@@ -125,7 +125,7 @@ fn finish_one(s: Started, plan: &Plan) -> RelayResult {
     let Started {
         mut row,
         mut relay,
-        echo,
+        mut echo,
     } = s;
     if interrupt::requested() {
         return row;
@@ -136,7 +136,10 @@ fn finish_one(s: Started, plan: &Plan) -> RelayResult {
     eprintln!("    {:.1} s", t0.elapsed().as_secs_f64());
     // Relay first: it holds the pty open.
     drop(relay);
-    let (echoed, expected) = (echo.stop(), plan.bytes_through_device());
+    if let Err(e) = echo.stop() {
+        eprintln!("pty echo stopped: {e}");
+    }
+    let (echoed, expected) = (echo.bytes_written(), plan.bytes_through_device());
     if row.errors.is_empty() && echoed < expected {
         row.errors.push(format!(
             "the device echoed {echoed} bytes but the client got {expected} back: \

@@ -15,7 +15,6 @@ mod interrupt;
 mod measure;
 mod ports;
 mod procstat;
-mod pty_echo;
 mod relays;
 mod report;
 mod scale;

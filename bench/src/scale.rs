@@ -22,9 +22,9 @@ use crate::conn::Endpoint;
 use crate::interrupt;
 use crate::ports::{free_port, loopback, wait_listening};
 use crate::procstat;
-use crate::pty_echo::EchoDevice;
 use crate::relays::serialmesh::toml_str;
 use crate::relays::{Bins, Pki, START_TIMEOUT};
+use serialmesh_io::EchoPty;
 
 /// Devices on the idle agent, as in the target "RSS with 4 devices".
 const IDLE_DEVICES: usize = 4;
@@ -200,9 +200,9 @@ fn round_trips(conn: &mut crate::conn::Conn, seed: usize, rounds: usize) -> Resu
     Ok(times)
 }
 
-fn echo_devices(n: usize) -> Result<Vec<EchoDevice>> {
+fn echo_devices(n: usize) -> Result<Vec<EchoPty>> {
     (0..n)
-        .map(|i| EchoDevice::start().with_context(|| format!("echo device {i}")))
+        .map(|i| EchoPty::start().with_context(|| format!("echo device {i}")))
         .collect()
 }
 
@@ -210,7 +210,7 @@ fn start_agent(
     bins: &Bins,
     pki: &Pki,
     work: &Path,
-    devices: &[EchoDevice],
+    devices: &[EchoPty],
 ) -> Result<(ChildGuard, u16)> {
     let port = free_port()?;
     let mut toml = String::new();

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use serialmesh_config::LogFormat;
+use serialmesh_observe::LogFormat;
 
 #[derive(Parser)]
 #[command(
@@ -14,7 +14,7 @@ use serialmesh_config::LogFormat;
 )]
 pub struct Cli {
     /// Log output format (logs go to stderr).
-    #[arg(long, value_enum, default_value_t = LogFormat::Plain, global = true)]
+    #[arg(long, value_parser = serialmesh_cli::log_format(), default_value = "plain", global = true)]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -47,7 +47,7 @@ pub enum Command {
     /// Print the shell completion script for SHELL.
     Completions {
         #[arg(value_enum)]
-        shell: serialmesh_config::cli_docs::Shell,
+        shell: serialmesh_cli::Shell,
     },
     /// Write man pages (serialctl.1, serialctl-SUBCOMMAND.1) into DIR.
     Man {

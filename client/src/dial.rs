@@ -7,10 +7,11 @@ use std::time::Duration;
 use bytes::BytesMut;
 use rustls_pki_types::ServerName;
 use serialmesh_config::Address;
+use serialmesh_io::ReadAhead;
 use serialmesh_pki::{untrusted, Fingerprint, Identity};
 use serialmesh_proto::conn::{read_frame, write_frame_within, ConnError};
 use serialmesh_proto::{
-    CloseReason, Frame, Hello, Inventory, Open, Opened, ReadAhead, ALPN, FEATURE_LINE_CONTROL,
+    CloseReason, Frame, Hello, Inventory, Open, Opened, ALPN, FEATURE_LINE_CONTROL,
     PROTOCOL_VERSION,
 };
 use tokio::net::TcpStream;

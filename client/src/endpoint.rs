@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use serialmesh_proto::Liveness;
+use serialmesh_io::Liveness;
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};

@@ -10,9 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serialmesh_proto::{
-    CloseReason, CloseReasonKind, Control, Frame, LineSettings, Liveness, Opened, Relay, RelayEnd,
-};
+use serialmesh_io::{Control, Liveness, Relay, RelayEnd};
+use serialmesh_proto::{CloseReason, CloseReasonKind, Frame, LineSettings, Opened};
 use tokio::io::AsyncReadExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;

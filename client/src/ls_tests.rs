@@ -84,6 +84,13 @@ fn utc_formats_unix_seconds() {
 }
 
 #[test]
+fn a_time_past_year_9999_from_an_agent_is_shown_as_the_number() {
+    assert_eq!(utc(253_402_300_799), "9999-12-31T23:59:59Z");
+    assert_eq!(utc(253_402_300_800), "253402300800 s after 1970");
+    assert_eq!(utc(u64::MAX), format!("{} s after 1970", u64::MAX));
+}
+
+#[test]
 fn json_follows_the_documented_schema() {
     let v = to_json(&sample());
     assert_eq!(v["schema"], 1);

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use serialmesh_client::cli::{Cli, Command};
 use serialmesh_client::{connect, doctor, ls, pki_cmd, sidecar, UsageError};
-use serialmesh_config::{error_chain, init_logging};
+use serialmesh_observe::{error_chain, init_logging};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
@@ -32,10 +32,10 @@ fn main() -> ExitCode {
             serve(|shutdown| async move { sidecar::run(&config, admin, shutdown).await })
         }
         Command::Completions { shell } => {
-            serialmesh_config::cli_docs::completions(Cli::command(), shell, &mut std::io::stdout());
+            serialmesh_cli::completions(Cli::command(), shell, &mut std::io::stdout());
             Ok(())
         }
-        Command::Man { dir } => serialmesh_config::cli_docs::man_pages(Cli::command(), &dir)
+        Command::Man { dir } => serialmesh_cli::man_pages(Cli::command(), &dir)
             .map(|files| {
                 for f in files {
                     println!("{}", f.display());

@@ -7,23 +7,24 @@
 //! the gateway is stopped and no stale bytes wait in the pty for it.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::termios::{self, SetArg};
-use serialmesh_config::watch::Inotify;
-use serialmesh_proto::{LineSettings, Opened, TtyIo};
+use serialmesh_io::tty::{make_raw, set_nonblocking, set_termios2, termios2};
+use serialmesh_io::watch::Inotify;
+use serialmesh_io::TtyIo;
+use serialmesh_proto::{LineSettings, Opened};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tracing::{debug, info};
 
 use crate::link::Local;
 use crate::local_users::Owner;
 use crate::pty_link::LinkDir;
-use crate::termios::{self as tio, apply_to_termios, differs, from_termios};
+use crate::termios::{apply_to_termios, differs, from_termios};
 
 /// How often to look whether the application has opened the pty when
 /// inotify cannot watch the slave: the master gives no event for an open.
@@ -58,12 +59,10 @@ impl PtyEndpoint {
     pub fn create(dir: LinkDir, owner: Owner) -> io::Result<Self> {
         let pty = crate::pty_alloc::open(owner)?;
         let slave = pty.path;
-        let mut t = termios::tcgetattr(pty.slave.as_fd())?;
-        termios::cfmakeraw(&mut t);
-        termios::tcsetattr(pty.slave.as_fd(), SetArg::TCSANOW, &t)?;
-        set_nonblocking(&pty.master)?;
+        make_raw(&pty.slave)?;
+        set_nonblocking(pty.master.as_fd())?;
         dir.install(&slave)?;
-        let written = tio::get(pty.slave.as_fd())
+        let written = termios2(pty.slave.as_fd())
             .ok()
             .map(|t| from_termios(&t, LineSettings::default().baud));
         drop(pty.slave);
@@ -136,7 +135,7 @@ impl PtyEndpoint {
     }
 
     fn termios(&self) -> Option<libc::termios2> {
-        tio::get(self.master.as_fd()).ok()
+        termios2(self.master.as_fd()).ok()
     }
 }
 
@@ -153,7 +152,7 @@ impl Local for PtyEndpoint {
             return;
         }
         apply_to_termios(&mut t, &opened.settings);
-        if let Err(e) = tio::set(self.master.as_fd(), &t) {
+        if let Err(e) = set_termios2(self.master.as_fd(), &t) {
             debug!(error = %e, "cannot show the device's line settings on the pty");
         }
         self.written = self
@@ -193,13 +192,6 @@ fn watch_opens(slave: &Path) -> Option<Inotify> {
             None
         }
     }
-}
-
-fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-    Ok(())
 }
 
 impl AsyncRead for PtyEndpoint {

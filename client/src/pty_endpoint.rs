@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serialmesh_proto::Liveness;
+use serialmesh_io::Liveness;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 

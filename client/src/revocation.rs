@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serialmesh_config::watch::FileWatch;
 use serialmesh_config::{load_revoked, ConfigError};
+use serialmesh_io::watch::FileWatch;
 use serialmesh_pki::{DenyList, Fingerprint};
 use tokio::sync::watch;
 use tracing::{info, warn};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serialmesh_config::{allow_users_unusable_on, Address, EndpointTarget, LocalUsers};
+use serialmesh_io::Liveness;
 use serialmesh_observe::{bind_admin, serve_admin, AdminState, Metrics};
-use serialmesh_proto::Liveness;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

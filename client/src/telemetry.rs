@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serialmesh_io::Meters;
 use serialmesh_observe::{Counter, Gauge, Kind, Metrics, Readiness};
-use serialmesh_proto::{DeviceState, Meters};
+use serialmesh_proto::DeviceState;
 use tokio_util::sync::CancellationToken;
 
 use crate::dial::Dialer;
@@ -76,8 +77,8 @@ impl EndpointMeters {
             // The relay's "device" is the application's connection and its
             // "net" the tunnel to the agent, so the directions cross over.
             relay: Meters {
-                to_device: metrics.counter("serialmesh_endpoint_bytes_total", &to_app),
-                to_net: metrics.counter("serialmesh_endpoint_bytes_total", &to_device),
+                to_device: Arc::new(metrics.counter("serialmesh_endpoint_bytes_total", &to_app)),
+                to_net: Arc::new(metrics.counter("serialmesh_endpoint_bytes_total", &to_device)),
             },
             available: AtomicBool::new(false),
         }

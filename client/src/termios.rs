@@ -1,34 +1,12 @@
 //! Line settings <-> termios, for pty endpoints: what the application sets
 //! with tcsetattr is what the agent applies to the real device.
 //!
-//! Linux's termios2 interface (TCGETS2/TCSETS2) is used because it carries
-//! the rate as a number: applications set non-standard rates with BOTHER,
-//! which the classic speed_t constants cannot express.
-
-use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+//! Linux's termios2 interface (TCGETS2/TCSETS2, read and written through
+//! [`serialmesh_io::tty`]) is used because it carries the rate as a number:
+//! applications set non-standard rates with BOTHER, which the classic
+//! speed_t constants cannot express.
 
 use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits};
-
-pub fn get(fd: BorrowedFd<'_>) -> io::Result<libc::termios2> {
-    // SAFETY: termios2 is plain old data; TCGETS2 fills it completely.
-    let mut t: libc::termios2 = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid fd and a pointer to a termios2 that outlives the call.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TCGETS2, &mut t) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(t)
-}
-
-pub fn set(fd: BorrowedFd<'_>, t: &libc::termios2) -> io::Result<()> {
-    // SAFETY: a valid fd and a pointer to an initialised termios2.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TCSETS2, t) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
 
 /// Reads the settings an application chose. A rate of 0 ("hang up") keeps
 /// `fallback_baud`.

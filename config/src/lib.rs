@@ -7,7 +7,6 @@
 
 mod agent;
 mod authz;
-pub mod cli_docs;
 mod client;
 mod error;
 #[doc(hidden)]
@@ -16,14 +15,11 @@ mod hints;
 mod limits;
 mod load;
 mod local_users;
-mod logging;
 mod names;
 mod profile;
-#[cfg(feature = "watch")]
+#[cfg(feature = "renewal")]
 pub mod renewal;
 mod revoked;
-#[cfg(feature = "watch")]
-pub mod watch;
 
 pub use agent::{AgentConfig, DeviceConfig, Stated, DEFAULT_CONFIG_DIR};
 pub use authz::{Access, AllowRule, AuthzConfig, DevicePattern, Grants, Place};
@@ -32,7 +28,6 @@ pub use error::ConfigError;
 pub use limits::LimitsConfig;
 pub use load::{parse_agent, parse_client};
 pub use local_users::{allow_users_unusable_on, LocalUser, LocalUsers};
-pub use logging::{error_chain, init_logging, LogFormat};
 pub use names::{check_host_port, check_name, Address};
 pub use profile::UserProfile;
 pub use revoked::{load_revoked, parse_revoked};

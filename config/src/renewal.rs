@@ -5,7 +5,7 @@
 //! Secret, which the kubelet swaps in through `..data`; `serialctl pki
 //! issue` by hand; step-ca's renewer), and a long-running process must
 //! present the new one without a restart. Both files are watched
-//! ([`crate::watch`] follows in-place writes, renames and `..data` swaps);
+//! ([`serialmesh_io::watch`] follows in-place writes, renames and `..data` swaps);
 //! after a change they are re-read and checked as at start
 //! ([`RenewableCert::reload`]). A certificate written before its key fails
 //! that check, and the key's own change a moment later tries again, so the
@@ -16,10 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serialmesh_io::watch::FileWatch;
 use serialmesh_pki::{Identity, RenewableCert, Renewal, TlsFiles};
 use tracing::{error, info, warn};
-
-use crate::watch::FileWatch;
 
 /// A burst of writes (a certificate, then its key) settles into one reload.
 const SETTLE: Duration = Duration::from_millis(100);

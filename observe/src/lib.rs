@@ -1,6 +1,7 @@
 //! Observability shared by `seriald` and `serialctl`: a metrics registry cheap
-//! enough for the data path, and the optional admin HTTP endpoint that serves
-//! `/healthz`, `/readyz` and Prometheus `/metrics` (docs/design.md, "Operations").
+//! enough for the data path, the optional admin HTTP endpoint that serves
+//! `/healthz`, `/readyz` and Prometheus `/metrics` (docs/design.md, "Operations"),
+//! and the log output (plain or JSON on stderr).
 //!
 //! The admin server is hand-written HTTP/1.1, one request per connection:
 //! scrapers and probes need nothing more, and it keeps hyper out of the
@@ -9,8 +10,10 @@
 mod admin;
 mod exposition;
 mod http;
+mod logging;
 mod metrics;
 mod slots;
 
 pub use admin::{bind_admin, serve_admin, serve_admin_with, AdminLimits, AdminState, Readiness};
+pub use logging::{error_chain, init_logging, no_color, LogFormat};
 pub use metrics::{Counter, Gauge, Kind, Metrics};

@@ -52,6 +52,13 @@ impl Counter {
     }
 }
 
+/// The relay counts the bytes it moves into a counter of ours.
+impl serialmesh_io::ByteMeter for Counter {
+    fn add(&self, bytes: u64) {
+        Counter::add(self, bytes);
+    }
+}
+
 /// A value that goes up and down. Clones share the same value; a
 /// `Gauge::default()` is detached, as for [`Counter`].
 #[derive(Debug, Clone, Default)]

@@ -3,6 +3,10 @@
 //! Everything that crosses the mutual-TLS connection is defined here and only
 //! here, so the two sides cannot drift apart. See `docs/protocol.md` for the
 //! prose version of the same contract.
+//!
+//! How the bytes are moved (the relay, tty I/O) is `serialmesh-io`, which
+//! changes for speed without changing the protocol; this crate depends on
+//! no crate of ours, so both sides and the fuzz targets can take it alone.
 
 mod close;
 pub mod conn;
@@ -13,9 +17,6 @@ mod frame;
 pub mod fuzzing;
 mod line;
 mod messages;
-mod read_ahead;
-mod relay;
-mod tty_io;
 
 pub use close::{CloseReason, CloseReasonKind};
 pub use control::{LineControl, ModemLines, ModemState, FEATURE_LINE_CONTROL};
@@ -24,9 +25,6 @@ pub use frame::{
 };
 pub use line::{DataBits, FlowControl, LineSettings, Parity, StopBits};
 pub use messages::{DeviceInfo, DeviceState, Hello, Inventory, Open, Opened, PeerKey};
-pub use read_ahead::ReadAhead;
-pub use relay::{Control, Liveness, Meters, Relay, RelayEnd, RelayStats};
-pub use tty_io::TtyIo;
 
 /// ALPN protocol id. A peer that does not offer it is refused during the TLS
 /// handshake, before any frame is parsed.

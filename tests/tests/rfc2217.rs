@@ -3,7 +3,7 @@
 //! python3-serial): telnet negotiation, line settings that reach the real
 //! device, break, purge, modem lines, and every byte value both ways.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -71,15 +71,8 @@ fn sidecar(tls: &TlsPaths, agent: std::net::SocketAddr, port: u16) -> (ChildGuar
 /// number).
 fn device_termios(path: &Path) -> libc::termios2 {
     let dev = std::fs::OpenOptions::new().read(true).open(path).unwrap();
-    // SAFETY: plain old data, filled by TCGETS2 on a valid fd.
-    let mut t: libc::termios2 = unsafe { std::mem::zeroed() };
-    assert_eq!(
-        unsafe { libc::ioctl(dev.as_raw_fd(), libc::TCGETS2, &mut t) },
-        0,
-        "TCGETS2 on {}",
-        path.display()
-    );
-    t
+    serialmesh_io::tty::termios2(dev.as_fd())
+        .unwrap_or_else(|e| panic!("TCGETS2 on {}: {e}", path.display()))
 }
 
 fn expect_exit_ok(p: &ChildGuard) {

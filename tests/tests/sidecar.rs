@@ -216,12 +216,7 @@ fn line_settings_the_application_sets_on_its_pty_reach_the_device() {
         .read(true)
         .open(device.path())
         .unwrap();
-    // SAFETY: plain old data, filled by TCGETS2 on a valid fd.
-    let mut d: libc::termios2 = unsafe { std::mem::zeroed() };
-    assert_eq!(
-        unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&dev), libc::TCGETS2, &mut d) },
-        0
-    );
+    let d = serialmesh_io::tty::termios2(dev.as_fd()).unwrap();
     assert_eq!(d.c_ospeed, 9600);
     assert_ne!(d.c_cflag & libc::CSTOPB, 0);
 }

@@ -33,7 +33,7 @@ use tracing::{error, info, warn};
 
 use super::Authz;
 use crate::registry::Registry;
-use serialmesh_config::watch::FileWatch;
+use serialmesh_io::watch::FileWatch;
 
 /// A burst of writes (truncate, write, close) settles into one reload.
 const SETTLE: Duration = Duration::from_millis(100);

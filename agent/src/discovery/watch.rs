@@ -15,7 +15,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serialmesh_config::watch;
+use serialmesh_io::watch;
 use tracing::{debug, warn};
 
 use super::sysfs::is_serial_name;

@@ -4,18 +4,22 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
+use serialmesh_io::tty::open_pty;
 
-use super::pair::{clear_exclusive, open_pair};
-use super::pump::{self, Mode, Shared};
+use super::links::Links;
+use super::pair::clear_exclusive;
+use super::pump::{self, Shared};
 
-/// A fake serial device on a pseudo-terminal. [`super::EchoDevice`] and
-/// [`super::ScriptedDevice`] wrap it.
+/// A fake serial device on a pseudo-terminal whose side of the
+/// conversation the test writes; [`super::ScriptedDevice`] wraps it. (The
+/// echo device is `serialmesh_io::EchoPty`, shared with the agent's demo
+/// device and the benchmark.)
 ///
 /// The slave descriptor we opened stays open for the device's lifetime, on
 /// purpose:
@@ -37,13 +41,13 @@ pub(crate) struct PtyDevice {
     /// Dropping this tells the pump to stop.
     wake: Option<File>,
     pump: Option<JoinHandle<()>>,
-    links: Vec<PathBuf>,
+    links: Links,
 }
 
 impl PtyDevice {
     /// Creates the pty and starts its pump thread.
-    pub fn start(mode: Mode) -> io::Result<PtyDevice> {
-        let pair = open_pair()?;
+    pub fn start() -> io::Result<PtyDevice> {
+        let pair = open_pty()?;
         let (wake_rx, wake_tx) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         let shared = Arc::new(Shared::default());
         let pump_shared = Arc::clone(&shared);
@@ -52,14 +56,14 @@ impl PtyDevice {
         let name = format!("pty-{}", pair.path.display());
         let pump = thread::Builder::new()
             .name(name)
-            .spawn(move || pump::run(master, wake_rx, &pump_shared, mode))?;
+            .spawn(move || pump::run(master, wake_rx, &pump_shared))?;
         Ok(PtyDevice {
+            links: Links::to(&pair.path),
             path: pair.path,
             slave: Some(pair.slave),
             shared,
             wake: Some(File::from(wake_tx)),
             pump: Some(pump),
-            links: Vec::new(),
         })
     }
 
@@ -90,16 +94,7 @@ impl PtyDevice {
     /// Creates (or atomically replaces) a symlink at `link` pointing to the
     /// pty, removed again when the device stops if it still points here.
     pub fn link(&mut self, link: &Path) -> io::Result<()> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let tmp = link.with_extension(format!("tmp-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&self.path, &tmp)?;
-        // rename over an existing link is atomic: an agent watching the path
-        // never sees it missing during a "re-plug".
-        std::fs::rename(&tmp, link)?;
-        self.links.push(link.to_path_buf());
-        Ok(())
+        self.links.add(link)
     }
 
     pub fn clear_exclusive(&self) -> io::Result<()> {
@@ -120,11 +115,7 @@ impl PtyDevice {
             let _ = pump.join();
         }
         drop(self.slave.take());
-        for link in self.links.drain(..) {
-            if std::fs::read_link(&link).ok().as_deref() == Some(self.path.as_path()) {
-                let _ = std::fs::remove_file(&link);
-            }
-        }
+        self.links.remove();
     }
 }
 

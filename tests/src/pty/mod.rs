@@ -23,6 +23,7 @@
 
 mod device;
 mod echo;
+mod links;
 mod pair;
 mod pump;
 mod scripted;
@@ -32,6 +33,7 @@ mod tty;
 mod tests;
 
 pub use echo::EchoDevice;
-pub use pair::{make_raw, open_raw};
+pub use pair::open_raw;
 pub use scripted::ScriptedDevice;
+pub use serialmesh_io::tty::make_raw;
 pub use tty::Tty;

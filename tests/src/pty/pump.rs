@@ -19,21 +19,12 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-/// What the pump does with bytes it reads from the master.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Mode {
-    /// Queue them to be written back (an echo device).
-    Echo,
-    /// Keep them in `Shared::inbox` for the test to read.
-    Capture,
-}
-
 /// State shared between the pump thread and the device handle.
 #[derive(Default)]
 pub(crate) struct Shared {
     /// Bytes waiting to go to the host (device -> host).
     pub outbox: Mutex<VecDeque<u8>>,
-    /// Bytes the host wrote, not yet taken by the test (Capture mode).
+    /// Bytes the host wrote, not yet taken by the test.
     pub inbox: Mutex<VecDeque<u8>>,
     /// Signalled whenever `inbox` grows or `outbox` drains.
     pub changed: Condvar,
@@ -59,7 +50,7 @@ const READ_BURST: usize = 1024 * 1024;
 
 /// Runs the pump until `wake` reports end of file (its write end dropped).
 /// `wake` is also how the device handle says "the outbox has new bytes".
-pub(crate) fn run(master: File, wake: File, shared: &Shared, mode: Mode) {
+pub(crate) fn run(master: File, wake: File, shared: &Shared) {
     let mut buf = vec![0u8; CHUNK];
     loop {
         let want_write = !Shared::lock(&shared.outbox).is_empty();
@@ -82,7 +73,7 @@ pub(crate) fn run(master: File, wake: File, shared: &Shared, mode: Mode) {
         }
         let mut moved = false;
         if master_ev.contains(PollFlags::POLLIN) {
-            moved |= read_burst(&master, &mut buf, shared, mode);
+            moved |= read_burst(&master, &mut buf, shared);
         }
         if master_ev.contains(PollFlags::POLLOUT) {
             moved |= write_pending(&master, shared);
@@ -110,7 +101,7 @@ fn drain_wake(mut wake: &File) -> bool {
 }
 
 /// Reads what the host wrote; returns whether anything was read.
-fn read_burst(mut master: &File, buf: &mut [u8], shared: &Shared, mode: Mode) -> bool {
+fn read_burst(mut master: &File, buf: &mut [u8], shared: &Shared) -> bool {
     let mut total = 0;
     while total < READ_BURST {
         match master.read(buf) {
@@ -118,13 +109,8 @@ fn read_burst(mut master: &File, buf: &mut [u8], shared: &Shared, mode: Mode) ->
             Ok(n) => {
                 total += n;
                 shared.read.fetch_add(n as u64, Ordering::Relaxed);
-                match mode {
-                    Mode::Echo => Shared::lock(&shared.outbox).extend(&buf[..n]),
-                    Mode::Capture => {
-                        Shared::lock(&shared.inbox).extend(&buf[..n]);
-                        shared.changed.notify_all();
-                    }
-                }
+                Shared::lock(&shared.inbox).extend(&buf[..n]);
+                shared.changed.notify_all();
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // WouldBlock: all read. EIO: no slave open (see the HUP case).

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::device::PtyDevice;
-use super::pump::{Mode, Shared};
+use super::pump::Shared;
 use crate::util::hex_preview;
 
 /// A fake serial device driven by the test: [`ScriptedDevice::write`] sends
@@ -25,8 +25,8 @@ impl ScriptedDevice {
     /// # Panics
     /// If no pty can be allocated.
     pub fn start() -> ScriptedDevice {
-        let inner = PtyDevice::start(Mode::Capture)
-            .unwrap_or_else(|e| panic!("cannot create a pseudo-terminal: {e}"));
+        let inner =
+            PtyDevice::start().unwrap_or_else(|e| panic!("cannot create a pseudo-terminal: {e}"));
         ScriptedDevice { inner }
     }
 

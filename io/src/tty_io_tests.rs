@@ -1,5 +1,5 @@
 use std::future::poll_fn;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use tokio::time::timeout;
@@ -8,38 +8,9 @@ use super::*;
 
 /// A raw, non-blocking pty: (master, slave). The slave plays the device.
 fn pty() -> (OwnedFd, OwnedFd) {
-    let (mut m, mut s) = (0, 0);
-    // SAFETY: openpty writes two descriptors into the given ints.
-    let rc = unsafe {
-        libc::openpty(
-            &mut m,
-            &mut s,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", io::Error::last_os_error());
-    // SAFETY: both were just opened and are owned by nobody else.
-    let (m, s) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
-    // SAFETY: termios calls on a descriptor we own, into a local struct.
-    unsafe {
-        let mut t = std::mem::zeroed::<libc::termios>();
-        assert_eq!(libc::tcgetattr(s.as_raw_fd(), &mut t), 0);
-        libc::cfmakeraw(&mut t);
-        assert_eq!(libc::tcsetattr(s.as_raw_fd(), libc::TCSANOW, &t), 0);
-    }
-    for fd in [&m, &s] {
-        // SAFETY: fcntl on a descriptor we own.
-        unsafe {
-            let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-            assert_eq!(
-                libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK),
-                0
-            );
-        }
-    }
-    (m, s)
+    let pair = crate::tty::open_pty().expect("open a pty");
+    crate::tty::set_nonblocking(pair.slave.as_fd()).unwrap();
+    (pair.master.into(), pair.slave.into())
 }
 
 /// The epoll event masks registered for `fd` in this process, read from

@@ -5,11 +5,25 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+/// How log lines are written. The command lines offer it as
+/// `--log-format` (through `serialmesh-cli`, which keeps clap out of here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LogFormat {
     #[default]
     Plain,
     Json,
+}
+
+impl LogFormat {
+    pub const ALL: [LogFormat; 2] = [LogFormat::Plain, LogFormat::Json];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::Plain => "plain",
+            LogFormat::Json => "json",
+        }
+    }
 }
 
 /// `RUST_LOG` overrides `default_filter` (e.g. `RUST_LOG=debug`). Colours

@@ -4,13 +4,18 @@
 //! run those at build time (the release script and the Dockerfile need
 //! nothing else).
 //!
-//! Here rather than in each binary only because both need the same few
-//! lines; clap itself stays in the binaries' command lines.
+//! A crate of its own, and not part of a library, because both binaries
+//! need the same few lines and clap stays at the binaries' edge: only
+//! their command lines and this crate name clap. The libraries' types that
+//! appear on a command line (the log format) get their parser here.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+mod log_format;
+
 pub use clap_complete::Shell;
+pub use log_format::log_format;
 
 /// Writes the completion script of `cmd` for `shell` to `out`.
 pub fn completions(mut cmd: clap::Command, shell: Shell, out: &mut dyn Write) {

@@ -20,9 +20,11 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 
-use crate::{
+use serialmesh_proto::{
     encode_data_header, CloseReason, Frame, FrameType, ProtocolError, HEADER_LEN, MAX_DATA_CHUNK,
 };
+
+use crate::meter::Meters;
 
 /// Stop reading the device while this much is waiting for the network.
 const NET_HIGH_WATER: usize = 256 * 1024;
@@ -120,14 +122,6 @@ pub struct Relay {
     net_marks: VecDeque<(u64, usize)>,
     pub stats: RelayStats,
     meters: Option<Meters>,
-}
-
-/// Live byte counters for metrics, bumped as bytes move (one relaxed atomic
-/// add per read or write), so a scrape sees long sessions progress.
-#[derive(Clone, Default)]
-pub struct Meters {
-    pub to_device: serialmesh_observe::Counter,
-    pub to_net: serialmesh_observe::Counter,
 }
 
 impl Relay {

@@ -1,7 +1,7 @@
 use super::*;
-use crate::conn::{read_frame, write_frame};
-use crate::CloseReasonKind;
 use bytes::Bytes;
+use serialmesh_proto::conn::{read_frame, write_frame};
+use serialmesh_proto::CloseReasonKind;
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 
 fn no_control<D>(_: &mut D, f: Frame) -> Result<(), CloseReason> {
@@ -222,9 +222,46 @@ async fn stop_signal_ends_relay_and_finish_sends_close() {
 async fn a_frame_write_to_a_peer_that_reads_nothing_gives_up_at_its_deadline() {
     let (mut net, _peer) = duplex(64);
     let frame = Frame::Data(Bytes::from(vec![0u8; 4096]));
-    let e = crate::conn::write_frame_within(&mut net, &frame, Duration::from_secs(5))
+    let e = serialmesh_proto::conn::write_frame_within(&mut net, &frame, Duration::from_secs(5))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
     assert_eq!(e.to_string(), "the peer took no Data frame within 5s");
+}
+
+#[tokio::test]
+async fn bytes_moved_are_counted_in_the_meters_while_the_relay_runs() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let (mut net, mut peer) = duplex(64 * 1024);
+    let (mut dev, mut app) = duplex(64 * 1024);
+    let to_device = Arc::new(AtomicU64::new(0));
+    let to_net = Arc::new(AtomicU64::new(0));
+    let meters = Meters {
+        to_device: to_device.clone(),
+        to_net: to_net.clone(),
+    };
+    let relay = tokio::spawn(async move {
+        let mut r = Relay::new(BytesMut::new()).with_meters(meters);
+        r.run(
+            &mut net,
+            &mut dev,
+            std::future::pending(),
+            Liveness::default(),
+            no_control,
+        )
+        .await
+    });
+    write_frame(&mut peer, &Frame::Data(Bytes::from_static(b"hello")))
+        .await
+        .unwrap();
+    let mut got = [0u8; 5];
+    app.read_exact(&mut got).await.unwrap();
+    app.write_all(b"abc").await.unwrap();
+    let f = read_frame(&mut peer, &mut BytesMut::new()).await.unwrap();
+    assert_eq!(f, Frame::Data(Bytes::from_static(b"abc")));
+    assert_eq!(to_device.load(Ordering::Relaxed), 5);
+    assert_eq!(to_net.load(Ordering::Relaxed), 3);
+    relay.abort();
 }
