@@ -10,7 +10,11 @@ mod admin;
 mod exposition;
 mod http;
 mod metrics;
+mod process;
+mod sampled;
 mod slots;
 
 pub use admin::{bind_admin, serve_admin, serve_admin_with, AdminLimits, AdminState, Readiness};
-pub use metrics::{Counter, Gauge, Kind, Metrics};
+pub use metrics::{Counter, Gauge, Kind, Metrics, MAX_SERIES_PER_FAMILY};
+pub use process::{GIT_COMMIT, VERSION};
+pub use sampled::{Float, Histogram};

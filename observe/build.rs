@@ -1,0 +1,42 @@
+//! Records the git commit the binaries are built from, for
+//! `serialmesh_build_info`. Built without network: the commit comes from
+//! `SERIALMESH_GIT_COMMIT` (a release build from a tarball, the Dockerfile)
+//! or from the local git checkout, and is "unknown" when neither exists.
+
+use std::path::Path;
+use std::process::Command;
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let text = text.trim();
+    (out.status.success() && !text.is_empty()).then(|| text.to_owned())
+}
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=SERIALMESH_GIT_COMMIT");
+    let commit = match std::env::var("SERIALMESH_GIT_COMMIT") {
+        Ok(c) if !c.is_empty() => c,
+        _ => {
+            // Rebuild when HEAD moves (a commit, a checkout): both files
+            // change then, in a worktree's own git dir too.
+            if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
+                for f in ["HEAD", "logs/HEAD"] {
+                    let p = Path::new(&dir).join(f);
+                    if p.exists() {
+                        println!("cargo:rerun-if-changed={}", p.display());
+                    }
+                }
+            }
+            git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into())
+        }
+    };
+    // Only characters a commit id has, whatever the environment says: the
+    // value becomes a label.
+    let commit: String = commit
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .take(40)
+        .collect();
+    println!("cargo:rustc-env=SERIALMESH_GIT_COMMIT={commit}");
+}
