@@ -43,6 +43,7 @@ pub mod pki;
 pub mod proc;
 pub mod pty;
 pub mod rogue;
+pub mod scrape;
 pub mod sidecar;
 pub mod sysfs;
 pub mod tools;
