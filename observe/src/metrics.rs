@@ -111,7 +111,9 @@ pub(crate) struct Family {
 /// Runs before each render to bring sampled series up to date (device
 /// presence, process figures): what is cheaper to read at scrape time than
 /// to track on every change.
-type Collector = Arc<dyn Fn() + Send + Sync>;
+/// It is given the registry, so it need not hold a clone of it (which
+/// would make a reference cycle).
+type Collector = Arc<dyn Fn(&Metrics) + Send + Sync>;
 
 #[derive(Default)]
 struct Inner {
@@ -233,7 +235,7 @@ impl Metrics {
     /// Runs `collect` before every render, outside the registry lock (it
     /// may create and update series). It must be cheap and must not block:
     /// it runs on the scrape's runtime thread.
-    pub fn on_render(&self, collect: impl Fn() + Send + Sync + 'static) {
+    pub fn on_render(&self, collect: impl Fn(&Metrics) + Send + Sync + 'static) {
         self.0
             .collectors
             .lock()
@@ -300,7 +302,7 @@ impl Metrics {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         for collect in collectors {
-            collect();
+            collect(self);
         }
         exposition::render(&self.lock())
     }
@@ -443,7 +445,7 @@ mod tests {
     fn collectors_run_before_each_render() {
         let m = Metrics::default();
         let g = m.gauge("g", &[]);
-        m.on_render(move || g.add(1));
+        m.on_render(move |_| g.add(1));
         assert!(m.render().contains("g 1\n"));
         assert!(m.render().contains("g 2\n"));
     }

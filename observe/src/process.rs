@@ -38,7 +38,7 @@ impl Metrics {
         if let Some(s) = Stat::read() {
             start.set(s.start_time);
         }
-        m.on_render(move || {
+        m.on_render(move |_| {
             if let Some(s) = Stat::read() {
                 cpu.set(s.cpu_seconds);
                 rss.set(s.rss_bytes);

@@ -97,9 +97,7 @@ impl Scrape {
 
 fn parse_sample(line: &str) -> Sample {
     let bad = || -> ! { panic!("malformed sample line: {line:?}") };
-    let name_end = line
-        .find(|c: char| c == '{' || c == ' ')
-        .unwrap_or_else(|| bad());
+    let name_end = line.find(['{', ' ']).unwrap_or_else(|| bad());
     let name = line[..name_end].to_owned();
     let mut labels = BTreeMap::new();
     let mut rest = &line[name_end..];
