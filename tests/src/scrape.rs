@@ -139,6 +139,101 @@ fn parse_sample(line: &str) -> Sample {
     }
 }
 
+/// The metric names a PromQL expression selects: identifiers that are not
+/// functions, keywords, label names (in `{...}` matchers or the lists of
+/// `by`, `without`, `on`, `ignoring`, `group_left`, `group_right`),
+/// strings, durations, numbers or Grafana variables (`$__rate_interval`).
+pub fn promql_metrics(expr: &str) -> BTreeSet<String> {
+    const GROUPING: &[&str] = &[
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+    ];
+    // Aggregations may be followed by `by (...)` rather than `(`.
+    const KEYWORDS: &[&str] = &[
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "offset",
+        "inf",
+        "nan",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+    ];
+    let c: Vec<char> = expr.chars().collect();
+    let ident = |ch: char| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':';
+    // The index just past the bracket closing the one at `i`, skipping
+    // quoted strings inside.
+    let close = |mut i: usize, end: char| {
+        while i < c.len() && c[i] != end {
+            if c[i] == '"' || c[i] == '\'' {
+                let q = c[i];
+                i += 1;
+                while i < c.len() && c[i] != q {
+                    i += if c[i] == '\\' { 2 } else { 1 };
+                }
+            }
+            i += 1;
+        }
+        i + 1
+    };
+    let mut names = BTreeSet::new();
+    let mut i = 0;
+    while i < c.len() {
+        match c[i] {
+            '"' | '\'' => i = close(i + 1, c[i]),
+            '{' => i = close(i + 1, '}'),
+            '[' => i = close(i + 1, ']'),
+            '$' => {
+                i += 1;
+                while i < c.len() && ident(c[i]) {
+                    i += 1;
+                }
+            }
+            ch if ch.is_ascii_digit() || ch == '.' => {
+                while i < c.len() && (ident(c[i]) || c[i] == '.') {
+                    i += 1;
+                }
+            }
+            ch if ident(ch) => {
+                let start = i;
+                while i < c.len() && ident(c[i]) {
+                    i += 1;
+                }
+                let word: String = c[start..i].iter().collect();
+                let mut next = i;
+                while next < c.len() && c[next].is_whitespace() {
+                    next += 1;
+                }
+                let call = c.get(next) == Some(&'(');
+                if GROUPING.contains(&word.as_str()) {
+                    if call {
+                        i = close(next + 1, ')');
+                    }
+                } else if !call && !KEYWORDS.contains(&word.to_ascii_lowercase().as_str()) {
+                    names.insert(word);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    names
+}
+
 /// `promtool` (Debian package `prometheus`; scripts/install-test-deps.sh).
 pub fn promtool() -> std::path::PathBuf {
     require("promtool", "apt-get install prometheus")
@@ -182,5 +277,23 @@ mod tests {
         assert_eq!(s.value("b", &[]), Some(1.5));
         assert_eq!(s.value("c_bucket", &[("le", "+Inf")]), Some(4.0));
         assert!(s.names().contains("a"));
+    }
+
+    #[test]
+    fn promql_metrics_are_the_selected_names_only() {
+        let names = |e: &str| -> Vec<String> { promql_metrics(e).into_iter().collect() };
+        assert_eq!(
+            names("histogram_quantile(0.95, sum by (le, endpoint) (rate(x_bucket{a=\"b}\",le!=\"1\"}[$__rate_interval])))"),
+            ["x_bucket"]
+        );
+        assert_eq!(
+            names("(max_over_time(a[1d]) == 1) unless on (instance, device) (b == 1) and on(instance) up offset 5m"),
+            ["a", "b", "up"]
+        );
+        assert_eq!(
+            names("rate(c_total[5m]) * on (job) group_left (binary) info"),
+            ["c_total", "info"]
+        );
+        assert_eq!(names("time() - 1e3"), Vec::<String>::new());
     }
 }
