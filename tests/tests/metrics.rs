@@ -1,13 +1,16 @@
 //! Metrics an alert can rely on, read from the real binaries' admin
 //! endpoints: a device's presence follows the plug, an agent restart is
 //! one outage in the client's histogram, the build and the process are
-//! described, nothing a client asks for becomes a label value, and
+//! described, nothing a client asks for or an agent says becomes a label
+//! value, and
 //! `promtool check metrics` finds nothing to lint in a real scrape.
 
 use std::net::TcpStream;
 use std::time::Duration;
 
+use serialmesh_proto::CloseReasonKind;
 use serialmesh_tests::net::{echo_ok, free_port};
+use serialmesh_tests::rogue::{Rogue, Says};
 use serialmesh_tests::scrape::{promtool_run, Scrape};
 use serialmesh_tests::sidecar::Sidecar;
 use serialmesh_tests::sysfs::{FakeSysfs, UsbDevice};
@@ -268,4 +271,43 @@ fn promtool_finds_nothing_to_lint_in_a_real_agent_and_sidecar_scrape() {
         "# HELP bytes Bytes\n# TYPE bytes counter\nbytes 1\n",
     );
     assert_ne!(code, 0, "{out}");
+}
+
+/// The attack from the other side: an agent (or whoever holds an agent
+/// certificate) refusing a client's opens with a new message each time.
+/// Before, the message was the client's `last_error` label value: a new
+/// series in Prometheus per refusal. Now it is the kind, and the message
+/// stays in the log.
+#[test]
+fn an_agents_refusal_messages_never_become_label_values_on_the_client() {
+    let pki = Pki::new();
+    let says = Says {
+        refuse: Some((CloseReasonKind::Busy, "held by attacker-text".into())),
+        ..Says::default()
+    };
+    let rogue = Rogue::saying(&pki.agent("garage", "garage"), "garage", says.clone());
+    let admin = free_port();
+    let client = ConnectBuilder::new("zwave@garage", rogue.addr, &pki.client("gw"))
+        .arg("--admin")
+        .arg(format!("127.0.0.1:{admin}"))
+        .start();
+    let _app = client.connect();
+    wait_admin(admin);
+    let refusals = || says.refused.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(eventually(T, || refusals() >= 2), "{}", client.output());
+    let first = Scrape::of(admin);
+    let seen = refusals();
+    // Two more refusals, with two more messages.
+    assert!(eventually(T, || refusals() >= seen + 2));
+    let second = Scrape::of(admin);
+    assert_eq!(first.series(), second.series(), "{}", second.text);
+    assert!(!second.text.contains("attacker-text"), "{}", second.text);
+    // The message is in the log, where a person reads it.
+    assert!(client.output().contains("held by attacker-text #"));
+    let ep = [("endpoint", "zwave@garage")];
+    let last = second
+        .matching("serialmesh_endpoint_last_error", &ep)
+        .next()
+        .expect("last error");
+    assert_eq!(last.labels["error"], "refused: busy");
 }
