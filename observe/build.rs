@@ -18,15 +18,24 @@ fn main() {
     let commit = match std::env::var("SERIALMESH_GIT_COMMIT") {
         Ok(c) if !c.is_empty() => c,
         _ => {
-            // Rebuild when HEAD moves (a commit, a checkout): both files
-            // change then, in a worktree's own git dir too.
+            // Rebuild when HEAD moves: HEAD itself changes on a checkout,
+            // the branch's ref (loose, or packed) on a commit; a
+            // worktree keeps its HEAD in its own git dir, refs in the
+            // common one.
+            let mut watch = Vec::new();
             if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
-                for f in ["HEAD", "logs/HEAD"] {
-                    let p = Path::new(&dir).join(f);
-                    if p.exists() {
-                        println!("cargo:rerun-if-changed={}", p.display());
-                    }
+                watch.push(Path::new(&dir).join("HEAD"));
+            }
+            if let Some(common) = git(&["rev-parse", "--path-format=absolute", "--git-common-dir"])
+            {
+                let common = Path::new(&common);
+                watch.push(common.join("packed-refs"));
+                if let Some(branch) = git(&["rev-parse", "--symbolic-full-name", "HEAD"]) {
+                    watch.push(common.join(branch));
                 }
+            }
+            for p in watch.iter().filter(|p| p.exists()) {
+                println!("cargo:rerun-if-changed={}", p.display());
             }
             git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into())
         }
