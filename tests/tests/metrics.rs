@@ -116,6 +116,7 @@ fn an_agent_restart_is_one_outage_in_the_clients_histogram_and_two_session_setup
         outage > 0.0 && outage < T.as_secs_f64(),
         "outage {outage} s"
     );
+    eprintln!("outage observed by the client: {outage:.3} s");
     // Kill to listening again is well under zwave-js' 10 s: the outage is
     // in the 10 s bucket the alert on long outages reads.
     assert_eq!(
@@ -135,15 +136,42 @@ fn an_agent_restart_is_one_outage_in_the_clients_histogram_and_two_session_setup
     );
     assert_eq!(after.value("serialmesh_endpoint_tunnel_up", &ep), Some(1.0));
     assert_eq!(after.value("serialmesh_endpoint_ready", &ep), Some(1.0));
-    // The loss is said as a kind, not as the OS error that caused it.
+    // The loss is said as a kind (which one depends on the moment the
+    // redial met the restarting agent), not as the OS error behind it.
     let last = after
         .matching("serialmesh_endpoint_last_error", &ep)
         .next()
         .expect("last error");
-    assert!(
-        ["lost", "unreachable", "closed: shutdown"].contains(&last.labels["error"].as_str()),
-        "{last:?}"
-    );
+    assert!(is_client_error_kind(&last.labels["error"]), "{last:?}");
+}
+
+/// The closed set of client error kinds (docs/observability.md).
+fn is_client_error_kind(s: &str) -> bool {
+    const REASONS: &[&str] = &[
+        "unknown device",
+        "busy",
+        "not authorised",
+        "device gone",
+        "open failed",
+        "shutdown",
+        "replaced",
+        "protocol error",
+        "timeout",
+        "closed",
+    ];
+    let plain = [
+        "unreachable",
+        "tls",
+        "protocol",
+        "wrong agent",
+        "unresolved",
+        "lost",
+        "revoked",
+    ];
+    plain.contains(&s)
+        || ["refused: ", "closed: "]
+            .iter()
+            .any(|p| s.strip_prefix(p).is_some_and(|r| REASONS.contains(&r)))
 }
 
 #[test]
