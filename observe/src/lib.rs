@@ -2,6 +2,10 @@
 //! enough for the data path, and the optional admin HTTP endpoint that serves
 //! `/healthz`, `/readyz` and Prometheus `/metrics` (docs/design.md, "Operations").
 //!
+//! Every process also exports its build and its cost (`process.rs`), and
+//! no family grows past a fixed number of series (`metrics.rs`): label
+//! values must never follow what a peer sends (docs/observability.md).
+//!
 //! The admin server is hand-written HTTP/1.1, one request per connection:
 //! scrapers and probes need nothing more, and it keeps hyper out of the
 //! dependency tree.
