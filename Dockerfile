@@ -10,6 +10,11 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
+# .git stays out of the build context (.dockerignore), so the commit for
+# serialmesh_build_info comes in as an argument:
+#   docker build --build-arg SERIALMESH_GIT_COMMIT="$(git rev-parse --short=12 HEAD)" .
+# Without it the metric says commit="unknown".
+ARG SERIALMESH_GIT_COMMIT=unknown
 RUN ./scripts/build-release.sh \
     && ./dist/seriald --version \
     && ./dist/serialctl --version

@@ -14,6 +14,16 @@ $SUDO apt-get install -y -qq socat faketime iproute2 nftables ser2net python3 py
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     $SUDO apt-get install -y -qq nodejs npm >/dev/null
 fi
+# promtool checks and unit-tests the alert rules and lints real scrapes
+# (tests/tests/alert_rules.rs, metrics.rs). Debian ships it in `prometheus`,
+# whose service would start a Prometheus server on :9090: when this script
+# installs the package, it leaves that service stopped and disabled.
+if ! command -v promtool >/dev/null; then
+    $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    if command -v systemctl >/dev/null; then
+        $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || :
+    fi
+fi
 pip() {
     python3 -m pip install -q --break-system-packages "$@" || python3 -m pip install -q "$@"
 }

@@ -7,7 +7,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 missing=
-for tool in socat faketime ip nft ser2net openssl node npm hadolint kubernetes-validate kubectl; do
+for tool in socat faketime ip nft ser2net openssl node npm hadolint kubernetes-validate kubectl promtool; do
     command -v "$tool" >/dev/null || missing="$missing $tool"
 done
 for module in serial cryptography; do

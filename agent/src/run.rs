@@ -86,6 +86,7 @@ pub async fn run(
         tokio::spawn(h.run(shutdown.clone()))
     });
     let metrics = AgentMetrics::new();
+    metrics.watch_devices(&registry);
     let admin = match config.admin {
         Some(addr) => Some(
             bind_admin(addr)

@@ -52,7 +52,8 @@ pub async fn run<S>(
     // One budget for waiting out a re-plug, whether the device is known to
     // be unplugged (the claim waits) or its path just vanished (the open
     // waits).
-    let hold_until = tokio::time::Instant::now() + hold::HOLD;
+    let asked = tokio::time::Instant::now();
+    let hold_until = asked + hold::HOLD;
     let (claim, claim_waited) = match hold::claim(registry, &open.address, gate, hold_until).await {
         Ok(c) => c,
         Err(reason) => {
@@ -123,7 +124,7 @@ pub async fn run<S>(
                 };
                 let reason = CloseReason::new(kind, format!("cannot open {}: {e}", path.display()));
                 metrics.refused(&reason.kind.to_string());
-                metrics.error(&device, &reason.message);
+                metrics.error(&device, reason.kind);
                 if let Some(unlogged) = registry.refusal_log.admit(&device) {
                     warn!(%reason, unlogged, "device open failed");
                 }
@@ -142,6 +143,7 @@ pub async fn run<S>(
             info!(error = %e, "client left before the session started");
             return;
         }
+        metrics.session_setup(&device, asked.elapsed());
         info!(path = %path.display(), %settings, "session started");
 
         let meters = metrics.session(&device);
@@ -174,7 +176,7 @@ pub async fn run<S>(
                     | CloseReasonKind::OpenFailed
                     | CloseReasonKind::Protocol
             ) {
-                metrics.error(&device, &r.to_string());
+                metrics.error(&device, r.kind);
             }
         }
         relay.finish(net, reason.as_ref(), CLOSE_WAIT).await;

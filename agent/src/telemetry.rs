@@ -1,10 +1,29 @@
 //! The agent's metrics: connections, refusals, sessions and bytes per device,
-//! and the last error of each device.
+//! whether each device is present, how long sessions take to set up, and
+//! the last error of each device.
+//!
+//! Every label value is bounded by what the operator controls, because a
+//! LAN peer or client must not be able to grow the scrape: `device` is a
+//! name from the registry (the config, or a device plugged into this
+//! host; never an address a client asked for), `reason` and `error` are
+//! close reason kinds (a closed enum), `direction` is one of two words.
+//! Free text (paths, messages, client names) goes to the logs only.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use serialmesh_io::Meters;
 use serialmesh_observe::{Counter, Gauge, Kind, Metrics};
+use serialmesh_proto::{CloseReasonKind, DeviceState};
+
+use crate::registry::Registry;
+
+/// Session setup, from the open request to the session starting: a few
+/// milliseconds normally, up to the hold window (docs/design.md) while a
+/// re-plugged device comes back.
+static SETUP_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 #[derive(Clone)]
 pub struct AgentMetrics {
@@ -24,7 +43,7 @@ pub struct SessionMeters {
 
 impl AgentMetrics {
     pub fn new() -> Self {
-        let m = Metrics::default();
+        let m = Metrics::for_process("seriald");
         m.describe(
             "serialmesh_agent_connections_dropped_total",
             Kind::Counter,
@@ -64,7 +83,22 @@ impl AgentMetrics {
         m.describe(
             "serialmesh_agent_last_error",
             Kind::Gauge,
-            "The last error of a device, in the error label",
+            "The kind of the last error of a device, in the error label (a close reason kind)",
+        );
+        m.describe(
+            "serialmesh_agent_device_errors_total",
+            Kind::Counter,
+            "Device errors (open failed, device gone, protocol), by device and kind",
+        );
+        m.describe(
+            "serialmesh_agent_device_present",
+            Kind::Gauge,
+            "1 while the device is plugged in (or its configured path exists), 0 while it is gone; a device keeps its series until the agent restarts",
+        );
+        m.describe(
+            "serialmesh_agent_session_setup_seconds",
+            Kind::Histogram,
+            "From a client's open request to its session starting, including waiting for a re-plugged device",
         );
         Self {
             over_limit: m.counter("serialmesh_agent_connections_dropped_total", &[]),
@@ -84,12 +118,51 @@ impl AgentMetrics {
             .inc();
     }
 
-    pub fn error(&self, device: &str, error: &str) {
+    /// A device error, as its kind only: the message (a path, an OS
+    /// error, a peer's words) is logged by the caller.
+    pub fn error(&self, device: &str, kind: CloseReasonKind) {
+        let kind = kind.to_string();
         self.metrics.set_info(
             "serialmesh_agent_last_error",
             &[("device", device)],
-            &[("error", error)],
+            &[("error", &kind)],
         );
+        self.metrics
+            .counter(
+                "serialmesh_agent_device_errors_total",
+                &[("device", device), ("kind", &kind)],
+            )
+            .inc();
+    }
+
+    pub fn session_setup(&self, device: &str, took: Duration) {
+        self.metrics
+            .histogram(
+                "serialmesh_agent_session_setup_seconds",
+                &[("device", device)],
+                SETUP_BUCKETS,
+            )
+            .observe_duration(took);
+    }
+
+    /// Keeps `serialmesh_agent_device_present` in step with the registry,
+    /// read at each scrape. A device that goes away stays at 0 rather than
+    /// losing its series: `serialmesh_agent_device_present == 0` then
+    /// fires, where a vanished series would only go stale (docs/observability.md).
+    pub fn watch_devices(&self, registry: &Arc<Registry>) {
+        // Weak: the registry must not outlive the agent because the
+        // metrics registry (held by the admin endpoint) still refers to it.
+        let registry: Weak<Registry> = Arc::downgrade(registry);
+        self.metrics.on_render(move |m| {
+            let Some(registry) = registry.upgrade() else {
+                return;
+            };
+            for d in registry.inventory() {
+                let present = i64::from(d.state != DeviceState::Gone);
+                m.gauge("serialmesh_agent_device_present", &[("device", &d.name)])
+                    .set(present);
+            }
+        });
     }
 
     /// Counts a session start and hands out its instruments.

@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::dial::{DialError, Dialer};
-use crate::telemetry::EndpointMeters;
+use crate::telemetry::{EndpointMeters, ErrorKind};
 
 const CLOSE_WAIT: Duration = Duration::from_millis(300);
 
@@ -83,7 +83,7 @@ impl<L: Local> Control<L> for LocalControl {
 }
 
 enum Outcome {
-    Retry(String),
+    Retry(ErrorKind, String),
     Done(LinkEnd),
 }
 
@@ -127,7 +127,7 @@ pub async fn run<L: Local>(
         let mut session = match session {
             Ok(s) => s,
             Err(e) => {
-                target.meters.error(&e.to_string());
+                target.meters.error(ErrorKind::of_dial(&e));
                 if !retryable(&e) {
                     error!(error = %e, "giving up on this connection");
                     return LinkEnd::Fatal(e.to_string());
@@ -158,6 +158,7 @@ pub async fn run<L: Local>(
         local.tunnel_up(&session.opened, session.line_control);
         let meters = &target.meters;
         meters.tunnel_up.set(1);
+        meters.session_setup.observe_duration(attempt.elapsed());
         meters.lost_to_device.add(dropped);
         if down_since.is_some() {
             meters.reconnects.inc();
@@ -165,6 +166,7 @@ pub async fn run<L: Local>(
         let o = &session.opened;
         match down_since.take() {
             Some(t) => {
+                meters.outage.observe_duration(t.elapsed());
                 info!(device = %o.device, agent = %o.agent, zone = %o.zone, after = ?t.elapsed(), dropped_while_down = dropped, "tunnel restored")
             }
             None => {
@@ -201,7 +203,10 @@ pub async fn run<L: Local>(
                         CloseReasonKind::NotAuthorised,
                         "this client revoked the agent's certificate",
                     ),
-                    Outcome::Retry("the agent's certificate was revoked".into()),
+                    Outcome::Retry(
+                        ErrorKind::Revoked,
+                        "the agent's certificate was revoked".into(),
+                    ),
                 )
             }
             RelayEnd::DeviceEof => {
@@ -238,24 +243,36 @@ pub async fn run<L: Local>(
             }
             RelayEnd::PeerClosed(r) => (
                 None,
-                Outcome::Retry(format!("agent ended the session: {r}")),
+                Outcome::Retry(
+                    ErrorKind::Closed(r.kind),
+                    format!("agent ended the session: {r}"),
+                ),
             ),
             RelayEnd::NetLost(m) => (
                 None,
-                Outcome::Retry(format!("connection to agent lost: {m}")),
+                Outcome::Retry(ErrorKind::Lost, format!("connection to agent lost: {m}")),
             ),
-            RelayEnd::PeerSilent(d) => (None, Outcome::Retry(format!("agent silent for {d:?}"))),
+            RelayEnd::PeerSilent(d) => (
+                None,
+                Outcome::Retry(ErrorKind::Lost, format!("agent silent for {d:?}")),
+            ),
             RelayEnd::PeerNotReading(d) => (
                 None,
-                Outcome::Retry(format!("agent took nothing we sent for {d:?}")),
+                Outcome::Retry(
+                    ErrorKind::Lost,
+                    format!("agent took nothing we sent for {d:?}"),
+                ),
             ),
             RelayEnd::Protocol(e) => (
                 None,
-                Outcome::Retry(format!("agent broke the protocol: {e}")),
+                Outcome::Retry(
+                    ErrorKind::Protocol,
+                    format!("agent broke the protocol: {e}"),
+                ),
             ),
             RelayEnd::Refused(r) => {
                 let why = r.to_string();
-                (Some(r), Outcome::Retry(why))
+                (Some(r), Outcome::Retry(ErrorKind::Protocol, why))
             }
         };
         if let Some(r) = &close {
@@ -278,8 +295,8 @@ pub async fn run<L: Local>(
         }
         match outcome {
             Outcome::Done(end) => return end,
-            Outcome::Retry(why) => {
-                meters.error(&why);
+            Outcome::Retry(kind, why) => {
+                meters.error(kind);
                 warn!(reason = %why, "tunnel down; holding the application connection open and reconnecting");
                 down_since = Some(tokio::time::Instant::now());
             }

@@ -90,7 +90,7 @@ pub async fn serve(
     admin: Option<SocketAddr>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let metrics = Metrics::default();
+    let metrics = Metrics::for_process("serialctl");
     telemetry::describe(&metrics);
     // Everything is bound before anything is served, so a bad endpoint
     // fails the start instead of leaving half a sidecar running.

@@ -1,16 +1,85 @@
 //! The client's metrics and readiness: per endpoint, whether its tunnel is
-//! up, how often it reconnected, what was lost, and the last error.
+//! up and whether it could serve its application, how often it
+//! reconnected and how long each outage lasted, how long a session takes
+//! to set up, what was lost, and the kind of the last error.
+//!
+//! Label values are the endpoint (from the config) and closed sets of
+//! words: an agent's close message, an OS error or a resolver's complaint
+//! is logged, never exported, so neither an agent nor a LAN peer can add
+//! series (docs/observability.md).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serialmesh_io::Meters;
-use serialmesh_observe::{Counter, Gauge, Kind, Metrics, Readiness};
-use serialmesh_proto::DeviceState;
+use serialmesh_observe::{Counter, Gauge, Histogram, Kind, Metrics, Readiness};
+use serialmesh_proto::{CloseReasonKind, DeviceState};
 use tokio_util::sync::CancellationToken;
 
-use crate::dial::Dialer;
+use crate::dial::{DialError, Dialer};
+
+/// Dial, TLS handshake and open, to the agent's `Opened`.
+static SETUP_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// From the tunnel going down to it carrying bytes again. 10 s is a
+/// bound on purpose: zwave-js gives up on a port it cannot reopen after
+/// ten attempts a second apart, and the alert on outages longer than that
+/// reads this bucket (deploy/prometheus/serialmesh-rules.yaml).
+static OUTAGE_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0,
+];
+
+/// Why an endpoint has no tunnel, as a closed set: the label value of
+/// `serialmesh_endpoint_last_error` and `_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The agent's host refused or did not answer the connection.
+    Unreachable,
+    /// The TLS handshake with the agent failed.
+    Tls,
+    /// The agent broke the protocol, or the exchange before the session failed.
+    Protocol,
+    /// The agent is not the one the address names, or claims another name.
+    WrongAgent,
+    /// No agent on the network has the device (resolved addresses).
+    Unresolved,
+    /// The agent refused the open, for this reason.
+    Refused(CloseReasonKind),
+    /// The agent ended a running session, for this reason.
+    Closed(CloseReasonKind),
+    /// The connection to the agent dropped, or the agent went silent.
+    Lost,
+    /// This client revoked the agent's certificate.
+    Revoked,
+}
+
+impl ErrorKind {
+    pub fn of_dial(e: &DialError) -> Self {
+        match e {
+            DialError::Connect { .. } => Self::Unreachable,
+            DialError::Tls { .. } => Self::Tls,
+            DialError::Conn { .. } => Self::Protocol,
+            DialError::Refused { reason, .. } => Self::Refused(reason.kind),
+            DialError::NotThatAgent { .. } | DialError::Impostor { .. } => Self::WrongAgent,
+        }
+    }
+
+    pub fn label(self) -> String {
+        match self {
+            Self::Unreachable => "unreachable".into(),
+            Self::Tls => "tls".into(),
+            Self::Protocol => "protocol".into(),
+            Self::WrongAgent => "wrong agent".into(),
+            Self::Unresolved => "unresolved".into(),
+            Self::Refused(k) => format!("refused: {k}"),
+            Self::Closed(k) => format!("closed: {k}"),
+            Self::Lost => "lost".into(),
+            Self::Revoked => "revoked".into(),
+        }
+    }
+}
 
 pub fn describe(m: &Metrics) {
     m.describe(
@@ -41,7 +110,27 @@ pub fn describe(m: &Metrics) {
     m.describe(
         "serialmesh_endpoint_last_error",
         Kind::Gauge,
-        "The last error of an endpoint, in the error label",
+        "The kind of the last error of an endpoint, in the error label",
+    );
+    m.describe(
+        "serialmesh_endpoint_errors_total",
+        Kind::Counter,
+        "Errors by endpoint and kind (failed dials, lost tunnels)",
+    );
+    m.describe(
+        "serialmesh_endpoint_ready",
+        Kind::Gauge,
+        "1 while the endpoint could serve its application now (tunnel up, or the agent has the device), as /readyz",
+    );
+    m.describe(
+        "serialmesh_endpoint_session_setup_seconds",
+        Kind::Histogram,
+        "Successful session setups: dial, TLS handshake and open, until the agent's reply",
+    );
+    m.describe(
+        "serialmesh_endpoint_outage_seconds",
+        Kind::Histogram,
+        "Tunnel outages that ended: from the tunnel going down to it carrying bytes again",
     );
 }
 
@@ -56,9 +145,11 @@ pub struct EndpointMeters {
     /// Local connections refused by `allow_users`.
     pub refused: Counter,
     pub relay: Meters,
+    pub session_setup: Histogram,
+    pub outage: Histogram,
     /// The agent answered the last probe and has the device: an application
     /// that connects now gets a tunnel.
-    available: AtomicBool,
+    available: Arc<AtomicBool>,
 }
 
 impl EndpointMeters {
@@ -66,10 +157,15 @@ impl EndpointMeters {
         let one = [("endpoint", endpoint)];
         let to_device = [("endpoint", endpoint), ("direction", "to_device")];
         let to_app = [("endpoint", endpoint), ("direction", "to_app")];
+        let tunnel_up = metrics.gauge("serialmesh_endpoint_tunnel_up", &one);
+        let available = Arc::new(AtomicBool::new(false));
+        let ready = metrics.gauge("serialmesh_endpoint_ready", &one);
+        let (up, avail) = (tunnel_up.clone(), available.clone());
+        metrics.on_render(move |_| ready.set(i64::from(is_ready(&up, &avail))));
         Self {
             metrics: metrics.clone(),
             endpoint: endpoint.to_string(),
-            tunnel_up: metrics.gauge("serialmesh_endpoint_tunnel_up", &one),
+            tunnel_up,
             reconnects: metrics.counter("serialmesh_endpoint_reconnects_total", &one),
             lost_to_device: metrics.counter("serialmesh_endpoint_bytes_lost_total", &to_device),
             lost_to_app: metrics.counter("serialmesh_endpoint_bytes_lost_total", &to_app),
@@ -80,25 +176,44 @@ impl EndpointMeters {
                 to_device: Arc::new(metrics.counter("serialmesh_endpoint_bytes_total", &to_app)),
                 to_net: Arc::new(metrics.counter("serialmesh_endpoint_bytes_total", &to_device)),
             },
-            available: AtomicBool::new(false),
+            session_setup: metrics.histogram(
+                "serialmesh_endpoint_session_setup_seconds",
+                &one,
+                SETUP_BUCKETS,
+            ),
+            outage: metrics.histogram("serialmesh_endpoint_outage_seconds", &one, OUTAGE_BUCKETS),
+            available,
         }
     }
 
-    pub fn error(&self, error: &str) {
+    /// An error, as its kind only: the caller logs the message.
+    pub fn error(&self, kind: ErrorKind) {
+        let kind = kind.label();
+        let endpoint = self.endpoint.as_str();
         self.metrics.set_info(
             "serialmesh_endpoint_last_error",
-            &[("endpoint", self.endpoint.as_str())],
-            &[("error", error)],
+            &[("endpoint", endpoint)],
+            &[("error", &kind)],
         );
+        self.metrics
+            .counter(
+                "serialmesh_endpoint_errors_total",
+                &[("endpoint", endpoint), ("kind", &kind)],
+            )
+            .inc();
     }
 
     pub fn ready(&self) -> bool {
-        self.tunnel_up.get() > 0 || self.available.load(Ordering::Relaxed)
+        is_ready(&self.tunnel_up, &self.available)
     }
 
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
+}
+
+fn is_ready(tunnel_up: &Gauge, available: &AtomicBool) -> bool {
+    tunnel_up.get() > 0 || available.load(Ordering::Relaxed)
 }
 
 /// Ready when every endpoint could serve its application now.
@@ -140,7 +255,8 @@ pub async fn probe(
                 Some((r, pin)) => match r.resolve(&address, *pin).await {
                     Ok(_) => true,
                     Err(e) => {
-                        meters.error(&e.to_string());
+                        tracing::debug!(error = %e, "probe: device not resolved");
+                        meters.error(ErrorKind::Unresolved);
                         false
                     }
                 },
@@ -149,7 +265,8 @@ pub async fn probe(
                         (d.name == device || d.address == device) && d.state != DeviceState::Gone
                     }),
                     Err(e) => {
-                        meters.error(&e.to_string());
+                        tracing::debug!(error = %e, "probe: cannot list the agent's devices");
+                        meters.error(ErrorKind::of_dial(&e));
                         false
                     }
                 },

@@ -10,6 +10,14 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::exposition;
+use crate::sampled::{Float, Histogram};
+
+/// Series one family may hold. Label values come from configuration and
+/// from devices plugged in, never from what a peer sends; this cap is the
+/// backstop should that ever change: beyond it new series are not
+/// exported (and a warning is logged once), so no input can grow a scrape
+/// or the memory behind it without bound.
+pub const MAX_SERIES_PER_FAMILY: usize = 1000;
 
 /// The Prometheus type of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +26,8 @@ pub enum Kind {
     Counter,
     /// Goes up and down; info series (see [`Metrics::set_info`]) are gauges.
     Gauge,
+    /// Observations in buckets (`_bucket`, `_sum`, `_count`).
+    Histogram,
 }
 
 impl Kind {
@@ -25,6 +35,7 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         }
     }
 }
@@ -92,17 +103,29 @@ pub(crate) enum Value {
     /// Constant 1; the information is in these extra labels, which the next
     /// `set_info` for the same series replaces.
     Info(Vec<(&'static str, String)>),
+    Float(Float),
+    Histogram(Histogram),
 }
 
 pub(crate) struct Family {
     pub(crate) kind: Kind,
     pub(crate) help: Option<&'static str>,
     pub(crate) series: BTreeMap<LabelSet, Value>,
+    /// The series cap was hit and said so once.
+    capped: bool,
 }
+
+/// Runs before each render to bring sampled series up to date (device
+/// presence, process figures): what is cheaper to read at scrape time than
+/// to track on every change.
+/// It is given the registry, so it need not hold a clone of it (which
+/// would make a reference cycle).
+type Collector = Arc<dyn Fn(&Metrics) + Send + Sync>;
 
 #[derive(Default)]
 struct Inner {
     families: Mutex<BTreeMap<&'static str, Family>>,
+    collectors: Mutex<Vec<Collector>>,
 }
 
 /// The registry: one per process, cloned into whatever reports metrics.
@@ -131,6 +154,7 @@ impl Metrics {
             kind,
             help: None,
             series: BTreeMap::new(),
+            capped: false,
         });
         if family.kind != kind && !family.series.is_empty() {
             tracing::warn!(
@@ -173,6 +197,57 @@ impl Metrics {
             Value::Gauge(g) => g.clone(),
             _ => kind_clash(name),
         }
+    }
+
+    /// The histogram of `name` with these labels and bucket bounds
+    /// (ascending, in the unit of the observations), created empty if new.
+    /// An existing series keeps the bounds it was created with.
+    pub fn histogram(
+        &self,
+        name: &'static str,
+        labels: &[(&'static str, &str)],
+        bounds: &'static [f64],
+    ) -> Histogram {
+        let mut families = self.lock();
+        let Some((family, key)) = family_for(&mut families, name, Kind::Histogram, labels) else {
+            return Histogram::default();
+        };
+        match family
+            .series
+            .entry(key)
+            .or_insert_with(|| Value::Histogram(Histogram::new(bounds)))
+        {
+            Value::Histogram(h) => h.clone(),
+            _ => kind_clash(name),
+        }
+    }
+
+    /// A floating-point series of `kind` (a counter of CPU seconds, a
+    /// timestamp gauge), created at 0 if new.
+    pub fn float(&self, name: &'static str, kind: Kind, labels: &[(&'static str, &str)]) -> Float {
+        let mut families = self.lock();
+        let Some((family, key)) = family_for(&mut families, name, kind, labels) else {
+            return Float::default();
+        };
+        match family
+            .series
+            .entry(key)
+            .or_insert_with(|| Value::Float(Float::default()))
+        {
+            Value::Float(f) => f.clone(),
+            _ => kind_clash(name),
+        }
+    }
+
+    /// Runs `collect` before every render, outside the registry lock (it
+    /// may create and update series). It must be cheap and must not block:
+    /// it runs on the scrape's runtime thread.
+    pub fn on_render(&self, collect: impl Fn(&Metrics) + Send + Sync + 'static) {
+        self.0
+            .collectors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(collect));
     }
 
     /// Sets an info series: `name{labels..., value_labels...} 1`. The series
@@ -227,6 +302,15 @@ impl Metrics {
 
     /// Everything, in the Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> String {
+        let collectors = self
+            .0
+            .collectors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for collect in collectors {
+            collect(self);
+        }
         exposition::render(&self.lock())
     }
 
@@ -262,6 +346,7 @@ fn family_for<'a>(
         kind,
         help: None,
         series: BTreeMap::new(),
+        capped: false,
     });
     if family.kind != kind {
         tracing::warn!(
@@ -272,7 +357,19 @@ fn family_for<'a>(
         );
         return None;
     }
-    Some((family, label_set(labels)))
+    let key = label_set(labels);
+    if family.series.len() >= MAX_SERIES_PER_FAMILY && !family.series.contains_key(&key) {
+        if !family.capped {
+            family.capped = true;
+            tracing::warn!(
+                metric = name,
+                cap = MAX_SERIES_PER_FAMILY,
+                "too many series; new ones are not exported"
+            );
+        }
+        return None;
+    }
+    Some((family, key))
 }
 
 fn kind_clash<T: Default>(name: &'static str) -> T {
@@ -308,26 +405,5 @@ fn valid_label_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metric_and_label_names_follow_prometheus_rules() {
-        assert!(valid_metric_name("serialmesh_bytes_total"));
-        assert!(valid_metric_name("ns:rule_total"));
-        assert!(!valid_metric_name(""));
-        assert!(!valid_metric_name("1st"));
-        assert!(!valid_metric_name("bytes-total"));
-        assert!(valid_label_name("endpoint"));
-        assert!(!valid_label_name("__name__"));
-        assert!(!valid_label_name("a:b"));
-    }
-
-    #[test]
-    fn labels_in_any_order_name_the_same_series() {
-        let m = Metrics::default();
-        m.counter("c_total", &[("a", "1"), ("b", "2")]).inc();
-        m.counter("c_total", &[("b", "2"), ("a", "1")]).inc();
-        assert_eq!(m.counter("c_total", &[("a", "1"), ("b", "2")]).get(), 2);
-    }
-}
+#[path = "metrics_tests.rs"]
+mod tests;

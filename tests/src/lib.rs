@@ -29,6 +29,7 @@
 pub mod agent;
 pub mod bins;
 pub mod client;
+pub mod exported;
 pub mod faults;
 pub mod flood;
 pub mod forge;
@@ -43,6 +44,7 @@ pub mod pki;
 pub mod proc;
 pub mod pty;
 pub mod rogue;
+pub mod scrape;
 pub mod sidecar;
 pub mod sysfs;
 pub mod tools;

@@ -6,7 +6,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,8 @@ use bytes::BytesMut;
 use rustls::{ServerConnection, StreamOwned};
 use serialmesh_pki::{DenyList, TlsFiles};
 use serialmesh_proto::{
-    DeviceInfo, DeviceState, Frame, Hello, Inventory, LineSettings, Opened, ALPN, PROTOCOL_VERSION,
+    CloseReason, CloseReasonKind, DeviceInfo, DeviceState, Frame, Hello, Inventory, LineSettings,
+    Opened, ALPN, PROTOCOL_VERSION,
 };
 
 use crate::pki::TlsPaths;
@@ -74,6 +75,11 @@ pub struct Says {
     pub peers: Vec<String>,
     /// The device's USB serial number, as shown by `serialctl ls`.
     pub serial: Option<String>,
+    /// Refuse every open with this kind, and this message followed by a
+    /// number that grows with each open (a different text every time).
+    pub refuse: Option<(CloseReasonKind, String)>,
+    /// Refusals sent so far (clones of `Says` share it).
+    pub refused: Arc<AtomicU64>,
 }
 
 fn serve(
@@ -113,15 +119,21 @@ fn serve(
                 peers: says.peers.clone(),
                 ..Inventory::default()
             }),
-            Frame::Open(_) => {
-                opened.store(true, Ordering::SeqCst);
-                Frame::Opened(Opened {
-                    device: "zwave".into(),
-                    agent: claims.into(),
-                    zone: claims.into(),
-                    settings: LineSettings::default(),
-                })
-            }
+            Frame::Open(_) => match &says.refuse {
+                Some((kind, message)) => {
+                    let n = says.refused.fetch_add(1, Ordering::SeqCst);
+                    Frame::Close(CloseReason::new(*kind, format!("{message} #{n}")))
+                }
+                None => {
+                    opened.store(true, Ordering::SeqCst);
+                    Frame::Opened(Opened {
+                        device: "zwave".into(),
+                        agent: claims.into(),
+                        zone: claims.into(),
+                        settings: LineSettings::default(),
+                    })
+                }
+            },
             _ => continue,
         };
         if s.write_all(&reply.to_bytes().unwrap()).is_err() {

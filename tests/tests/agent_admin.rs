@@ -44,6 +44,9 @@ fn agent_metrics_count_sessions_bytes_refusals_and_bad_handshakes() {
         "serialmesh_agent_bytes_total{device=\"zwave\",direction=\"to_device\"} 5",
         "serialmesh_agent_refusals_total{reason=\"busy\"}",
         "serialmesh_agent_handshake_failures_total 1",
+        // One session set up (the busy one was refused before its setup).
+        "serialmesh_agent_session_setup_seconds_count{device=\"zwave\"} 1",
+        "serialmesh_agent_device_present{device=\"zwave\"} 1",
     ] {
         assert!(m.contains(line), "missing {line:?} in:\n{m}");
     }

@@ -2,7 +2,8 @@
 //! (`kubectl apply -k`, on Talos with kube-prometheus-stack): their
 //! schema, and the properties a schema cannot see: which namespaces allow
 //! privileged pods, which port the probes hit, what a sidecar's readiness
-//! means for its pod, what the PodMonitors select, which node may read
+//! means for its pod, what the PodMonitors select, that the PrometheusRule
+//! carries the alert rules promtool proves, which node may read
 //! which key. The configs they embed are run by the real binaries in
 //! deploy.rs; the sidecar's readiness path here.
 
@@ -65,8 +66,10 @@ fn kubernetes_manifests_pass_strict_schema_validation() {
     let mut files = Vec::new();
     for (i, doc) in agents().iter().chain(gateway().iter()).enumerate() {
         // kubernetes-validate knows the built-in kinds only. PodMonitors
-        // (a CRD of the Prometheus Operator) are left out on purpose and
-        // checked by podmonitors_select_the_pods_and_name_their_admin_port.
+        // and the PrometheusRule (CRDs of the Prometheus Operator) are left
+        // out on purpose and checked by
+        // podmonitors_select_the_pods_and_name_their_admin_port and
+        // the_prometheus_rule_is_the_rules_file_and_is_picked_up_like_the_podmonitor.
         if text(doc, "/apiVersion").starts_with("monitoring.coreos.com/") {
             continue;
         }
@@ -472,4 +475,51 @@ fn configs_and_keys_are_mounted_as_directories_so_kubelet_updates_reach_the_pod(
             }
         }
     }
+}
+
+#[test]
+fn the_prometheus_rule_is_the_rules_file_and_is_picked_up_like_the_podmonitor() {
+    let docs = agents();
+    let rules = of_kind(&docs, "PrometheusRule");
+    assert_eq!(
+        rules.len(),
+        1,
+        "one PrometheusRule in the agents' kustomization"
+    );
+    let pr = rules[0];
+    assert_eq!(text(pr, "/apiVersion"), "monitoring.coreos.com/v1");
+    // kube-prometheus-stack selects rules by its release label, as it
+    // does PodMonitors.
+    let pm = of_kind(&docs, "PodMonitor")[0];
+    assert_eq!(
+        pr["metadata"]["labels"]["release"],
+        pm["metadata"]["labels"]["release"]
+    );
+    assert!(pr["metadata"]["labels"]["release"].is_string());
+    // The same groups as the plain rules file, which promtool proves
+    // (tests/tests/alert_rules.rs).
+    let plain = &documents(&repo_root().join("deploy/prometheus/serialmesh-rules.yaml"))[0];
+    assert_eq!(pr["spec"]["groups"], plain["groups"]);
+    // And promtool accepts what the Operator would load.
+    let dir = temp_dir();
+    let spec = dir.path().join("spec.json");
+    std::fs::write(&spec, pr["spec"].to_string()).unwrap();
+    let (code, out) =
+        serialmesh_tests::scrape::promtool_run(&["check", "rules", spec.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{out}");
+    // The agent alerts match the job the PodMonitor gives its targets,
+    // NAMESPACE/NAME (it sets no jobLabel).
+    assert!(pm["spec"]["jobLabel"].is_null());
+    let job = format!("{}/{}", namespace(pm), text(pm, "/metadata/name"));
+    assert_eq!(job, "serialmesh/seriald");
+    let agent_down = pr["spec"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["alert"] == "SerialmeshAgentDown")
+        .expect("SerialmeshAgentDown");
+    assert!(
+        text(agent_down, "/expr").contains(r#"job=~"(.*/)?seriald""#),
+        "{agent_down}"
+    );
 }

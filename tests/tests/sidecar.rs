@@ -414,5 +414,16 @@ fn admin_endpoint_reports_health_readiness_and_byte_counts() {
     let (_, detail) = http_get(admin, "/readyz");
     assert!(detail.contains("zwave@house"), "{detail}");
     let (_, metrics) = http_get(admin, "/metrics");
-    assert!(metrics.contains("serialmesh_endpoint_last_error{endpoint=\"zwave@house\",error=\"cannot connect to agent"), "{metrics}");
+    // Said as a kind from a closed set, not the OS error's text: a
+    // label value per message would be a new series per message.
+    assert!(
+        metrics.contains(
+            "serialmesh_endpoint_last_error{endpoint=\"zwave@house\",error=\"unreachable\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("serialmesh_endpoint_ready{endpoint=\"zwave@house\"} 0"),
+        "{metrics}"
+    );
 }
