@@ -158,7 +158,10 @@ fn every_builtin_profile_is_recognised() {
     assert_eq!(names.len(), found.len(), "names must be unique: {names:?}");
     for n in &names {
         let base = n.split('-').next().unwrap_or_default();
-        assert!(["zwave", "zigbee", "rs232"].contains(&base), "{n} in {names:?}");
+        assert!(
+            ["zwave", "zigbee", "rs232"].contains(&base),
+            "{n} in {names:?}"
+        );
     }
     let sky = at(&found, "ttyUSB2");
     assert_eq!(sky.settings.to_string(), "115200 8N1 rts/cts");
