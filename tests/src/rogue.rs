@@ -120,6 +120,7 @@ fn serve(
                     agent: claims.into(),
                     zone: claims.into(),
                     settings: LineSettings::default(),
+                    serial: says.serial.clone(),
                 })
             }
             _ => continue,
