@@ -10,8 +10,9 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serialmesh_tests::net::echo_ok;
+use serialmesh_tests::net::{echo_ok, free_addr};
 use serialmesh_tests::rogue::{Rogue, Says};
+use serialmesh_tests::sidecar::Sidecar;
 use serialmesh_tests::sysfs::{FakeSysfs, UsbDevice};
 use serialmesh_tests::{bins, run_to_end, AgentBuilder, ConnectBuilder, EchoDevice, Pki};
 
@@ -148,6 +149,36 @@ fn an_endpoint_pinned_to_a_serial_number_refuses_another_stick_naming_both() {
     still_held(&mut app);
     assert_eq!(b.bytes_read(), 0, "B got bytes meant for A");
     assert!(!agent.output().contains("session started"));
+}
+
+#[test]
+fn a_sidecar_endpoint_with_expect_serial_refuses_a_configured_device_of_unknown_serial() {
+    let pki = Pki::new();
+    let device = EchoDevice::start();
+    // A static [[device]] by path: the agent knows no serial number for it.
+    let agent = AgentBuilder::new(&pki, "house")
+        .device("zwave", device.path())
+        .start();
+    let listen = free_addr();
+    let sidecar = Sidecar::start(
+        &Sidecar::config(
+            &pki.client("gw"),
+            &format!(
+                "[[endpoint]]\ndevice = \"zwave@house\"\nagent = \"{}\"\ntcp = \"{listen}\"\nexpect_serial = \"AAA\"\n",
+                agent.addr
+            ),
+        ),
+        1,
+    );
+    let mut app = std::net::TcpStream::connect(listen).unwrap();
+    app.write_all(b"for A only").unwrap();
+    let line = sidecar.guard.wait_for_output("wrong device", T).unwrap();
+    assert!(
+        line.contains("zwave@house has no USB serial number this agent knows (a configured [[device]], or a device without one), so it cannot be shown to be AAA as this endpoint expects (expect_serial); not opening it"),
+        "{line}"
+    );
+    still_held(&mut app);
+    assert_eq!(device.bytes_read(), 0);
 }
 
 #[test]
