@@ -58,6 +58,11 @@ fn a_restart_with_one_stick_missing_does_not_give_its_name_to_the_other() {
     let mut agent = agent_on(&pki, &fake).start();
     agent.wait_for_output("device=zwave-aaa", T).unwrap();
     agent.wait_for_output("device=zwave-bbb", T).unwrap();
+    let note = agent.wait_for_output("shared as zwave-aaa", T).unwrap();
+    assert!(
+        note.contains("shared as zwave-aaa, not zwave: only a [[profile]] pinned to a device (its serial number) gives the bare name"),
+        "{note}"
+    );
 
     // Power cut; the host boots with A unplugged, and B is now ttyUSB0.
     let a_stick = fake.remove("ttyUSB0");

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 
 use serialmesh_config::{AgentConfig, UserProfile};
 use serialmesh_proto::LineSettings;
-use tracing::debug;
+use tracing::{debug, info};
 
 pub use builtin::{Builtin, BUILTINS};
 pub use naming::{Namer, Refused};
@@ -216,7 +216,14 @@ fn name(found: &mut [Found], namer: &mut Namer) {
     for (i, verdict) in shared.into_iter().zip(namer.assign(&wants)) {
         let f = &mut found[i];
         match verdict {
-            Ok(name) if f.node_exists => f.name = Some(name),
+            Ok(name) if f.node_exists => {
+                if let Some(ShareAs::Kind(base)) = &f.share {
+                    if namer.first_time(&f.identity, &name) {
+                        info!(identity = %f.identity, "shared as {name}, not {base}: only a [[profile]] pinned to a device (its serial number) gives the bare name, which no other device can then take; `seriald devices --pins` prints pins");
+                    }
+                }
+                f.name = Some(name);
+            }
             Ok(_) => {
                 debug!(tty = %f.tty, node = %f.node.display(), "no device node; not shared until it appears");
             }

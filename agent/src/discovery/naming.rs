@@ -69,6 +69,12 @@ impl Namer {
         Self::default()
     }
 
+    /// True the first time it is asked about `(identity, name)`: for
+    /// notes logged once per device, not at every rescan.
+    pub fn first_time(&mut self, identity: &str, name: &str) -> bool {
+        self.told.insert((identity.to_owned(), name.to_owned()))
+    }
+
     /// Keeps `name` away from discovered devices: call it for each static
     /// `[[device]]` before the first scan.
     pub fn reserve(&mut self, name: &str) {
@@ -125,7 +131,7 @@ impl Namer {
                 let refused = Refused::Configured {
                     name: name.to_owned(),
                 };
-                if self.told.insert((id.to_owned(), name.to_owned())) {
+                if self.first_time(id, name) {
                     warn!(identity = %id, "{refused}; not shared");
                 }
                 Err(refused)
