@@ -54,3 +54,92 @@ impl Registry {
             .and_then(|s| s.meta.serial.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serialmesh_config::DeviceConfig;
+    use serialmesh_proto::LineSettings;
+    use tokio_util::sync::CancellationToken;
+
+    use super::super::{DeviceMeta, OpenToAll};
+    use super::*;
+
+    fn dev(name: &str) -> DeviceConfig {
+        DeviceConfig {
+            name: name.into(),
+            path: format!("/dev/{name}").into(),
+            settings: LineSettings::default(),
+            takeover: false,
+        }
+    }
+
+    /// `rs232` configured by path; `zwave-bbb` discovered, serial BBB.
+    fn registry() -> Registry {
+        let r = Registry::new("shed", "shed", vec![dev("rs232")], CancellationToken::new());
+        let meta = DeviceMeta {
+            serial: Some("BBB".into()),
+            ..DeviceMeta::default()
+        };
+        r.sync_discovered(vec![(dev("zwave-bbb"), meta)]);
+        r
+    }
+
+    /// Sees everything, may open nothing.
+    struct ListOnly;
+
+    impl Gate for ListOnly {
+        fn client(&self) -> &str {
+            "gw"
+        }
+        fn fingerprint(&self) -> Option<serialmesh_pki::Fingerprint> {
+            None
+        }
+        fn visible(&self, _device: &str) -> bool {
+            true
+        }
+        fn may_open(&self, device: &str) -> Result<(), CloseReason> {
+            Err(CloseReason::new(CloseReasonKind::NotAuthorised, device))
+        }
+    }
+
+    #[test]
+    fn the_expected_serial_number_passes_and_is_reported() {
+        let r = registry();
+        assert_eq!(r.check_serial("zwave-bbb", &OpenToAll("gw"), "BBB"), Ok(()));
+        assert_eq!(r.serial_of("zwave-bbb").as_deref(), Some("BBB"));
+        assert_eq!(r.serial_of("rs232"), None);
+    }
+
+    #[test]
+    fn another_serial_number_is_refused_naming_both() {
+        let e = registry()
+            .check_serial("zwave-bbb@shed", &OpenToAll("gw"), "AAA")
+            .unwrap_err();
+        assert_eq!(e.kind, CloseReasonKind::WrongDevice);
+        assert_eq!(
+            e.message,
+            "zwave-bbb@shed is the device with USB serial number BBB, not AAA as this endpoint expects (expect_serial); not opening it"
+        );
+    }
+
+    #[test]
+    fn a_device_of_unknown_serial_number_is_refused() {
+        let e = registry()
+            .check_serial("rs232", &OpenToAll("gw"), "AAA")
+            .unwrap_err();
+        assert_eq!(e.kind, CloseReasonKind::WrongDevice);
+        assert!(
+            e.message
+                .starts_with("rs232@shed has no USB serial number this agent knows"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn what_the_claim_refuses_is_left_to_it_and_tells_nothing() {
+        let r = registry();
+        assert_eq!(r.check_serial("nothing", &OpenToAll("gw"), "AAA"), Ok(()));
+        assert_eq!(r.check_serial("zwave-bbb", &ListOnly, "AAA"), Ok(()));
+    }
+}
