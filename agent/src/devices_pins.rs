@@ -142,3 +142,84 @@ fn about(f: &Found) -> String {
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use serialmesh_agent::discovery::UsbInfo;
+    use serialmesh_proto::LineSettings;
+
+    use super::*;
+
+    fn stick(tty: &str, serial: Option<&str>, product: &str) -> Found {
+        Found {
+            tty: tty.into(),
+            node: PathBuf::from(format!("/dev/{tty}")),
+            node_exists: true,
+            by_id: None,
+            usb: Some(UsbInfo {
+                vid: 0x10c4,
+                pid: 0xea60,
+                serial: serial.map(str::to_owned),
+                manufacturer: None,
+                product: Some(product.into()),
+                interface: Some(0),
+                port_path: "1-1".into(),
+                port_number: None,
+            }),
+            identity: format!("10c4:ea60:{}", serial.unwrap_or("-")),
+            profile: Some("cp210x-zwave".into()),
+            why_unmatched: None,
+            share: Some(ShareAs::Kind("zwave".into())),
+            name: None,
+            refused: None,
+            settings: LineSettings::default(),
+            takeover: false,
+        }
+    }
+
+    fn text(pin: &Pin) -> &str {
+        match pin {
+            Pin::Profile(t) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_product_string_cannot_write_toml_of_its_own() {
+        let evil = stick("ttyUSB0", Some("AAA"), "Stick\n[[device]]\nname = \"x\"");
+        let pins = pins(&[evil], &[]);
+        let t = text(&pins[0]);
+        assert_eq!(t.lines().filter(|l| l.starts_with('[')).count(), 1, "{t}");
+        assert!(
+            t.starts_with("# /dev/ttyUSB0 Stick?[[device]]?name = \"x\", not shared now\n"),
+            "{t}"
+        );
+        let config =
+            serialmesh_config::parse_agent(t, std::path::Path::new("/etc/a.toml")).unwrap();
+        assert_eq!((config.profile.len(), config.devices.len()), (1, 0));
+    }
+
+    #[test]
+    fn serial_numbers_are_quoted_as_toml_strings() {
+        let odd = stick("ttyUSB0", Some("A\"B\\C"), "Stick");
+        let pins = pins(&[odd], &[]);
+        assert!(
+            text(&pins[0]).contains("serial = \"A\\\"B\\\\C\"\n"),
+            "{:?}",
+            pins[0]
+        );
+    }
+
+    #[test]
+    fn names_are_unique_among_pins_and_configured_devices() {
+        let found = [
+            stick("ttyUSB0", Some("AAA"), "Stick"),
+            stick("ttyUSB1", Some("BBB"), "Stick"),
+        ];
+        let pins = pins(&found, &["zwave".to_string()]);
+        assert!(text(&pins[0]).contains("name = \"zwave-2\"\n"));
+        assert!(text(&pins[1]).contains("name = \"zwave-3\"\n"));
+    }
+}
