@@ -1,6 +1,8 @@
-//! `seriald devices [--sysfs DIR] [--json]`: what discovery finds, which
-//! profile matched (or why none did) and the name each device would be
-//! shared under. Reads the tree once and exits; shares nothing.
+//! `seriald devices [--sysfs DIR] [--json | --pins]`: what discovery finds,
+//! which profile matched (or why none did) and the name each device would
+//! be shared under, then a `[[profile]]` pin for each (`--pins`: only the
+//! pins, as TOML to append to the agent config; see devices_pins.rs).
+//! Reads the tree once and exits; shares nothing.
 //!
 //! `--json` prints an array with one object per port:
 //!
@@ -17,6 +19,9 @@
 //! | `profile` | matched profile id (`"user-1"`, `"ha-skyconnect"`), or `null` |
 //! | `why_unmatched` | why no profile matched, or `null` |
 //! | `name` | share name, or `null` when not shared |
+//! | `refused` | why it is not shared under the name it wants (another device wants it too, or a `[[device]]` has it), or `null` |
+//! | `pin` | a `[[profile]]` table pinning it to its bare name, or `null` |
+//! | `why_no_pin` | when `pin` is `null`: already pinned, or why it cannot be |
 //! | `line` | line settings in short form, `"115200 8N1 rts/cts"` |
 //! | `settings` | the same as an object: `baud`, `data_bits`, `parity`, `stop_bits`, `flow_control`, and `dtr`/`rts` when set |
 //! | `takeover` | whether another client may take the device over |
@@ -26,13 +31,24 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 use serialmesh_agent::discovery::{looks_like_sysfs, scan, DiscoveryConfig, Found, Namer};
 
+use crate::devices_pins::{pins, Pin};
+
+/// How to print the listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    /// Only the `[[profile]]` pins: a TOML document.
+    Pins,
+}
+
 /// Runs the command. `reserved` are the static `[[device]]` names, so the
 /// names printed are the ones the agent would use. `Err` is a usage
 /// problem, worded for the user (exit status 2).
 pub fn run(
     cfg: &DiscoveryConfig,
     reserved: &[String],
-    json: bool,
+    format: Format,
     out: &mut impl Write,
 ) -> Result<(), String> {
     if !cfg.sysfs.is_dir() {
@@ -52,10 +68,13 @@ pub fn run(
         namer.reserve(name);
     }
     let found = scan(cfg, &mut namer);
-    let written = if json {
-        write_json(&found, out)
-    } else {
-        write_table(&found, cfg, out)
+    let pins = pins(&found, reserved);
+    let written = match format {
+        Format::Json => write_json(&found, &pins, out),
+        Format::Table => {
+            write_table(&found, cfg, out).and_then(|()| write_pins(&found, &pins, out))
+        }
+        Format::Pins => write_pins(&found, &pins, out),
     };
     // A closed pipe (`| head`) is not the user's mistake worth exit 2.
     match written {
@@ -66,8 +85,22 @@ pub fn run(
     }
 }
 
-fn write_json(found: &[Found], out: &mut impl Write) -> io::Result<()> {
-    let list: Vec<Value> = found.iter().map(to_json).collect();
+fn write_json(found: &[Found], pins: &[Pin], out: &mut impl Write) -> io::Result<()> {
+    let list: Vec<Value> = found
+        .iter()
+        .zip(pins)
+        .map(|(f, pin)| {
+            let mut v = to_json(f);
+            let (text, why) = match pin {
+                Pin::Profile(t) => (Some(t.clone()), None),
+                Pin::Already(id) => (None, Some(format!("already pinned by {id}"))),
+                Pin::Impossible(why) => (None, Some(why.clone())),
+            };
+            v["pin"] = json!(text);
+            v["why_no_pin"] = json!(why);
+            v
+        })
+        .collect();
     serde_json::to_writer_pretty(&mut *out, &list)?;
     writeln!(out)
 }
@@ -91,6 +124,7 @@ fn to_json(f: &Found) -> Value {
         "profile": f.profile,
         "why_unmatched": f.why_unmatched,
         "name": f.name,
+        "refused": f.refused.as_ref().map(|r| r.to_string()),
         "line": f.settings.to_string(),
         "settings": serde_json::to_value(f.settings).unwrap_or(Value::Null),
         "takeover": f.takeover,
@@ -137,6 +171,38 @@ fn write_table(found: &[Found], cfg: &DiscoveryConfig, out: &mut impl Write) -> 
         }
         writeln!(out, "{}", line.trim_end())?;
     }
+    for f in found {
+        if let Some(refused) = &f.refused {
+            writeln!(out, "{}: not shared: {refused}", f.node.display())?;
+        }
+    }
+    Ok(())
+}
+
+/// The pins as one TOML document: tables for the devices that can be
+/// pinned, comments for the others.
+fn write_pins(found: &[Found], pins: &[Pin], out: &mut impl Write) -> io::Result<()> {
+    if found.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "# [[profile]] pins: each keeps its device's bare name for good (names are otherwise NAME-SERIAL);"
+    )?;
+    writeln!(
+        out,
+        "# paste them into the agent config before other [[profile]] tables (`seriald devices --pins` prints only these)."
+    )?;
+    for (f, pin) in found.iter().zip(pins) {
+        match pin {
+            Pin::Profile(text) => write!(out, "\n{text}")?,
+            Pin::Already(id) => writeln!(out, "\n# {}: already pinned by {id}", f.node.display())?,
+            Pin::Impossible(why) => {
+                writeln!(out, "\n# {}: cannot be pinned: {why}", f.node.display())?
+            }
+        }
+    }
     Ok(())
 }
 
@@ -155,6 +221,7 @@ fn row(f: &Found) -> [String; 8] {
     };
     let name = match &f.name {
         Some(n) => n.clone(),
+        None if f.refused.is_some() => "- (refused, below)".into(),
         None if !f.node_exists => "- (no device node)".into(),
         None => "- (not shared)".into(),
     };

@@ -1,4 +1,5 @@
 mod devices_cmd;
+mod devices_pins;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,8 +49,12 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         sysfs: Option<PathBuf>,
         /// Print a JSON array instead of a table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "pins")]
         json: bool,
+        /// Print only a [[profile]] pin for each device: TOML to paste
+        /// into the agent config, so each keeps its bare name for good.
+        #[arg(long)]
+        pins: bool,
     },
     /// Print the shell completion script for SHELL.
     Completions {
@@ -98,8 +103,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Devices { sysfs, json }) = cli.command {
-        return devices(&config, sysfs, json);
+    if let Some(Command::Devices { sysfs, json, pins }) = cli.command {
+        let format = match (json, pins) {
+            (true, _) => devices_cmd::Format::Json,
+            (_, true) => devices_cmd::Format::Pins,
+            _ => devices_cmd::Format::Table,
+        };
+        return devices(&config, sysfs, format);
     }
     if cli.check {
         return check(&config, cli.config.as_deref());
@@ -187,7 +197,7 @@ fn check(config: &AgentConfig, path: Option<&std::path::Path>) -> ExitCode {
 }
 
 /// `seriald devices`: the config's discovery settings, `--sysfs` winning.
-fn devices(config: &AgentConfig, sysfs: Option<PathBuf>, json: bool) -> ExitCode {
+fn devices(config: &AgentConfig, sysfs: Option<PathBuf>, format: devices_cmd::Format) -> ExitCode {
     let mut cfg = DiscoveryConfig::from(config);
     if let Some(dir) = sysfs {
         cfg.sysfs = dir;
@@ -198,7 +208,7 @@ fn devices(config: &AgentConfig, sysfs: Option<PathBuf>, json: bool) -> ExitCode
         );
     }
     let reserved: Vec<String> = config.devices.iter().map(|d| d.name.clone()).collect();
-    match devices_cmd::run(&cfg, &reserved, json, &mut std::io::stdout().lock()) {
+    match devices_cmd::run(&cfg, &reserved, format, &mut std::io::stdout().lock()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("seriald: {message}");

@@ -54,7 +54,15 @@ pub async fn run<S>(
     // waits).
     let asked = tokio::time::Instant::now();
     let hold_until = asked + hold::HOLD;
-    let (claim, claim_waited) = match hold::claim(registry, &open.address, gate, hold_until).await {
+    let pinned = match &open.expect_serial {
+        Some(expect) => registry.check_serial(&open.address, gate, expect),
+        None => Ok(()),
+    };
+    let claimed = match pinned {
+        Ok(()) => hold::claim(registry, &open.address, gate, hold_until).await,
+        Err(wrong) => Err(wrong),
+    };
+    let (claim, claim_waited) = match claimed {
         Ok(c) => c,
         Err(reason) => {
             metrics.refused(&reason.kind.to_string());
@@ -137,6 +145,7 @@ pub async fn run<S>(
             agent: registry.agent.clone(),
             zone: registry.zone.clone(),
             settings,
+            serial: registry.serial_of(&device),
         });
         registry.refusal_log.reset(&device);
         if let Err(e) = write_frame_within(net, &opened, WRITE_WAIT).await {

@@ -24,6 +24,7 @@ pub fn frame(frame: Frame) -> Frame {
         Frame::Inventory(inv) => Frame::Inventory(inventory(inv)),
         Frame::Opened(mut o) => {
             o.device = untrusted(&o.device);
+            o.serial = o.serial.map(|s| untrusted(&s));
             Frame::Opened(o)
         }
         Frame::Close(r) => Frame::Close(reason(r)),

@@ -142,6 +142,11 @@ pub struct ConnectArgs {
     /// (as `serialctl pki show` prints it).
     #[arg(long, value_name = "HEX")]
     pub agent_fingerprint: Option<String>,
+    /// Accept only the device with this USB serial number (as `serialctl
+    /// ls` shows it): another device under the address is refused, and the
+    /// endpoint keeps retrying as for an absent one.
+    #[arg(long, value_name = "SERIAL")]
+    pub expect_serial: Option<String>,
     #[command(flatten)]
     pub tls: TlsArgs,
 }

@@ -65,6 +65,12 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
     };
     let local = LocalEnd::resolve(&target, &names)?;
     let pin = parse_pin(args.agent_fingerprint.as_deref())?;
+    let expect_serial = args
+        .expect_serial
+        .as_deref()
+        .map(|s| crate::serial_pin::parse("--expect-serial", s))
+        .transpose()
+        .map_err(UsageError)?;
     let setup = client_setup(&args.tls)?;
     setup.revocation.watch();
     crate::dial_pinned::follow_own_renewals(&setup.tls, shutdown.clone())?;
@@ -92,6 +98,7 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
         agent,
         resolver,
         rfc2217: args.rfc2217,
+        expect_serial,
     };
     serve(dialer, vec![spec], args.admin, shutdown).await
 }

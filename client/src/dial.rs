@@ -163,14 +163,22 @@ impl Dialer {
         }
     }
 
-    /// Opens `address` on the agent at `agent` (`host:port`).
-    pub async fn open(&self, agent: &str, address: &str) -> Result<Session, DialError> {
+    /// Opens `address` on the agent at `agent` (`host:port`); with
+    /// `expect_serial`, only if the device has that USB serial number
+    /// (see `serial_pin.rs`).
+    pub async fn open(
+        &self,
+        agent: &str,
+        address: &str,
+        expect_serial: Option<&str>,
+    ) -> Result<Session, DialError> {
         let (mut stream, mut buf, hello, peer) = self.hello(agent).await?;
         named_by(agent, address, &peer)?;
         let line_control = hello.features.iter().any(|f| f == FEATURE_LINE_CONTROL);
         let open = Frame::Open(Open {
             address: address.to_string(),
             settings: None,
+            expect_serial: expect_serial.map(str::to_owned),
         });
         write_frame_within(&mut stream, &open, REPLY_TIMEOUT)
             .await
@@ -178,6 +186,14 @@ impl Dialer {
         match reply(agent, &mut stream, &mut buf).await? {
             Frame::Opened(opened) => {
                 same_agent(agent, "Opened frame", &peer, &opened.agent, &opened.zone)?;
+                // Dropping the stream on a refusal ends the session the
+                // agent opened: an agent that checks the pin never gets here.
+                crate::serial_pin::check(expect_serial, &opened).map_err(|reason| {
+                    DialError::Refused {
+                        agent: agent.to_string(),
+                        reason,
+                    }
+                })?;
                 Ok(Session {
                     agent: peer,
                     stream,

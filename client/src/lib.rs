@@ -21,6 +21,7 @@ pub mod resolve;
 pub mod revocation;
 pub mod revoke;
 pub mod rfc2217;
+pub mod serial_pin;
 pub mod serve;
 pub mod sidecar;
 pub mod telemetry;

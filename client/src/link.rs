@@ -35,6 +35,9 @@ pub struct Target {
     /// The agent certificate required (`agent_fingerprint`), also when
     /// the agent is found by resolution.
     pub pin: Option<serialmesh_pki::Fingerprint>,
+    /// The USB serial number the device must have (`expect_serial`);
+    /// another device is refused like an absent one, and retried.
+    pub expect_serial: Option<String>,
 }
 
 /// The application's side of a link: a TCP connection or a pty.
@@ -116,8 +119,20 @@ pub async fn run<L: Local>(
         let attempt = tokio::time::Instant::now();
         let dial = async {
             match &target.resolver {
-                Some(resolver) => resolver.open(&target.address, target.pin).await,
-                None => dialer.open(&target.agent, &target.address).await,
+                Some(resolver) => {
+                    resolver
+                        .open(&target.address, target.pin, target.expect_serial.as_deref())
+                        .await
+                }
+                None => {
+                    dialer
+                        .open(
+                            &target.agent,
+                            &target.address,
+                            target.expect_serial.as_deref(),
+                        )
+                        .await
+                }
             }
         };
         let session = tokio::select! {

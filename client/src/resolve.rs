@@ -236,6 +236,7 @@ impl Resolver {
         &self,
         address: &str,
         pin: Option<Fingerprint>,
+        expect_serial: Option<&str>,
     ) -> Result<Session, DialError> {
         let refused = |message: String| DialError::Refused {
             agent: format!("(resolving {address})"),
@@ -260,7 +261,7 @@ impl Resolver {
                 agent: resolved.agent.clone(),
                 error: e.to_string(),
             })?;
-        dialer.open(&resolved.agent, address).await
+        dialer.open(&resolved.agent, address, expect_serial).await
     }
 }
 

@@ -36,6 +36,8 @@ pub struct Spec {
     pub dialer: Option<Arc<Dialer>>,
     /// The TCP endpoint speaks RFC 2217 (telnet COM-PORT-OPTION).
     pub rfc2217: bool,
+    /// See [`crate::link::Target::expect_serial`].
+    pub expect_serial: Option<String>,
 }
 
 /// An endpoint's local side with its users looked up on this host and a
@@ -130,6 +132,7 @@ pub async fn serve(
             meters: meters.clone(),
             resolver: spec.resolver.clone(),
             pin: spec.pin,
+            expect_serial: spec.expect_serial.clone(),
         });
         let span = tracing::info_span!("endpoint", device = %spec.address);
         let dialer = spec.dialer.clone().unwrap_or_else(|| dialer.clone());

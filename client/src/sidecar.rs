@@ -71,6 +71,7 @@ pub async fn run(
             agent,
             resolver: this,
             rfc2217: e.rfc2217,
+            expect_serial: e.expect_serial,
         });
     }
     serve(dialer, specs, admin.or(config.admin), shutdown).await

@@ -36,6 +36,10 @@ pub struct EndpointConfig {
     /// A TCP endpoint that speaks RFC 2217 (telnet COM-PORT-OPTION)
     /// instead of raw bytes.
     pub rfc2217: bool,
+    /// The USB serial number the device must have (`expect_serial`):
+    /// another device under that name is refused, and retried like an
+    /// absent one.
+    pub expect_serial: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +93,7 @@ struct RawEndpoint {
     rfc2217: Option<Spanned<bool>>,
     allow_users: Option<Spanned<Vec<Spanned<String>>>>,
     pty_owner: Option<Spanned<String>>,
+    expect_serial: Option<Spanned<String>>,
 }
 
 impl RawClient {
@@ -179,12 +184,24 @@ impl RawClient {
                 })?),
                 None => None,
             };
+            let expect_serial = match e.expect_serial {
+                Some(s) if s.get_ref().trim().is_empty() => {
+                    return Err(ctx.at(
+                        s.span(),
+                        format!("endpoint for '{device}': expect_serial is empty"),
+                        Some("give the USB serial number the device must have, as `serialctl ls` or `seriald devices` shows it; or remove expect_serial".into()),
+                    ))
+                }
+                Some(s) => Some(s.get_ref().trim().to_owned()),
+                None => None,
+            };
             endpoints.push(EndpointConfig {
                 device,
                 target,
                 agent,
                 agent_fingerprint,
                 rfc2217,
+                expect_serial,
             });
         }
         let admin = match self.admin {

@@ -412,3 +412,32 @@ fn limits_table_parses_and_validates() {
         assert!(e.contains(want), "want {want:?} in {e:?}");
     }
 }
+
+#[test]
+fn expect_serial_pins_an_endpoint_to_one_device_and_may_not_be_empty() {
+    let c = parse_client(
+        "[[endpoint]]\ndevice = \"zwave@shed\"\ntcp = \"127.0.0.1:5000\"\nexpect_serial = \"C0F007B8\"\n\
+         [[endpoint]]\ndevice = \"zigbee@shed\"\ntcp = \"127.0.0.1:5001\"\n",
+        Path::new("c.toml"),
+    )
+    .unwrap();
+    assert_eq!(c.endpoints[0].expect_serial.as_deref(), Some("C0F007B8"));
+    assert_eq!(
+        c.endpoints[1].expect_serial, None,
+        "any device unless pinned"
+    );
+    let e = parse_client(
+        "[[endpoint]]\ndevice = \"zwave@shed\"\ntcp = \"127.0.0.1:5000\"\nexpect_serial = \" \"\n",
+        Path::new("c.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("c.toml:4:17: endpoint for 'zwave@shed': expect_serial is empty"),
+        "{e}"
+    );
+    assert!(
+        e.contains("as `serialctl ls` or `seriald devices` shows it"),
+        "{e}"
+    );
+}

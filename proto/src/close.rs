@@ -26,6 +26,11 @@ pub enum CloseReasonKind {
     Timeout,
     /// The peer ended the session normally (its application disconnected).
     Normal,
+    /// The device under that name is not the one the client pinned
+    /// (`expect_serial`). Sent only to clients that sent `expect_serial`,
+    /// so no client that predates it ever has to parse it. Retryable: the
+    /// pinned stick may be plugged in again.
+    WrongDevice,
 }
 
 impl CloseReasonKind {
@@ -51,6 +56,7 @@ impl std::fmt::Display for CloseReasonKind {
             Self::Protocol => "protocol error",
             Self::Timeout => "timeout",
             Self::Normal => "closed",
+            Self::WrongDevice => "wrong device",
         })
     }
 }

@@ -23,12 +23,14 @@ fn every_frame_type_roundtrips() {
     roundtrip(Frame::Open(Open {
         address: "zwave@shed".into(),
         settings: Some(LineSettings::default()),
+        expect_serial: Some("C0F007B8".into()),
     }));
     roundtrip(Frame::Opened(Opened {
         device: "zwave".into(),
         agent: "shed".into(),
         zone: "shed".into(),
         settings: LineSettings::default(),
+        serial: Some("C0F007B8".into()),
     }));
     roundtrip(Frame::Data(Bytes::from_static(&[
         0, 0x11, 0x13, 0x03, 0xff,
@@ -270,4 +272,38 @@ fn an_older_inventory_without_the_new_fields_still_reads() {
     let old = br#"{"agent":"shed","zone":"z","devices":[],"peers":["10.0.0.2:21317"]}"#;
     let inv: Inventory = serde_json::from_slice(old).unwrap();
     assert_eq!((inv.peer_keys.len(), inv.truncated), (0, false));
+}
+
+#[test]
+fn the_serial_pin_fields_are_left_out_unless_set_and_older_peers_still_read() {
+    // From before expect_serial and Opened.serial existed.
+    let open: Open = serde_json::from_slice(br#"{"address":"zwave@shed"}"#).unwrap();
+    assert_eq!(open.expect_serial, None);
+    let opened: Opened = serde_json::from_slice(
+        br#"{"device":"zwave","agent":"shed","zone":"shed","settings":{"baud":115200,"data_bits":8,"parity":"none","stop_bits":1,"flow_control":"none"}}"#,
+    )
+    .unwrap();
+    assert_eq!(opened.serial, None);
+    // Unset, they are not sent: an older peer sees what it always saw.
+    let ours = serde_json::to_string(&open).unwrap();
+    assert!(!ours.contains("expect_serial"), "{ours}");
+    let ours = serde_json::to_string(&opened).unwrap();
+    assert!(!ours.contains("serial"), "{ours}");
+    // An older peer's structs have no deny_unknown_fields: it ignores them.
+    let pinned = Open {
+        expect_serial: Some("C0F007B8".into()),
+        ..open
+    };
+    assert!(serde_json::to_string(&pinned)
+        .unwrap()
+        .contains(r#""expect_serial":"C0F007B8""#));
+}
+
+#[test]
+fn wrong_device_is_a_retryable_close_reason() {
+    let r = CloseReason::new(CloseReasonKind::WrongDevice, "zwave@shed is BBB, not AAA");
+    assert!(r.kind.is_retryable());
+    assert_eq!(r.to_string(), "wrong device: zwave@shed is BBB, not AAA");
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(json.contains(r#""kind":"wrong_device""#), "{json}");
 }

@@ -37,6 +37,13 @@ pub struct Open {
     /// Line settings the client wants instead of the device's profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<LineSettings>,
+    /// The USB serial number the client expects the device to have
+    /// (`expect_serial`): an agent that knows this field refuses any other
+    /// device with [`crate::CloseReasonKind::WrongDevice`] before opening
+    /// it. Left out when not set; older agents ignore it, which is why the
+    /// client also checks [`Opened::serial`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_serial: Option<String>,
 }
 
 /// Agent reply: the device is open and data may flow.
@@ -46,6 +53,11 @@ pub struct Opened {
     pub agent: String,
     pub zone: String,
     pub settings: LineSettings,
+    /// USB serial number of the device opened, when it has one the agent
+    /// knows. Left out otherwise, and by agents that predate it (a client
+    /// pinning a serial number then refuses the session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -131,6 +131,7 @@ fn serve(
                         agent: claims.into(),
                         zone: claims.into(),
                         settings: LineSettings::default(),
+                        serial: says.serial.clone(),
                     })
                 }
             },

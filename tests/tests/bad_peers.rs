@@ -244,6 +244,7 @@ fn malformed_frame_inside_a_session_ends_only_that_session() {
     let open = Frame::Open(serialmesh_proto::Open {
         address: "spare@house".into(),
         settings: None,
+        expect_serial: None,
     });
     raw.write_all(&open.to_bytes().unwrap()).unwrap();
     assert!(matches!(next_frame(&mut raw), Some(Frame::Opened(o)) if o.device == "spare"));

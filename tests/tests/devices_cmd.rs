@@ -94,13 +94,13 @@ fn table_shows_profiles_names_and_why_not() {
     ] {
         assert!(zwave.contains(cell), "{cell} missing from {zwave}");
     }
-    assert!(zwave.contains(" zwave "), "{zwave}");
+    assert!(zwave.contains(" zwave-c0f007b8 "), "{zwave}");
     let zigbee = line_of(&out, &fs.node("ttyUSB1"));
     assert!(zigbee.contains("nortek-husbzb-1-zigbee"), "{zigbee}");
-    assert!(zigbee.contains(" zigbee "), "{zigbee}");
+    assert!(zigbee.contains(" zigbee-c0f007b8-if1 "), "{zigbee}");
     let zooz = line_of(&out, &fs.node("ttyUSB2"));
     assert!(
-        zooz.contains(" zwave-2 ") && zooz.ends_with(" cp210x-zwave"),
+        zooz.contains(" zwave-b2d4b15fc360ec11 ") && zooz.ends_with(" cp210x-zwave"),
         "{zooz}"
     );
     let cable = line_of(&out, &fs.node("ttyUSB3"));
@@ -143,7 +143,14 @@ fn json_lists_every_documented_field() {
     assert_eq!(zigbee["identity"], "10c4:8a2a:C0F007B8:if1");
     assert_eq!(zigbee["profile"], "nortek-husbzb-1-zigbee");
     assert_eq!(zigbee["why_unmatched"], Value::Null);
-    assert_eq!(zigbee["name"], "zigbee");
+    assert_eq!(zigbee["name"], "zigbee-c0f007b8-if1");
+    assert_eq!(zigbee["refused"], Value::Null);
+    let pin = zigbee["pin"].as_str().unwrap_or_default();
+    assert!(
+        pin.contains("[[profile]]\nvid = \"10c4\"\npid = \"8a2a\"\nserial = \"C0F007B8\"\ninterface = 1\nname = \"zigbee\"\n"),
+        "{pin}"
+    );
+    assert_eq!(zigbee["why_no_pin"], Value::Null);
     assert_eq!(zigbee["line"], "57600 8N1 xon/xoff");
     assert_eq!(zigbee["settings"]["baud"], 57600);
     assert_eq!(zigbee["settings"]["flow_control"], "software");
@@ -161,6 +168,11 @@ fn json_lists_every_documented_field() {
     assert_eq!(cable["why_unmatched"], "no profile for 1a86:7523");
     assert_eq!(cable["serial"], Value::Null);
     assert_eq!(cable["identity"], "1a86:7523@1-3");
+    assert_eq!(cable["pin"], Value::Null);
+    assert_eq!(
+        cable["why_no_pin"],
+        "no USB serial number, so no [[profile]] can tell it from another 1a86:7523; a [[device]] with its /dev/serial/by-path link keeps one name on USB port 1-3"
+    );
 }
 
 #[test]
@@ -186,8 +198,18 @@ fn config_profiles_share_unknown_and_static_names_apply() {
         .iter()
         .map(|d| d["name"].as_str().unwrap_or("-"))
         .collect();
-    // [[device]] zwave is static, so the HUSBZB-1's Z-Wave radio is zwave-2.
-    assert_eq!(names, ["zwave-2", "zigbee", "upstairs", "serial"]);
+    // A profile matching by product names a kind of stick, not one: its
+    // name gets the serial number too. [[device]] zwave is static, but no
+    // discovered device wants that bare name.
+    assert_eq!(
+        names,
+        [
+            "zwave-c0f007b8",
+            "zigbee-c0f007b8-if1",
+            "upstairs-b2d4b15fc360ec11",
+            "serial-port-1-3"
+        ]
+    );
     assert_eq!(list[2]["profile"], "user-1");
     assert_eq!(list[2]["line"], "57600 8N1");
     assert_eq!(list[2]["takeover"], true);
@@ -199,7 +221,48 @@ fn sysfs_from_the_config_is_used_without_the_flag() {
     let (_dir, cfg) = config(&fs, &format!("sysfs = \"{}\"\n", fs.sysfs().display()));
     let (code, out, err) = devices(&["--config", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "stderr:\n{err}");
-    assert_eq!(out.lines().count(), 5, "{out}");
+    let table = out.lines().take_while(|l| !l.is_empty()).count();
+    assert_eq!(table, 5, "{out}");
+}
+
+#[test]
+fn pins_carry_the_settings_in_force_and_pasted_first_give_bare_names() {
+    let fs = host();
+    let statics = "share_unknown = true\n[[device]]\nname = \"zwave\"\npath = \"/dev/ttyS9\"\n";
+    let upstairs =
+        "[[profile]]\nvid = \"10c4\"\nproduct = \"zooz\"\nname = \"upstairs\"\nbaud = 57600\ntakeover = true\n";
+    let (_dir, cfg) = config(&fs, &format!("{statics}{upstairs}"));
+    let sysfs = fs.sysfs().display().to_string();
+    let cfg_arg = cfg.to_str().unwrap();
+    let (code, pins, err) = devices(&["--pins", "--sysfs", &sysfs, "--config", cfg_arg]);
+    assert_eq!(code, 0, "stderr:\n{err}");
+    assert!(pins.contains("[[profile]]\nvid = \"10c4\"\npid = \"ea60\"\nserial = \"b2d4b15fc360ec11\"\ninterface = 0\nname = \"upstairs\"\nbaud = 57600\ndata_bits = 8\nparity = \"none\"\nstop_bits = 1\nflow_control = \"none\"\ntakeover = true\n"), "{pins}");
+    assert!(
+        pins.contains(&format!(
+            "# {}: cannot be pinned: no USB serial number",
+            fs.node("ttyUSB3").display()
+        )),
+        "{pins}"
+    );
+    // Pasted before the other profiles, as the header says.
+    let (_dir2, pinned) = config(&fs, &format!("{statics}{pins}{upstairs}"));
+    let (code, out, err) = devices(&[
+        "--json",
+        "--sysfs",
+        &sysfs,
+        "--config",
+        pinned.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stderr:\n{err}");
+    let list: Vec<Value> = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}:\n{out}"));
+    let names: Vec<&str> = list
+        .iter()
+        .map(|d| d["name"].as_str().unwrap_or("-"))
+        .collect();
+    // zwave is the static [[device]]'s, so the pin says zwave-2.
+    assert_eq!(names, ["zwave-2", "zigbee", "upstairs", "serial-port-1-3"]);
+    assert_eq!(list[2]["line"], "57600 8N1");
+    assert_eq!(list[2]["why_no_pin"], "already pinned by user-3");
 }
 
 #[test]

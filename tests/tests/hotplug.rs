@@ -45,11 +45,12 @@ fn stick_plugged_in_while_the_agent_runs_is_shared_within_a_second() {
     fake.add(&aeotec("ttyUSB0"), stick.path());
     let line = agent.wait_for_output("sharing new device", T).unwrap();
     let took = plugged.elapsed();
-    assert!(line.contains("device=zwave"), "{line}");
+    // Unpinned: the profile's name and the stick's serial number.
+    assert!(line.contains("device=zwave-zs5-0001 "), "{line}");
     assert!(line.contains("aeotec-z-stick-gen5"), "{line}");
     assert!(took < Duration::from_millis(1500), "shared after {took:?}");
 
-    let client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw")).start();
+    let client = ConnectBuilder::new("zwave-zs5-0001@house", agent.addr, &pki.client("gw")).start();
     let mut app = client.connect();
     app.write_all(b"ping").unwrap();
     assert_eq!(read_exact_within(&mut app, 4, T), b"ping");
@@ -104,7 +105,7 @@ fn replug_under_a_new_tty_number_resumes_the_waiting_client_as_soon_as_seen() {
     let first = EchoDevice::start();
     fake.add(&aeotec("ttyUSB0"), first.path());
     let agent = agent_on(&pki, &fake).start();
-    let client = ConnectBuilder::new("zwave@house", agent.addr, &pki.client("gw")).start();
+    let client = ConnectBuilder::new("zwave-zs5-0001@house", agent.addr, &pki.client("gw")).start();
     let mut app = client.connect();
     echo_ok(&mut app, b"before");
 
@@ -130,7 +131,7 @@ fn replug_under_a_new_tty_number_resumes_the_waiting_client_as_soon_as_seen() {
     let line = agent
         .wait_for_output("opened once the device came back", T)
         .unwrap();
-    assert!(line.contains("device=zwave"), "{line}");
+    assert!(line.contains("device=zwave-zs5-0001"), "{line}");
     client.wait_for_output("tunnel restored", T).unwrap();
     echo_ok(&mut app, b"after");
 }

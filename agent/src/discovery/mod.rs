@@ -26,6 +26,7 @@ pub mod fuzzing;
 mod identity;
 mod naming;
 mod profiles;
+mod stable_name;
 mod sysfs;
 pub(crate) mod uevent;
 mod watch;
@@ -34,11 +35,12 @@ use std::path::{Path, PathBuf};
 
 use serialmesh_config::{AgentConfig, UserProfile};
 use serialmesh_proto::LineSettings;
-use tracing::debug;
+use tracing::{debug, info};
 
 pub use builtin::{Builtin, BUILTINS};
-pub use naming::Namer;
+pub use naming::{Namer, Refused};
 pub use profiles::{glob_match, unknown_settings, UNKNOWN_NAME};
+pub use stable_name::{device_mark, ShareAs};
 pub use sysfs::is_serial_name;
 pub use watch::Watcher;
 
@@ -121,8 +123,14 @@ pub struct Found {
     pub profile: Option<String>,
     /// Why no profile matched.
     pub why_unmatched: Option<String>,
+    /// How its profile shares it (pinned to it, or as one of a kind);
+    /// `None` when no profile shares it.
+    pub share: Option<ShareAs>,
     /// Share name; `None` when not shared.
     pub name: Option<String>,
+    /// Why it is not shared under the name it wants (another device wants
+    /// it too, or a configured `[[device]]` has it).
+    pub refused: Option<Refused>,
     pub settings: LineSettings,
     /// Another client may take the device over from its holder.
     pub takeover: bool,
@@ -131,10 +139,11 @@ pub struct Found {
 /// Scans once. The result is sorted by tty (`ttyACM0` before `ttyUSB0`,
 /// `ttyUSB2` before `ttyUSB10`) and the same for the same tree.
 ///
-/// Names come from `namer`, which remembers them: keep one `Namer` for the
-/// life of the agent and pass it to every scan. Devices new to `namer` are
-/// named in identity order, so the same devices get the same names after a
-/// restart whatever order the kernel numbered them in.
+/// Each device wants a name made from itself (`stable_name.rs`): the
+/// bare profile name when a `[[profile]]` pins it, else the profile name
+/// and its serial number, so no name depends on what else is present.
+/// `namer` refuses names that two devices want, and remembers them: keep
+/// one `Namer` for the life of the agent and pass it to every scan.
 ///
 /// Blocking (it reads sysfs); a scan of a typical host takes well under a
 /// millisecond, call it from `spawn_blocking` if that matters.
@@ -164,46 +173,63 @@ pub fn scan(cfg: &DiscoveryConfig, namer: &mut Namer) -> Vec<Found> {
                 .map_or_else(|| t.tty.clone(), |u| u.port_path.clone()),
             t.tty.clone(),
         ));
-        found.push((
-            Found {
-                node_exists: node.exists(),
-                tty: t.tty,
-                node,
-                by_id,
-                usb: t.usb,
-                identity: String::new(),
-                profile: verdict.profile,
-                why_unmatched: verdict.why_unmatched,
-                name: None,
-                settings: verdict.settings,
-                takeover: verdict.takeover,
-            },
-            verdict.base,
-        ));
+        found.push(Found {
+            node_exists: node.exists(),
+            tty: t.tty,
+            node,
+            by_id,
+            usb: t.usb,
+            identity: String::new(),
+            profile: verdict.profile,
+            why_unmatched: verdict.why_unmatched,
+            share: verdict.share,
+            name: None,
+            refused: None,
+            settings: verdict.settings,
+            takeover: verdict.takeover,
+        });
     }
     identity::disambiguate(&mut keys);
-    for ((f, _), (id, _, _)) in found.iter_mut().zip(keys) {
+    for (f, (id, _, _)) in found.iter_mut().zip(keys) {
         f.identity = id;
     }
-    found.sort_by(|a, b| a.0.identity.cmp(&b.0.identity));
-    let mut out: Vec<Found> = found
-        .into_iter()
-        .map(|(mut f, base)| {
-            if let Some(base) = base {
-                // Named even while the node is missing, so the name is
-                // settled by identity order, not by when mdev gets to it.
-                let name = namer.name_for(&f.identity, &base);
-                if f.node_exists {
-                    f.name = Some(name);
-                } else {
-                    debug!(tty = %f.tty, node = %f.node.display(), "no device node; not shared until it appears");
+    name(&mut found, namer);
+    found.sort_by(|a, b| tty_order(&a.tty).cmp(&tty_order(&b.tty)));
+    found
+}
+
+/// Names the shared ones of `found`. Devices whose node is missing want
+/// their names too, so a clone is caught whether or not mdev has made its
+/// node yet.
+fn name(found: &mut [Found], namer: &mut Namer) {
+    let mut shared = Vec::new();
+    let mut wants = Vec::new();
+    for (i, f) in found.iter().enumerate() {
+        if let Some(share) = &f.share {
+            shared.push(i);
+            wants.push((
+                f.identity.clone(),
+                stable_name::wanted(share, &f.tty, f.usb.as_ref()),
+            ));
+        }
+    }
+    for (i, verdict) in shared.into_iter().zip(namer.assign(&wants)) {
+        let f = &mut found[i];
+        match verdict {
+            Ok(name) if f.node_exists => {
+                if let Some(ShareAs::Kind(base)) = &f.share {
+                    if namer.first_time(&f.identity, &name) {
+                        info!(identity = %f.identity, "shared as {name}, not {base}: only a [[profile]] pinned to a device (its serial number) gives the bare name, which no other device can then take; `seriald devices --pins` prints pins");
+                    }
                 }
+                f.name = Some(name);
             }
-            f
-        })
-        .collect();
-    out.sort_by(|a, b| tty_order(&a.tty).cmp(&tty_order(&b.tty)));
-    out
+            Ok(_) => {
+                debug!(tty = %f.tty, node = %f.node.display(), "no device node; not shared until it appears");
+            }
+            Err(refused) => f.refused = Some(refused),
+        }
+    }
 }
 
 /// Sorts `ttyUSB2` before `ttyUSB10`.

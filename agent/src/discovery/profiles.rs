@@ -7,6 +7,7 @@ use serialmesh_config::UserProfile;
 use serialmesh_proto::{DataBits, LineSettings, Parity, StopBits};
 
 use super::builtin::{known_ids, Builtin, BUILTINS};
+use super::stable_name::ShareAs;
 use super::UsbInfo;
 
 /// Share name for devices no profile names: unknown USB devices shared
@@ -29,8 +30,8 @@ pub struct Verdict {
     pub profile: Option<String>,
     /// Why no profile matched, for `seriald devices`.
     pub why_unmatched: Option<String>,
-    /// Base of the share name; `None` means not shared.
-    pub base: Option<String>,
+    /// What the share name comes from; `None` means not shared.
+    pub share: Option<ShareAs>,
     pub settings: LineSettings,
     pub takeover: bool,
 }
@@ -49,15 +50,19 @@ pub fn judge(port: &Port, user: &[UserProfile], share_unknown: bool) -> Option<V
     let builtin = port.usb.and_then(builtin_for);
     if let Some(u) = user.iter().find(|u| user_matches(u, port)) {
         let base = builtin.map_or_else(unknown_settings, builtin_settings);
+        let name = u
+            .name
+            .clone()
+            .or_else(|| builtin.map(|b| b.name.to_string()))
+            .unwrap_or_else(|| UNKNOWN_NAME.to_string());
         return Some(Verdict {
             profile: Some(u.id.clone()),
             why_unmatched: None,
-            base: Some(
-                u.name
-                    .clone()
-                    .or_else(|| builtin.map(|b| b.name.to_string()))
-                    .unwrap_or_else(|| UNKNOWN_NAME.to_string()),
-            ),
+            share: Some(if pins(u, port) {
+                ShareAs::Pinned(name)
+            } else {
+                ShareAs::Kind(name)
+            }),
             settings: apply_user(base, u),
             takeover: u.takeover.unwrap_or(false),
         });
@@ -67,18 +72,28 @@ pub fn judge(port: &Port, user: &[UserProfile], share_unknown: bool) -> Option<V
         Some(b) => Verdict {
             profile: Some(b.id.to_string()),
             why_unmatched: None,
-            base: Some(b.name.to_string()),
+            share: Some(ShareAs::Kind(b.name.to_string())),
             settings: builtin_settings(b),
             takeover: false,
         },
         None => Verdict {
             profile: None,
             why_unmatched: Some(why_unmatched(usb)),
-            base: share_unknown.then(|| UNKNOWN_NAME.to_string()),
+            share: share_unknown.then(|| ShareAs::Kind(UNKNOWN_NAME.to_string())),
             settings: unknown_settings(),
             takeover: false,
         },
     })
+}
+
+/// Whether profile `u` (which matched `port`) names this one device, so
+/// that no other can ever match it: by its USB serial number, or by the
+/// exact path of a port that is not a USB adapter (a UART on the board
+/// stays where it is; a `/dev/ttyUSB0` does not: the kernel numbers USB
+/// adapters in the order they appear).
+fn pins(u: &UserProfile, port: &Port) -> bool {
+    let exact_path = u.path.as_deref().is_some_and(|p| !p.contains(['*', '?']));
+    u.serial.is_some() || (exact_path && port.usb.is_none())
 }
 
 /// The first built-in entry that matches, in table order.

@@ -44,7 +44,8 @@ fn unknown_device_is_shared_as_serial_with_share_unknown() {
         ..cfg(&fs)
     };
     let f = &scan(&cfg, &mut Namer::new())[0];
-    assert_eq!(f.name.as_deref(), Some(UNKNOWN_NAME));
+    // No serial number: its USB port tells it apart.
+    assert_eq!(f.name.as_deref(), Some("serial-port-1-1"));
     assert_eq!(f.settings.to_string(), "9600 8N1");
     assert!(f.why_unmatched.is_some());
 }
@@ -83,7 +84,7 @@ fn user_profile_overrides_the_builtin_one() {
     let found = scan(&cfg, &mut Namer::new());
     let (plain, custom) = (at(&found, "ttyACM0"), at(&found, "ttyACM1"));
     assert_eq!(plain.profile.as_deref(), Some("aeotec-z-stick-gen5"));
-    assert_eq!(plain.name.as_deref(), Some("zwave"));
+    assert_eq!(plain.name.as_deref(), Some("zwave-aeo1"));
     assert!(!plain.takeover);
     assert_eq!(custom.profile.as_deref(), Some("user-1"));
     assert_eq!(custom.name.as_deref(), Some("upstairs"));
@@ -121,7 +122,8 @@ fn user_profile_matches_by_id_glob_and_names_unknown_devices() {
     let found = scan(&cfg, &mut Namer::new());
     let hit = at(&found, "ttyUSB0");
     assert_eq!(hit.profile.as_deref(), Some("user-1"));
-    assert_eq!(hit.name.as_deref(), Some(UNKNOWN_NAME));
+    // A by-id glob names a kind of device, not one: not pinned.
+    assert_eq!(hit.name.as_deref(), Some("serial-port-1-1"));
     assert_eq!(hit.settings.to_string(), "19200 8N1");
     let by_id = hit
         .by_id

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use crate::throttle::KeyedThrottle;
 
 mod gate;
+mod pin;
 mod stop;
 pub use gate::{Gate, OpenToAll};
 pub use stop::SessionStop;

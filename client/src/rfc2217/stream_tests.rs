@@ -26,6 +26,7 @@ fn opened() -> Opened {
         agent: "shed".into(),
         zone: "shed".into(),
         settings: LineSettings::default(),
+        serial: None,
     }
 }
 
