@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serialmesh_observe::{Counter, Gauge, Kind, Metrics, Readiness};
-use serialmesh_proto::{DeviceState, Meters};
+use serialmesh_proto::Meters;
 use tokio_util::sync::CancellationToken;
 
-use crate::dial::Dialer;
+use crate::route::Route;
 
 pub fn describe(m: &Metrics) {
     m.describe(
@@ -117,41 +117,23 @@ pub fn readiness(endpoints: Vec<Arc<EndpointMeters>>) -> impl Fn() -> Readiness 
 }
 
 /// While no application is attached there is no tunnel to watch, so the
-/// agent is asked every few seconds whether the device is there. A
-/// resolved endpoint resolves as its sessions do: with the endpoint's pin.
+/// agent is asked every few seconds whether the device is there, the way
+/// the endpoint's sessions reach it ([`Route::probe`]).
 pub async fn probe(
-    dialer: Arc<Dialer>,
-    resolver: Option<(
-        Arc<crate::resolve::Resolver>,
-        Option<serialmesh_pki::Fingerprint>,
-    )>,
+    route: Arc<Route>,
     address: serialmesh_config::Address,
-    agent: String,
-    device: String,
     meters: Arc<EndpointMeters>,
     stop: CancellationToken,
 ) {
     const EVERY: Duration = Duration::from_secs(5);
     loop {
         if meters.tunnel_up.get() == 0 {
-            let ok = match &resolver {
-                // Resolving asks the agents over TLS, as a dial would.
-                Some((r, pin)) => match r.resolve(&address, *pin).await {
-                    Ok(_) => true,
-                    Err(e) => {
-                        meters.error(&e.to_string());
-                        false
-                    }
-                },
-                None => match dialer.list(&agent).await {
-                    Ok((inv, _)) => inv.devices.iter().any(|d| {
-                        (d.name == device || d.address == device) && d.state != DeviceState::Gone
-                    }),
-                    Err(e) => {
-                        meters.error(&e.to_string());
-                        false
-                    }
-                },
+            let ok = match route.probe(&address).await {
+                Ok(there) => there,
+                Err(e) => {
+                    meters.error(&e.to_string());
+                    false
+                }
             };
             meters.available.store(ok, Ordering::Relaxed);
         }

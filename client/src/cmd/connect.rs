@@ -1,40 +1,67 @@
 //! `serialctl connect`: one endpoint in the foreground.
+//!
+//! The flags are checked here, in the order a user reads the messages:
+//! the address, then what the endpoint is, then who may use it, then trust.
+//! Each message names the flag to change, because `connect` is what
+//! someone types while setting a gateway up.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Result;
-use serialmesh_config::{
-    check_host_port, Address, EndpointTarget, LocalUser, LocalUsers, TlsConfig,
-};
-use serialmesh_pki::Fingerprint;
+use serialmesh_config::{check_host_port, Address, EndpointTarget, LocalUser, LocalUsers};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::ConnectArgs;
-use crate::dial::Dialer;
-use crate::dial_pinned::{client_setup, files_and_name, Dialers};
-use crate::revocation::Revocation;
-use crate::serve::{serve, LocalEnd, Names, Spec};
-use crate::UsageError;
+use crate::dial::pinned::Dialers;
+use crate::dial::setup::{client_setup, dialer_for, follow_own_renewals, TlsSource};
+use crate::endpoint::{serve, LocalEnd, Names, Spec, Wire};
+use crate::resolve::{report_at_start, Resolver};
+use crate::route::Route;
+use crate::{Error, Result};
 
-pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
-    let address: Address = args.address.parse().map_err(UsageError)?;
+/// What `serialctl connect ADDRESS ...` was given, as given: [`run`]
+/// checks it.
+pub struct Request {
+    /// `NAME@ZONE`, `NAME@AGENT` or `NAME`.
+    pub address: String,
+    pub tcp: Option<SocketAddr>,
+    /// The TCP endpoint speaks RFC 2217.
+    pub rfc2217: bool,
+    /// `--allow-user`: names or uids.
+    pub allow_user: Vec<String>,
+    pub pty: Option<PathBuf>,
+    pub pty_owner: Option<String>,
+    /// `--agent HOST:PORT`; without it the address is resolved.
+    pub agent: Option<String>,
+    pub admin: Option<SocketAddr>,
+    pub agent_fingerprint: Option<String>,
+    /// `None`: the command line named no certificate.
+    pub tls: Option<TlsSource>,
+}
+
+/// How the flags of local users are named, for messages.
+const FLAG_NAMES: Names = Names {
+    allow_users: "--allow-user",
+    pty_owner: "--pty-owner",
+    rfc2217: "--rfc2217",
+};
+
+pub async fn run(args: Request, shutdown: CancellationToken) -> Result<()> {
+    let address: Address = args.address.parse().map_err(Error::usage)?;
     if args.rfc2217 && args.tcp.is_none() {
-        return Err(UsageError(
-            "--rfc2217 needs a TCP endpoint: give --tcp HOST:PORT (a pty carries line settings through its termios)".into(),
-        )
-        .into());
+        return Err(Error::usage(
+            "--rfc2217 needs a TCP endpoint: give --tcp HOST:PORT (a pty carries line settings through its termios)",
+        ));
     }
     if !args.allow_user.is_empty() && args.tcp.is_none() {
-        return Err(UsageError(
-            "--allow-user needs a TCP endpoint: give --tcp 127.0.0.1:PORT (a pty is guarded by its owner and mode 0600; see --pty-owner)".into(),
-        )
-        .into());
+        return Err(Error::usage(
+            "--allow-user needs a TCP endpoint: give --tcp 127.0.0.1:PORT (a pty is guarded by its owner and mode 0600; see --pty-owner)",
+        ));
     }
     if args.pty_owner.is_some() && args.pty.is_none() {
-        return Err(UsageError(
-            "--pty-owner needs a pty endpoint: give --pty PATH (for a TCP endpoint, --allow-user USER limits who may connect)".into(),
-        )
-        .into());
+        return Err(Error::usage(
+            "--pty-owner needs a pty endpoint: give --pty PATH (for a TCP endpoint, --allow-user USER limits who may connect)",
+        ));
     }
     let target = match (args.tcp, args.pty) {
         (Some(listen), None) => EndpointTarget::Tcp {
@@ -43,61 +70,54 @@ pub async fn run(args: ConnectArgs, shutdown: CancellationToken) -> Result<()> {
         },
         (None, Some(link)) => EndpointTarget::Pty {
             link,
-            owner: match &args.pty_owner {
-                Some(o) => Some(
+            owner: args
+                .pty_owner
+                .as_deref()
+                .map(|o| {
                     o.parse()
-                        .map_err(|m| UsageError(format!("--pty-owner: {m}")))?,
-                ),
-                None => None,
-            },
+                        .map_err(|m| Error::usage(format!("--pty-owner: {m}")))
+                })
+                .transpose()?,
         },
         _ => {
-            return Err(UsageError(
-                "give one local endpoint: --tcp HOST:PORT (e.g. --tcp 127.0.0.1:5000) or --pty PATH (e.g. --pty /dev/ttyZWAVE)"
-                    .into(),
-            )
-            .into())
+            return Err(Error::usage(
+                "give one local endpoint: --tcp HOST:PORT (e.g. --tcp 127.0.0.1:5000) or --pty PATH (e.g. --pty /dev/ttyZWAVE)",
+            ))
         }
     };
-    let names = Names {
-        allow_users: "--allow-user",
-        pty_owner: "--pty-owner",
+    let wire = if args.rfc2217 {
+        Wire::Rfc2217
+    } else {
+        Wire::Raw
     };
-    let local = LocalEnd::resolve(&target, &names)?;
-    let pin = parse_pin(args.agent_fingerprint.as_deref())?;
-    let setup = client_setup(&args.tls)?;
+    let local = LocalEnd::resolve(&target, wire, &FLAG_NAMES)?;
+    let pin = super::parse_pin(args.agent_fingerprint.as_deref())?;
+    let setup = client_setup(args.tls.as_ref())?;
     setup.revocation.watch();
-    crate::dial_pinned::follow_own_renewals(&setup.tls, shutdown.clone())?;
-    let dialer = Arc::new(dialer_for(&setup.tls, pin, &setup.revocation)?);
-    let (agent, resolver) = match args.agent {
+    follow_own_renewals(&setup.tls, shutdown.clone())?;
+    let route = match args.agent {
         Some(agent) => {
-            check_host_port("--agent", &agent).map_err(UsageError)?;
-            (agent, None)
+            let dialer = Arc::new(dialer_for(&setup.tls, pin, &setup.revocation)?);
+            check_host_port("--agent", &agent).map_err(Error::usage)?;
+            Route::Fixed { agent, dialer }
         }
         None => {
             let dialers = Arc::new(Dialers::new(&setup.tls, setup.revocation.clone())?);
-            let resolver = Arc::new(crate::resolve::Resolver::new(dialers, setup.seeds, true));
-            crate::resolve::report_at_start(&resolver, &address);
-            (
-                "(resolved through mDNS and seeds)".to_string(),
-                Some(resolver),
-            )
+            let resolver = Arc::new(Resolver::new(dialers, setup.seeds, true));
+            report_at_start(&resolver, &address);
+            Route::Resolved { resolver, pin }
         }
     };
     let spec = Spec {
-        pin,
-        dialer: None,
         address,
         local,
-        agent,
-        resolver,
-        rfc2217: args.rfc2217,
+        route: Arc::new(route),
     };
-    serve(dialer, vec![spec], args.admin, shutdown).await
+    serve(vec![spec], args.admin, shutdown).await
 }
 
 /// `--allow-user` values: nobody named means anyone may connect.
-fn local_users(what: &str, users: &[String]) -> Result<LocalUsers, UsageError> {
+fn local_users(what: &str, users: &[String]) -> Result<LocalUsers> {
     if users.is_empty() {
         return Ok(LocalUsers::Anyone);
     }
@@ -105,32 +125,8 @@ fn local_users(what: &str, users: &[String]) -> Result<LocalUsers, UsageError> {
         .iter()
         .map(|u| {
             u.parse::<LocalUser>()
-                .map_err(|m| UsageError(format!("{what}: {m}")))
+                .map_err(|m| Error::usage(format!("{what}: {m}")))
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_>>()?;
     Ok(LocalUsers::Only(users))
-}
-
-/// `--agent-fingerprint HEX`, checked (a bad one is a usage error).
-pub fn parse_pin(hex: Option<&str>) -> Result<Option<Fingerprint>> {
-    match hex {
-        Some(h) => {
-            Ok(Some(h.parse().map_err(|e| {
-                UsageError(format!("--agent-fingerprint: {e}"))
-            })?))
-        }
-        None => Ok(None),
-    }
-}
-
-/// Builds the TLS side from a `[tls]` table; with `pin`, only the agent
-/// certificate of that fingerprint is accepted, and never one `revocation`
-/// holds.
-pub fn dialer_for(
-    tls: &TlsConfig,
-    pin: Option<Fingerprint>,
-    revocation: &Arc<Revocation>,
-) -> Result<Dialer> {
-    let (files, name) = files_and_name(tls)?;
-    Ok(Dialer::with_pin(&files, &name, pin, revocation).map_err(|e| UsageError(e.to_string()))?)
 }

@@ -17,7 +17,12 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tracing::warn;
 
-use crate::revocation::Revocation;
+pub mod agent_text;
+pub mod pinned;
+pub mod revocation;
+pub mod setup;
+
+use revocation::Revocation;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -225,9 +230,9 @@ async fn reply(
         Ok(Err(e)) => Err(conv(agent, e)),
         Ok(Ok(Frame::Close(reason))) => Err(DialError::Refused {
             agent: agent.to_string(),
-            reason: crate::agent_text::reason(reason),
+            reason: agent_text::reason(reason),
         }),
-        Ok(Ok(frame)) => Ok(crate::agent_text::frame(frame)),
+        Ok(Ok(frame)) => Ok(agent_text::frame(frame)),
     }
 }
 

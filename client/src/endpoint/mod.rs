@@ -1,11 +1,24 @@
-//! Running a set of endpoints: bind them all, then serve them, with metrics,
-//! readiness probes and an optional admin server. `connect` is the case of
-//! one endpoint; `sidecar` reads them from a config.
+//! Local endpoints: a device served on a TCP port (raw or RFC 2217) or a
+//! pty, and running a set of them: bind them all, then serve them, with
+//! metrics, readiness probes and an optional admin server. `connect` is
+//! the case of one endpoint; `sidecar` reads them from a config.
+//!
+//! Everything a user can get wrong about an endpoint (an unknown user, a
+//! pty directory others can write, RFC 2217 on a pty) is refused when the
+//! [`LocalEnd`] is made, before anything is bound: a sidecar that starts
+//! half its endpoints leaves a gateway failing in ways that are hard to
+//! trace back to the config.
+
+pub mod local_users;
+mod peer_uid;
+pub mod pty;
+pub mod rfc2217;
+pub mod tcp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Context;
 use serialmesh_config::{allow_users_unusable_on, Address, EndpointTarget, LocalUsers};
 use serialmesh_observe::{bind_admin, serve_admin, AdminState, Metrics};
 use serialmesh_proto::Liveness;
@@ -14,78 +27,90 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, Instrument};
 
-use crate::dial::Dialer;
-use crate::endpoint::{serve_tcp, Gate};
 use crate::link::Target;
-use crate::local_users::{resolve_uids, Owner};
-use crate::pty::PtyEndpoint;
-use crate::pty_endpoint::serve_pty;
-use crate::pty_link::LinkDir;
+use crate::route::Route;
 use crate::telemetry::{self, EndpointMeters};
-use crate::UsageError;
+use crate::{Error, Result};
+use local_users::{resolve_uids, Owner};
+use pty::link_dir::LinkDir;
+use pty::master::PtyEndpoint;
+use pty::serve_pty;
+pub use tcp::Wire;
+use tcp::{serve_tcp, Gate};
 
+/// One endpoint: a device, where it is served here, and how its agent is
+/// reached.
 pub struct Spec {
     pub address: Address,
     pub local: LocalEnd,
-    pub agent: String,
-    /// Resolve the address before every dial instead of using `agent`.
-    pub resolver: Option<Arc<crate::resolve::Resolver>>,
-    /// Accept only this agent certificate (see [`crate::link::Target::pin`]).
-    pub pin: Option<serialmesh_pki::Fingerprint>,
-    /// A dialer of its own (pinned to `pin`) instead of the shared one.
-    pub dialer: Option<Arc<Dialer>>,
-    /// The TCP endpoint speaks RFC 2217 (telnet COM-PORT-OPTION).
-    pub rfc2217: bool,
+    pub route: Arc<Route>,
 }
 
 /// An endpoint's local side with its users looked up on this host and a
-/// pty's directory checked and open.
+/// pty's directory checked and open. (A pty carries line settings through
+/// its termios, so RFC 2217 exists only on TCP.)
 #[derive(Debug)]
 pub enum LocalEnd {
-    Tcp { listen: SocketAddr, gate: Gate },
-    Pty { dir: LinkDir, owner: Owner },
+    Tcp {
+        listen: SocketAddr,
+        gate: Gate,
+        wire: Wire,
+    },
+    Pty {
+        dir: LinkDir,
+        owner: Owner,
+    },
 }
 
 /// How `connect` and the sidecar config name the settings, for messages.
 pub struct Names {
     pub allow_users: &'static str,
     pub pty_owner: &'static str,
+    pub rfc2217: &'static str,
 }
 
 impl LocalEnd {
-    /// `target` with its users looked up and a pty's directory checked (a
-    /// usage error if a user is unknown, a TCP endpoint restricted to users
-    /// is not on loopback, or others could write the pty's directory).
-    pub fn resolve(target: &EndpointTarget, names: &Names) -> Result<LocalEnd, UsageError> {
+    /// `target` (speaking `wire` if it is TCP) with its users looked up
+    /// and a pty's directory checked (a usage error if a user is unknown, a
+    /// TCP endpoint restricted to users is not on loopback, others could
+    /// write the pty's directory, or RFC 2217 is asked of a pty).
+    pub fn resolve(target: &EndpointTarget, wire: Wire, names: &Names) -> Result<LocalEnd> {
         Ok(match target {
             EndpointTarget::Tcp { listen, users } => LocalEnd::Tcp {
                 listen: *listen,
+                wire,
                 gate: match users {
                     LocalUsers::Anyone => Gate::Anyone,
                     LocalUsers::Only(users) => {
                         if let Some(why) = allow_users_unusable_on(listen) {
-                            return Err(UsageError(format!("{} {why}", names.allow_users)));
+                            return Err(Error::usage(format!("{} {why}", names.allow_users)));
                         }
                         Gate::Uids(resolve_uids(names.allow_users, users)?)
                     }
                 },
             },
+            EndpointTarget::Pty { .. } if wire == Wire::Rfc2217 => {
+                return Err(Error::usage(format!(
+                    "{} needs a TCP endpoint (a pty carries line settings through its termios)",
+                    names.rfc2217
+                )))
+            }
             EndpointTarget::Pty { link, owner } => LocalEnd::Pty {
                 owner: Owner::resolve(names.pty_owner, owner.as_ref())?,
-                // The message names the cause (the source is kept for callers).
-                dir: LinkDir::open(link).map_err(|e| UsageError(e.to_string()))?,
+                dir: LinkDir::open(link).map_err(Error::usage)?,
             },
         })
     }
 }
 
 enum Bound {
-    Tcp(TcpListener, Gate),
+    Tcp(TcpListener, Gate, Wire),
     Pty(PtyEndpoint),
 }
 
+/// Binds every endpoint of `specs` (and the admin server), then serves
+/// them all until `shutdown`.
 pub async fn serve(
-    dialer: Arc<Dialer>,
     specs: Vec<Spec>,
     admin: Option<SocketAddr>,
     shutdown: CancellationToken,
@@ -101,11 +126,12 @@ pub async fn serve(
     let mut ready = Vec::new();
     for spec in specs {
         let bound = match &spec.local {
-            LocalEnd::Tcp { listen, gate } => Bound::Tcp(
+            LocalEnd::Tcp { listen, gate, wire } => Bound::Tcp(
                 TcpListener::bind(listen).await.with_context(|| {
                     format!("endpoint for '{}': cannot listen on {listen}", spec.address)
                 })?,
                 gate.clone(),
+                *wire,
             ),
             LocalEnd::Pty { dir, owner } => {
                 let pty = dir
@@ -124,54 +150,44 @@ pub async fn serve(
     for (spec, bound) in ready {
         let meters = Arc::new(EndpointMeters::new(&metrics, &spec.address.to_string()));
         all_meters.push(meters.clone());
+        let route = &spec.route;
         let target = Arc::new(Target {
-            address: spec.address.to_string(),
-            agent: spec.agent.clone(),
+            address: spec.address.clone(),
+            route: route.clone(),
             meters: meters.clone(),
-            resolver: spec.resolver.clone(),
-            pin: spec.pin,
         });
         let span = tracing::info_span!("endpoint", device = %spec.address);
-        let dialer = spec.dialer.clone().unwrap_or_else(|| dialer.clone());
         let shutdown = shutdown.clone();
         if admin_listener.is_some() {
             tracker.spawn(telemetry::probe(
-                dialer.clone(),
-                spec.resolver.clone().map(|r| (r, spec.pin)),
+                route.clone(),
                 spec.address.clone(),
-                spec.agent.clone(),
-                spec.address.device.clone(),
                 meters,
                 shutdown.clone(),
             ));
         }
+        let client = route.client_name();
         match bound {
-            Bound::Tcp(listener, gate) => {
+            Bound::Tcp(listener, gate, wire) => {
                 let local = listener.local_addr().context("listener has no address")?;
-                let scheme = if spec.rfc2217 { "rfc2217" } else { "tcp" };
+                let scheme = match wire {
+                    Wire::Raw => "tcp",
+                    Wire::Rfc2217 => "rfc2217",
+                };
                 let only = match &gate {
                     Gate::Anyone => String::new(),
                     Gate::Uids(uids) => format!(" for uid(s) {uids:?} only"),
                 };
-                info!(parent: &span, client = %dialer.client_name, agent = %spec.agent, "serving {scheme}://{local}{only}");
+                info!(parent: &span, client = %client, agent = %route, "serving {scheme}://{local}{only}");
                 tracker.spawn(
-                    serve_tcp(
-                        listener,
-                        dialer,
-                        target,
-                        shutdown,
-                        Liveness::default(),
-                        spec.rfc2217,
-                        gate,
-                    )
-                    .instrument(span),
+                    serve_tcp(listener, target, shutdown, Liveness::default(), wire, gate)
+                        .instrument(span),
                 );
             }
             Bound::Pty(pty) => {
-                info!(parent: &span, client = %dialer.client_name, agent = %spec.agent, "serving pty {}", pty.link().display());
-                tracker.spawn(
-                    serve_pty(pty, dialer, target, shutdown, Liveness::default()).instrument(span),
-                );
+                info!(parent: &span, client = %client, agent = %route, "serving pty {}", pty.link().display());
+                tracker
+                    .spawn(serve_pty(pty, target, shutdown, Liveness::default()).instrument(span));
             }
         }
     }

@@ -7,101 +7,44 @@
 //! dropped and counted, not queued: a door-lock command replayed seconds
 //! late is worse than one the gateway retries itself after its ACK timeout.
 
+mod backoff;
+mod local;
+mod outcome;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use serialmesh_proto::{
-    CloseReason, CloseReasonKind, Control, Frame, LineSettings, Liveness, Opened, Relay, RelayEnd,
-};
+use serialmesh_config::Address;
+use serialmesh_proto::{Liveness, Relay};
 use tokio::io::AsyncReadExt;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::backoff::Backoff;
-use crate::dial::{DialError, Dialer};
+use crate::dial::Session;
+use crate::route::Route;
 use crate::telemetry::EndpointMeters;
+use backoff::Backoff;
+use local::LocalControl;
+use outcome::Outcome;
+
+pub use local::Local;
+pub use outcome::LinkEnd;
 
 const CLOSE_WAIT: Duration = Duration::from_millis(300);
 
+/// What an endpoint's links attach to.
 pub struct Target {
-    pub address: String,
-    /// `host:port` of the agent (`--agent`), or what resolves it, for logs.
-    pub agent: String,
-    /// Finds the agent anew before every dial (mDNS and seeds), so a device
-    /// moved to another host is followed; `None`: always `agent`.
-    pub resolver: Option<Arc<crate::resolve::Resolver>>,
+    pub address: Address,
+    /// How each dial finds the agent.
+    pub route: Arc<Route>,
     pub meters: Arc<EndpointMeters>,
-    /// The agent certificate required (`agent_fingerprint`), also when
-    /// the agent is found by resolution.
-    pub pin: Option<serialmesh_pki::Fingerprint>,
 }
 
-/// The application's side of a link: a TCP connection or a pty.
-pub trait Local: AsyncRead + AsyncWrite + Unpin + Send {
-    /// The tunnel is up with these settings (a pty shows them to the
-    /// application through its termios). `line_control`: the agent takes
-    /// line control frames (break, purge, modem lines).
-    fn tunnel_up(&mut self, _opened: &Opened, _line_control: bool) {}
-
-    /// The tunnel went down; frames for the agent have nowhere to go.
-    fn tunnel_down(&mut self) {}
-
-    /// Line settings the application changed since the last call.
-    fn line_change(&mut self) -> Option<LineSettings> {
-        None
-    }
-
-    /// The next control frame for the agent, ahead of the application's
-    /// next bytes.
-    fn outbound_frame(&mut self) -> Option<Frame> {
-        self.line_change().map(Frame::SetLine)
-    }
-
-    /// A control frame from the agent during the session.
-    fn inbound_frame(&mut self, frame: Frame) -> Result<(), CloseReason> {
-        Err(CloseReason::new(
-            CloseReasonKind::Protocol,
-            format!("unexpected {:?} frame from agent", frame.frame_type()),
-        ))
-    }
-}
-
-impl Local for TcpStream {}
-
-/// Hands control frames between the relay and the application's side.
-struct LocalControl;
-
-impl<L: Local> Control<L> for LocalControl {
-    fn inbound(&mut self, dev: &mut L, frame: Frame) -> Result<(), CloseReason> {
-        dev.inbound_frame(frame)
-    }
-
-    fn outbound(&mut self, dev: &mut L) -> Option<Frame> {
-        dev.outbound_frame()
-    }
-}
-
-enum Outcome {
-    Retry(String),
-    Done(LinkEnd),
-}
-
-/// Why a link ended, for the endpoint to decide what comes next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkEnd {
-    /// The application closed its connection (or pty).
-    AppLeft,
-    /// The endpoint stopped it (replaced or shutting down).
-    Stopped,
-    /// Retrying cannot help without a human (not authorised, replaced by
-    /// another session of this client, protocol mismatch).
-    Fatal(String),
-}
-
+/// Keeps `local` attached to the target's device until the application
+/// leaves, `stop` is cancelled, or a refusal needs a human: dials (with
+/// backoff while it fails), relays, and on a loss dials again, holding
+/// `local` open meanwhile.
 pub async fn run<L: Local>(
-    dialer: Arc<Dialer>,
     target: Arc<Target>,
     local: &mut L,
     stop: CancellationToken,
@@ -111,49 +54,9 @@ pub async fn run<L: Local>(
     let mut dropped: u64 = 0;
     let mut down_since: Option<tokio::time::Instant> = None;
     loop {
-        // While dialling, the application's bytes wait in the socket buffer
-        // and are relayed once the tunnel is up: the first command a gateway
-        // sends right after connecting must not be lost.
-        let attempt = tokio::time::Instant::now();
-        let dial = async {
-            match &target.resolver {
-                Some(resolver) => resolver.open(&target.address, target.pin).await,
-                None => dialer.open(&target.agent, &target.address).await,
-            }
-        };
-        let session = tokio::select! {
-            s = dial => s,
-            _ = stop.cancelled() => return LinkEnd::Stopped,
-        };
-        let mut session = match session {
-            Ok(s) => s,
-            Err(e) => {
-                target.meters.error(&e.to_string());
-                if !retryable(&e) {
-                    error!(error = %e, "giving up on this connection");
-                    return LinkEnd::Fatal(e.to_string());
-                }
-                let delay = if e.nobody_listening() {
-                    backoff.next_refused_delay()
-                } else {
-                    backoff.next_delay()
-                };
-                if backoff.attempts <= 1 || backoff.attempts.is_multiple_of(10) {
-                    warn!(error = %e, attempt = backoff.attempts, retry_in = ?delay, "cannot open device; retrying");
-                }
-                // The delay spaces attempt starts, not the pause after a
-                // failure: a dial into a silent network has already waited
-                // out its connect timeout (3 s), and adding the delay after
-                // it left the link unprobed for up to 5 s, so traffic could
-                // resume that long after the link came back.
-                let wait = tokio::time::sleep_until(attempt + delay);
-                tokio::select! {
-                    _ = wait => {}
-                    n = drain_for(local, &mut dropped) => { target.meters.lost_to_device.add(n); log_app_left(n); return LinkEnd::AppLeft; }
-                    _ = stop.cancelled() => return LinkEnd::Stopped,
-                }
-                continue;
-            }
+        let mut session = match dial(&target, local, &stop, &mut backoff, &mut dropped).await {
+            Ok(session) => session,
+            Err(end) => return end,
         };
         backoff.reset();
         local.tunnel_up(&session.opened, session.line_control);
@@ -175,7 +78,7 @@ pub async fn run<L: Local>(
         dropped = 0;
         let mut relay =
             Relay::new(std::mem::take(&mut session.buf)).with_meters(meters.relay.clone());
-        let revocation = &dialer.revocation;
+        let revocation = target.route.revocation();
         let agent_fp = session.agent.fingerprint;
         let agent_revoked = async move { revocation.revoked(agent_fp).await };
         let ended = async {
@@ -184,81 +87,10 @@ pub async fn run<L: Local>(
                 _ = agent_revoked => {}
             }
         };
-        let end = match relay
+        let end = relay
             .run(&mut session.stream, local, ended, liveness, LocalControl)
-            .await
-        {
-            RelayEnd::PeerClosed(r) => RelayEnd::PeerClosed(crate::agent_text::reason(r)),
-            end => end,
-        };
-        // The stop token is the only other way to `Stopped`: if it was not
-        // cancelled, the agent's certificate was revoked.
-        let closing = |kind, why: &str| Some(CloseReason::new(kind, why));
-        let (close, outcome) = match end {
-            RelayEnd::Stopped if !stop.is_cancelled() => {
-                error!(agent = %o.agent, "the agent's certificate was revoked; session ended");
-                (
-                    closing(
-                        CloseReasonKind::NotAuthorised,
-                        "this client revoked the agent's certificate",
-                    ),
-                    Outcome::Retry("the agent's certificate was revoked".into()),
-                )
-            }
-            RelayEnd::DeviceEof => {
-                info!("application closed its connection");
-                (
-                    closing(CloseReasonKind::Normal, "application closed its connection"),
-                    Outcome::Done(LinkEnd::AppLeft),
-                )
-            }
-            RelayEnd::DeviceError(e) => {
-                info!(error = %e, "application connection failed");
-                (
-                    closing(
-                        CloseReasonKind::Normal,
-                        &format!("application connection failed: {e}"),
-                    ),
-                    Outcome::Done(LinkEnd::AppLeft),
-                )
-            }
-            RelayEnd::Stopped => (
-                closing(
-                    CloseReasonKind::Normal,
-                    "client endpoint closed this connection",
-                ),
-                Outcome::Done(LinkEnd::Stopped),
-            ),
-            RelayEnd::PeerClosed(r) if r.kind == CloseReasonKind::Replaced => {
-                warn!(reason = %r, "another session took the device (a newer one of this client, or a takeover); closing the application connection");
-                (None, Outcome::Done(LinkEnd::Fatal(r.to_string())))
-            }
-            RelayEnd::PeerClosed(r) if !r.kind.is_retryable() => {
-                error!(reason = %r, "agent ended the session");
-                (None, Outcome::Done(LinkEnd::Fatal(r.to_string())))
-            }
-            RelayEnd::PeerClosed(r) => (
-                None,
-                Outcome::Retry(format!("agent ended the session: {r}")),
-            ),
-            RelayEnd::NetLost(m) => (
-                None,
-                Outcome::Retry(format!("connection to agent lost: {m}")),
-            ),
-            RelayEnd::PeerSilent(d) => (None, Outcome::Retry(format!("agent silent for {d:?}"))),
-            RelayEnd::PeerNotReading(d) => (
-                None,
-                Outcome::Retry(format!("agent took nothing we sent for {d:?}")),
-            ),
-            RelayEnd::Protocol(e) => (
-                None,
-                Outcome::Retry(format!("agent broke the protocol: {e}")),
-            ),
-            RelayEnd::Refused(r) => {
-                let why = r.to_string();
-                (Some(r), Outcome::Retry(why))
-            }
-        };
+            .await;
+        let (close, outcome) = outcome::after(end, stop.is_cancelled(), &o.agent);
         if let Some(r) = &close {
             relay.finish(&mut session.stream, Some(r), CLOSE_WAIT).await;
         }
@@ -288,10 +120,56 @@ pub async fn run<L: Local>(
     }
 }
 
-fn retryable(e: &DialError) -> bool {
-    match e {
-        DialError::Refused { reason, .. } => reason.kind.is_retryable(),
-        _ => true,
+/// Dials until a session opens, spacing attempts by `backoff`; what the
+/// application writes meanwhile is dropped and counted in `dropped`. Ends
+/// the link instead if the application leaves, `stop` is cancelled, or the
+/// agent refuses in a way no retry can cure.
+async fn dial<L: Local>(
+    target: &Target,
+    local: &mut L,
+    stop: &CancellationToken,
+    backoff: &mut Backoff,
+    dropped: &mut u64,
+) -> Result<Session, LinkEnd> {
+    loop {
+        // While dialling, the application's bytes wait in the socket buffer
+        // and are relayed once the tunnel is up: the first command a gateway
+        // sends right after connecting must not be lost.
+        let attempt = tokio::time::Instant::now();
+        let opening = target.route.open(&target.address);
+        let session = tokio::select! {
+            s = opening => s,
+            _ = stop.cancelled() => return Err(LinkEnd::Stopped),
+        };
+        match session {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                target.meters.error(&e.to_string());
+                if !outcome::retryable(&e) {
+                    error!(error = %e, "giving up on this connection");
+                    return Err(LinkEnd::Fatal(e.to_string()));
+                }
+                let delay = if e.nobody_listening() {
+                    backoff.next_refused_delay()
+                } else {
+                    backoff.next_delay()
+                };
+                if backoff.attempts <= 1 || backoff.attempts.is_multiple_of(10) {
+                    warn!(error = %e, attempt = backoff.attempts, retry_in = ?delay, "cannot open device; retrying");
+                }
+                // The delay spaces attempt starts, not the pause after a
+                // failure: a dial into a silent network has already waited
+                // out its connect timeout (3 s), and adding the delay after
+                // it left the link unprobed for up to 5 s, so traffic could
+                // resume that long after the link came back.
+                let wait = tokio::time::sleep_until(attempt + delay);
+                tokio::select! {
+                    _ = wait => {}
+                    n = drain_for(local, dropped) => { target.meters.lost_to_device.add(n); log_app_left(n); return Err(LinkEnd::AppLeft); }
+                    _ = stop.cancelled() => return Err(LinkEnd::Stopped),
+                }
+            }
+        }
     }
 }
 

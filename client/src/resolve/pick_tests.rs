@@ -1,8 +1,8 @@
 use serialmesh_proto::{DeviceInfo, DeviceState, Inventory, LineSettings};
 
 use super::*;
+use crate::resolve::agent::Source;
 use crate::resolve::survey::Unreached;
-use crate::resolve::Source;
 
 fn device(name: &str, zone: &str, state: DeviceState) -> DeviceInfo {
     DeviceInfo {

@@ -20,13 +20,13 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::{AgentInfo, Browse, Source};
-use crate::dial_pinned::Dialers;
+pub use super::agent::MAX_CANDIDATES;
+use super::agent::{AgentInfo, Source};
+use super::browse::Browse;
+use crate::dial::pinned::Dialers;
 
 /// Agents asked at once.
 pub const AT_ONCE: usize = 8;
-/// Agents asked in one survey; candidates past this are not followed.
-pub const MAX_CANDIDATES: usize = 256;
 
 /// What one round of asking found.
 #[derive(Debug, Clone, Default)]

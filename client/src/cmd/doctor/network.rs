@@ -5,8 +5,8 @@ use std::time::Duration;
 use serialmesh_proto::discovery::SERVICE_TYPE;
 
 use super::{clock, Report};
+use crate::dial::pinned::Dialers;
 use crate::dial::DialError;
-use crate::dial_pinned::Dialers;
 
 /// How long doctor listens for mDNS answers: a healthy LAN answers within
 /// 250 ms (see resolve::MDNS_WINDOW), and the browser asks again after 1 s.

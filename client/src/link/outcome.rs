@@ -1,0 +1,121 @@
+//! What a link does after its relay ended: the table from each way a
+//! session can end to the Close frame we send (if any) and whether the
+//! link reconnects or ends.
+//!
+//! The gateway's connection is held open through anything a reconnect can
+//! cure (a lost network, an agent restart, a device re-plugged), because
+//! zwave-js and zigbee2mqtt give up on a port that drops. Only the
+//! application leaving, the endpoint stopping, or a refusal that needs a
+//! human (not authorised, another session took the device) end the link.
+
+use serialmesh_proto::{CloseReason, CloseReasonKind, RelayEnd};
+use tracing::{error, info, warn};
+
+use crate::dial::{agent_text, DialError};
+
+/// What the link does next.
+pub(super) enum Outcome {
+    /// Reconnect; the reason is logged and shown as the last error.
+    Retry(String),
+    Done(LinkEnd),
+}
+
+/// Why a link ended, for the endpoint to decide what comes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEnd {
+    /// The application closed its connection (or pty).
+    AppLeft,
+    /// The endpoint stopped it (replaced or shutting down).
+    Stopped,
+    /// Retrying cannot help without a human (not authorised, replaced by
+    /// another session of this client, protocol mismatch).
+    Fatal(String),
+}
+
+/// The Close frame to send the agent (`None`: the session is already
+/// over on its side) and what comes next, for a relay that ended with
+/// `end`. `stopped`: the endpoint's stop token was cancelled; a relay
+/// stopped without it was stopped because the agent's certificate was
+/// revoked. `agent` names the agent in logs.
+pub(super) fn after(end: RelayEnd, stopped: bool, agent: &str) -> (Option<CloseReason>, Outcome) {
+    let end = match end {
+        RelayEnd::PeerClosed(r) => RelayEnd::PeerClosed(agent_text::reason(r)),
+        end => end,
+    };
+    let closing = |kind, why: &str| Some(CloseReason::new(kind, why));
+    match end {
+        RelayEnd::Stopped if !stopped => {
+            error!(agent = %agent, "the agent's certificate was revoked; session ended");
+            (
+                closing(
+                    CloseReasonKind::NotAuthorised,
+                    "this client revoked the agent's certificate",
+                ),
+                Outcome::Retry("the agent's certificate was revoked".into()),
+            )
+        }
+        RelayEnd::DeviceEof => {
+            info!("application closed its connection");
+            (
+                closing(CloseReasonKind::Normal, "application closed its connection"),
+                Outcome::Done(LinkEnd::AppLeft),
+            )
+        }
+        RelayEnd::DeviceError(e) => {
+            info!(error = %e, "application connection failed");
+            (
+                closing(
+                    CloseReasonKind::Normal,
+                    &format!("application connection failed: {e}"),
+                ),
+                Outcome::Done(LinkEnd::AppLeft),
+            )
+        }
+        RelayEnd::Stopped => (
+            closing(
+                CloseReasonKind::Normal,
+                "client endpoint closed this connection",
+            ),
+            Outcome::Done(LinkEnd::Stopped),
+        ),
+        RelayEnd::PeerClosed(r) if r.kind == CloseReasonKind::Replaced => {
+            warn!(reason = %r, "another session took the device (a newer one of this client, or a takeover); closing the application connection");
+            (None, Outcome::Done(LinkEnd::Fatal(r.to_string())))
+        }
+        RelayEnd::PeerClosed(r) if !r.kind.is_retryable() => {
+            error!(reason = %r, "agent ended the session");
+            (None, Outcome::Done(LinkEnd::Fatal(r.to_string())))
+        }
+        RelayEnd::PeerClosed(r) => (
+            None,
+            Outcome::Retry(format!("agent ended the session: {r}")),
+        ),
+        RelayEnd::NetLost(m) => (
+            None,
+            Outcome::Retry(format!("connection to agent lost: {m}")),
+        ),
+        RelayEnd::PeerSilent(d) => (None, Outcome::Retry(format!("agent silent for {d:?}"))),
+        RelayEnd::PeerNotReading(d) => (
+            None,
+            Outcome::Retry(format!("agent took nothing we sent for {d:?}")),
+        ),
+        RelayEnd::Protocol(e) => (
+            None,
+            Outcome::Retry(format!("agent broke the protocol: {e}")),
+        ),
+        RelayEnd::Refused(r) => {
+            let why = r.to_string();
+            (Some(r), Outcome::Retry(why))
+        }
+    }
+}
+
+/// Whether dialling again may succeed without a human: everything but an
+/// agent's refusal of a kind that is final (not authorised, no such
+/// device on a fixed agent...).
+pub(super) fn retryable(e: &DialError) -> bool {
+    match e {
+        DialError::Refused { reason, .. } => reason.kind.is_retryable(),
+        _ => true,
+    }
+}
