@@ -230,7 +230,7 @@ pub fn to_json(survey: &Survey) -> Value {
                 "name": u.name,
                 "source": u.source.as_str(),
                 "via": match &u.source { Source::Peer { via } => Some(via), _ => None },
-                "error": u.error,
+                "error": u.error.to_string(),
             })
         })
         .collect();

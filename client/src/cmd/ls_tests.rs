@@ -1,7 +1,7 @@
 use serialmesh_proto::{Inventory, LineSettings};
 
 use super::*;
-use crate::resolve::{Reached, Source};
+use crate::resolve::{Reached, Source, Unanswerable};
 
 fn dev(name: &str, zone: &str, state: DeviceState) -> DeviceInfo {
     DeviceInfo {
@@ -56,7 +56,7 @@ fn sample() -> Survey {
             addrs: vec!["10.0.0.9:21317".into()],
             name: None,
             source: Source::Seed,
-            error: "connection refused".into(),
+            error: Unanswerable::NoAnswer(std::time::Duration::from_millis(1500)),
             nothing_listens: true,
         }],
         not_followed: 0,
@@ -107,7 +107,7 @@ fn json_follows_the_documented_schema() {
     assert_eq!(u["addresses"][0], "10.0.0.9:21317");
     assert_eq!(u["source"], "seed");
     assert_eq!(u["via"], Value::Null);
-    assert_eq!(u["error"], "connection refused");
+    assert_eq!(u["error"], "no answer within 1.5s");
 }
 
 #[test]

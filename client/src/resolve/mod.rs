@@ -31,7 +31,7 @@ pub use agent::{AgentInfo, Source};
 use browse::Browse;
 pub use browse::MDNS_WINDOW;
 pub use pick::{pick, ResolveError, Resolved};
-pub use survey::{Reached, Survey, Unreached};
+pub use survey::{Reached, Survey, Unanswerable, Unreached};
 
 /// How long a lookup for `connect` waits for agents' inventories.
 pub const RESOLVE_DEADLINE: Duration = Duration::from_secs(3);
@@ -200,7 +200,7 @@ impl Resolver {
             .get(Some(resolved.key))
             .map_err(|e| DialError::Tls {
                 agent: resolved.agent.clone(),
-                error: e.to_string(),
+                error: e.into(),
             })?;
         dialer.open(&resolved.agent, address).await
     }
