@@ -77,7 +77,14 @@ pub enum TlsFailure {
     /// The agent's certificate carries no identity we can use, or this
     /// client's files cannot make a dialer for the key it was pinned to.
     #[error(transparent)]
-    Certificate(#[from] PkiError),
+    Certificate(Box<PkiError>),
+}
+
+impl From<PkiError> for TlsFailure {
+    fn from(e: PkiError) -> TlsFailure {
+        // Boxed: every dial returns this error, and a PkiError is large.
+        TlsFailure::Certificate(Box::new(e))
+    }
 }
 
 /// Why a connection failed after its handshake.
