@@ -2,7 +2,9 @@
 //!
 //! The only place clap's types live: each command's arguments are turned
 //! into its library request type here (the `From` impls at the end), so the
-//! library never depends on how the command line spells things.
+//! library never depends on how the command line spells things. Checks
+//! that are about the flags themselves (which go together, which exclude
+//! each other) are made here too, with messages that name the flags.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +13,9 @@ use clap::{Args, Parser, Subcommand};
 use serialmesh_client::cmd::pki::revoke::{self, Revoke};
 use serialmesh_client::cmd::{connect, doctor, ls, pki};
 use serialmesh_client::dial::setup::TlsSource;
-use serialmesh_config::{LogFormat, TlsConfig};
+use serialmesh_client::endpoint::{Local, Wire};
+use serialmesh_client::Error;
+use serialmesh_config::{Address, LocalUser, LocalUsers, LogFormat, TlsConfig};
 use serialmesh_pki::Role;
 
 #[derive(Parser)]
@@ -237,21 +241,76 @@ impl From<TlsArgs> for Option<TlsSource> {
     }
 }
 
-impl From<ConnectArgs> for connect::Request {
-    fn from(a: ConnectArgs) -> connect::Request {
-        connect::Request {
-            address: a.address,
-            tcp: a.tcp,
-            rfc2217: a.rfc2217,
-            allow_user: a.allow_user,
-            pty: a.pty,
-            pty_owner: a.pty_owner,
+impl TryFrom<ConnectArgs> for connect::Request {
+    type Error = Error;
+
+    /// The address, then what the endpoint is, then who may use it; each
+    /// message names the flag to change (clap has already refused --tcp
+    /// with --pty).
+    fn try_from(a: ConnectArgs) -> Result<connect::Request, Error> {
+        let address: Address = a.address.parse().map_err(Error::usage)?;
+        if a.rfc2217 && a.tcp.is_none() {
+            return Err(Error::usage(
+                "--rfc2217 needs a TCP endpoint: give --tcp HOST:PORT (a pty carries line settings through its termios)",
+            ));
+        }
+        if !a.allow_user.is_empty() && a.tcp.is_none() {
+            return Err(Error::usage(
+                "--allow-user needs a TCP endpoint: give --tcp 127.0.0.1:PORT (a pty is guarded by its owner and mode 0600; see --pty-owner)",
+            ));
+        }
+        if a.pty_owner.is_some() && a.pty.is_none() {
+            return Err(Error::usage(
+                "--pty-owner needs a pty endpoint: give --pty PATH (for a TCP endpoint, --allow-user USER limits who may connect)",
+            ));
+        }
+        let local = match (a.tcp, a.pty) {
+            (Some(listen), None) => Local::Tcp {
+                listen,
+                users: local_users("--allow-user", &a.allow_user)?,
+                wire: if a.rfc2217 { Wire::Rfc2217 } else { Wire::Raw },
+            },
+            (None, Some(link)) => Local::Pty {
+                link,
+                owner: a
+                    .pty_owner
+                    .as_deref()
+                    .map(|o| {
+                        o.parse()
+                            .map_err(|m| Error::usage(format!("--pty-owner: {m}")))
+                    })
+                    .transpose()?,
+            },
+            _ => {
+                return Err(Error::usage(
+                    "give one local endpoint: --tcp HOST:PORT (e.g. --tcp 127.0.0.1:5000) or --pty PATH (e.g. --pty /dev/ttyZWAVE)",
+                ))
+            }
+        };
+        Ok(connect::Request {
+            address,
+            local,
             agent: a.agent,
             admin: a.admin,
             agent_fingerprint: a.agent_fingerprint,
             tls: a.tls.into(),
-        }
+        })
     }
+}
+
+/// `--allow-user` values: nobody named means anyone may connect.
+fn local_users(what: &str, users: &[String]) -> Result<LocalUsers, Error> {
+    if users.is_empty() {
+        return Ok(LocalUsers::Anyone);
+    }
+    let users = users
+        .iter()
+        .map(|u| {
+            u.parse::<LocalUser>()
+                .map_err(|m| Error::usage(format!("{what}: {m}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(LocalUsers::Only(users))
 }
 
 impl From<LsArgs> for ls::Request {

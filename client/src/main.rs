@@ -27,7 +27,8 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, level);
     let result = match cli.command {
         Command::Pki(cmd) => pki::run(cmd.into()),
-        Command::Connect(args) => serve(|shutdown| connect::run(args.into(), shutdown)),
+        Command::Connect(args) => connect::Request::try_from(args)
+            .and_then(|request| serve(|shutdown| connect::run(request, shutdown))),
         Command::Ls(args) => serve(|shutdown| ls::run(args.into(), shutdown)),
         Command::Sidecar {
             config,

@@ -14,7 +14,7 @@ use crate::dial::pinned::Dialers;
 use crate::dial::revocation::Revocation;
 use crate::dial::setup::{dialer_for, follow_own_renewals};
 use crate::dial::Dialer;
-use crate::endpoint::{serve, LocalEnd, Names, Spec, Wire};
+use crate::endpoint::{serve, Local, LocalEnd, Names, Spec};
 use crate::resolve::{report_at_start, Resolver};
 use crate::route::Route;
 use crate::{Error, Result};
@@ -23,7 +23,6 @@ use crate::{Error, Result};
 const CONFIG_NAMES: Names = Names {
     allow_users: "allow_users",
     pty_owner: "pty_owner",
-    rfc2217: "rfc2217",
 };
 
 pub async fn run(
@@ -79,13 +78,14 @@ pub async fn run(
 
 /// An endpoint's local side, checked as [`run`] would use it.
 fn local_end(e: &EndpointConfig) -> Result<LocalEnd> {
-    let wire = if e.rfc2217 { Wire::Rfc2217 } else { Wire::Raw };
-    LocalEnd::resolve(&e.target, wire, &CONFIG_NAMES).map_err(|source| {
-        Error::usage(InEndpoint {
-            device: e.device.to_string(),
-            source,
+    Local::from_config(&e.target, e.rfc2217)
+        .and_then(|local| LocalEnd::resolve(&local, &CONFIG_NAMES))
+        .map_err(|source| {
+            Error::usage(InEndpoint {
+                device: e.device.to_string(),
+                source,
+            })
         })
-    })
 }
 
 /// A problem with one `[[endpoint]]` of the config.

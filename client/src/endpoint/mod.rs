@@ -9,6 +9,7 @@
 //! half its endpoints leaves a gateway failing in ways that are hard to
 //! trace back to the config.
 
+mod local_end;
 pub mod local_users;
 mod peer_uid;
 pub mod pty;
@@ -19,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use serialmesh_config::{allow_users_unusable_on, Address, EndpointTarget, LocalUsers};
+use serialmesh_config::Address;
 use serialmesh_observe::{bind_admin, serve_admin, AdminState, Metrics};
 use serialmesh_proto::Liveness;
 use tokio::net::TcpListener;
@@ -30,9 +31,8 @@ use tracing::{info, Instrument};
 use crate::link::Target;
 use crate::route::Route;
 use crate::telemetry::{self, EndpointMeters};
-use crate::{Error, Result};
-use local_users::{resolve_uids, Owner};
-use pty::link_dir::LinkDir;
+use crate::Result;
+pub use local_end::{Local, LocalEnd, Names};
 use pty::master::PtyEndpoint;
 use pty::serve_pty;
 pub use tcp::Wire;
@@ -44,63 +44,6 @@ pub struct Spec {
     pub address: Address,
     pub local: LocalEnd,
     pub route: Arc<Route>,
-}
-
-/// An endpoint's local side with its users looked up on this host and a
-/// pty's directory checked and open. (A pty carries line settings through
-/// its termios, so RFC 2217 exists only on TCP.)
-#[derive(Debug)]
-pub enum LocalEnd {
-    Tcp {
-        listen: SocketAddr,
-        gate: Gate,
-        wire: Wire,
-    },
-    Pty {
-        dir: LinkDir,
-        owner: Owner,
-    },
-}
-
-/// How `connect` and the sidecar config name the settings, for messages.
-pub struct Names {
-    pub allow_users: &'static str,
-    pub pty_owner: &'static str,
-    pub rfc2217: &'static str,
-}
-
-impl LocalEnd {
-    /// `target` (speaking `wire` if it is TCP) with its users looked up
-    /// and a pty's directory checked (a usage error if a user is unknown, a
-    /// TCP endpoint restricted to users is not on loopback, others could
-    /// write the pty's directory, or RFC 2217 is asked of a pty).
-    pub fn resolve(target: &EndpointTarget, wire: Wire, names: &Names) -> Result<LocalEnd> {
-        Ok(match target {
-            EndpointTarget::Tcp { listen, users } => LocalEnd::Tcp {
-                listen: *listen,
-                wire,
-                gate: match users {
-                    LocalUsers::Anyone => Gate::Anyone,
-                    LocalUsers::Only(users) => {
-                        if let Some(why) = allow_users_unusable_on(listen) {
-                            return Err(Error::usage(format!("{} {why}", names.allow_users)));
-                        }
-                        Gate::Uids(resolve_uids(names.allow_users, users)?)
-                    }
-                },
-            },
-            EndpointTarget::Pty { .. } if wire == Wire::Rfc2217 => {
-                return Err(Error::usage(format!(
-                    "{} needs a TCP endpoint (a pty carries line settings through its termios)",
-                    names.rfc2217
-                )))
-            }
-            EndpointTarget::Pty { link, owner } => LocalEnd::Pty {
-                owner: Owner::resolve(names.pty_owner, owner.as_ref())?,
-                dir: LinkDir::open(link).map_err(Error::usage)?,
-            },
-        })
-    }
 }
 
 enum Bound {
