@@ -145,3 +145,45 @@ fn hint(revoked: Option<Revoked>) -> &'static str {
         None => "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::{AlertDescription, CertificateError, Error};
+
+    fn io(e: Error) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+
+    #[test]
+    fn a_revoked_agent_certificate_is_named_as_our_revocation() {
+        let e = TlsIo::new(io(Error::InvalidCertificate(CertificateError::Revoked)));
+        assert_eq!(e.revoked, Some(Revoked::ByUs));
+        let text = e.to_string();
+        assert!(
+            text.ends_with(
+                ": the agent's certificate is revoked by this client \
+                 (its fingerprint is in `revoked` or the revoked file)"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_agents_revoked_alert_is_named_as_its_revocation_of_us() {
+        let e = TlsIo::new(io(Error::AlertReceived(
+            AlertDescription::CertificateRevoked,
+        )));
+        assert_eq!(e.revoked, Some(Revoked::Us));
+        assert!(e
+            .to_string()
+            .ends_with(": the agent revoked this client's certificate"));
+    }
+
+    #[test]
+    fn other_io_errors_are_shown_as_they_are() {
+        let e = TlsIo::new(io::Error::other("connection reset"));
+        assert_eq!(e.revoked, None);
+        assert_eq!(e.to_string(), "connection reset");
+    }
+}
