@@ -127,18 +127,31 @@ async fn admit(
     allowed: &[u32],
     stream: &TcpStream,
     peer: SocketAddr,
-) -> Result<u32, String> {
-    let local = stream
-        .local_addr()
-        .map_err(|e| format!("its local address is unknown: {e}"))?;
+) -> Result<u32, Refusal> {
+    let local = stream.local_addr().map_err(Refusal::NoLocalAddress)?;
     let found = tracker
         .spawn_blocking(move || peer_uid(local, peer))
         .await
-        .map_err(|e| format!("the lookup of its user failed: {e}"))?;
+        .map_err(Refusal::LookupFailed)?;
     match found {
         Ok(Some(uid)) if allowed.contains(&uid) => Ok(uid),
-        Ok(Some(uid)) => Err(format!("uid {uid} is not in allow_users")),
-        Ok(None) => Err("its socket was gone before its user could be looked up".into()),
-        Err(e) => Err(format!("cannot tell which user made it: {e}")),
+        Ok(Some(uid)) => Err(Refusal::NotAllowed(uid)),
+        Ok(None) => Err(Refusal::Gone),
+        Err(e) => Err(Refusal::Unknown(e)),
     }
+}
+
+/// Why a local connection was closed unserved.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("its local address is unknown: {0}")]
+    NoLocalAddress(#[source] std::io::Error),
+    #[error("the lookup of its user failed: {0}")]
+    LookupFailed(#[source] tokio::task::JoinError),
+    #[error("uid {0} is not in allow_users")]
+    NotAllowed(u32),
+    #[error("its socket was gone before its user could be looked up")]
+    Gone,
+    #[error("cannot tell which user made it: {0}")]
+    Unknown(#[source] std::io::Error),
 }

@@ -208,8 +208,8 @@ impl Resolver {
 
 /// The agents that answer an mDNS browse within `window` (for `serialctl
 /// doctor`); an error when mDNS cannot run here at all.
-pub async fn browse_once(window: Duration) -> Result<Vec<AgentInfo>, String> {
-    let browse = Browse::start().map_err(|e| e.to_string())?;
+pub async fn browse_once(window: Duration) -> Result<Vec<AgentInfo>, mdns_sd::Error> {
+    let browse = Browse::start()?;
     tokio::time::sleep_until(browse.started + window).await;
     let agents = browse.snapshot();
     browse.stop();
