@@ -7,8 +7,13 @@
 //!
 //! ```text
 //! cmd ──> endpoint ──> link ──> route ──> resolve ──> dial
-//!            └──────────┴──> telemetry ──┘
+//!            │          │        ▲
+//!            └──────────┴──> telemetry
 //! ```
+//!
+//! (`cmd` also reaches below `endpoint` where it sets things up; `error`
+//! and `utc` are leaves every module may use.) No file imports one that
+//! imports it back: `scripts/module-cycles.py client/src` checks.
 
 pub mod cmd;
 pub mod dial;

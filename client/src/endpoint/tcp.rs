@@ -10,7 +10,7 @@
 //! over from the gateway: on a host shared with other users or with
 //! containers on the host network, that is anyone on the host. With
 //! `allow_users` ([`Gate::Uids`]) a connection whose socket belongs to
-//! another user (see [`super::peer_uid`]) is closed before it replaces
+//! another user (see `peer_uid.rs`) is closed before it replaces
 //! anything.
 
 use std::sync::Arc;
