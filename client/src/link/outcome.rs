@@ -119,3 +119,80 @@ pub(super) fn retryable(e: &DialError) -> bool {
         _ => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(close: &Option<CloseReason>) -> Option<CloseReasonKind> {
+        close.as_ref().map(|r| r.kind)
+    }
+
+    #[test]
+    fn a_relay_stopped_without_the_endpoint_stopping_is_a_revocation_told_to_the_agent() {
+        let (close, next) = after(RelayEnd::Stopped, false, "house");
+        assert_eq!(kind(&close), Some(CloseReasonKind::NotAuthorised));
+        assert!(matches!(next, Outcome::Retry(why) if why.contains("revoked")));
+    }
+
+    #[test]
+    fn the_endpoint_stopping_ends_the_link_with_a_normal_close() {
+        let (close, next) = after(RelayEnd::Stopped, true, "house");
+        assert_eq!(kind(&close), Some(CloseReasonKind::Normal));
+        assert!(matches!(next, Outcome::Done(LinkEnd::Stopped)));
+    }
+
+    #[test]
+    fn the_application_leaving_ends_the_link_and_tells_the_agent() {
+        let (close, next) = after(RelayEnd::DeviceEof, false, "house");
+        assert_eq!(kind(&close), Some(CloseReasonKind::Normal));
+        assert!(matches!(next, Outcome::Done(LinkEnd::AppLeft)));
+        let failed = RelayEnd::DeviceError(std::io::Error::other("reset"));
+        let (close, next) = after(failed, false, "house");
+        assert_eq!(kind(&close), Some(CloseReasonKind::Normal));
+        assert!(matches!(next, Outcome::Done(LinkEnd::AppLeft)));
+    }
+
+    #[test]
+    fn an_agent_close_that_needs_a_human_is_fatal_and_not_answered() {
+        for k in [CloseReasonKind::Replaced, CloseReasonKind::NotAuthorised] {
+            let (close, next) = after(
+                RelayEnd::PeerClosed(CloseReason::new(k, "no")),
+                false,
+                "house",
+            );
+            assert_eq!(kind(&close), None, "{k}");
+            assert!(matches!(next, Outcome::Done(LinkEnd::Fatal(_))), "{k}");
+        }
+    }
+
+    #[test]
+    fn losses_a_reconnect_can_cure_are_retried() {
+        let ends = [
+            RelayEnd::PeerClosed(CloseReason::new(CloseReasonKind::DeviceGone, "unplugged")),
+            RelayEnd::NetLost("reset".into()),
+            RelayEnd::PeerSilent(std::time::Duration::from_secs(4)),
+            RelayEnd::PeerNotReading(std::time::Duration::from_secs(4)),
+        ];
+        for end in ends {
+            let (close, next) = after(end, false, "house");
+            assert_eq!(kind(&close), None);
+            assert!(matches!(next, Outcome::Retry(_)));
+        }
+    }
+
+    #[test]
+    fn a_control_frame_refused_here_is_sent_to_the_agent_and_retried() {
+        let refused = CloseReason::new(CloseReasonKind::Protocol, "bad SetLine");
+        let (close, next) = after(RelayEnd::Refused(refused), false, "house");
+        assert_eq!(kind(&close), Some(CloseReasonKind::Protocol));
+        assert!(matches!(next, Outcome::Retry(why) if why.contains("bad SetLine")));
+    }
+
+    #[test]
+    fn an_agents_close_reason_is_made_safe_to_log() {
+        let forged = CloseReason::new(CloseReasonKind::DeviceGone, "gone\nINFO forged");
+        let (_, next) = after(RelayEnd::PeerClosed(forged), false, "house");
+        assert!(matches!(next, Outcome::Retry(why) if !why.contains('\n')));
+    }
+}
