@@ -1,10 +1,24 @@
 //! Command line of `serialctl` (the contract in docs/design.md, "Command line").
+//!
+//! The only place clap's types live: each command's arguments are turned
+//! into its library request type here (the `From` impls at the end), so the
+//! library never depends on how the command line spells things. Checks
+//! that are about the flags themselves (which go together, which exclude
+//! each other) are made here too, with messages that name the flags.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use serialmesh_client::cmd::pki::revoke::{self, Revoke};
+use serialmesh_client::cmd::{connect, doctor, ls, pki};
+use serialmesh_client::dial::serial_pin;
+use serialmesh_client::dial::setup::TlsSource;
+use serialmesh_client::endpoint::{Local, Wire};
+use serialmesh_client::Error;
+use serialmesh_config::{Address, LocalUser, LocalUsers, TlsConfig};
 use serialmesh_observe::LogFormat;
+use serialmesh_pki::Role;
 
 #[derive(Parser)]
 #[command(
@@ -28,7 +42,7 @@ pub enum Command {
     /// Expose one device as a local endpoint, in the foreground.
     Connect(ConnectArgs),
     /// List every zone, agent and device, and who is using each.
-    Ls(crate::ls::LsArgs),
+    Ls(LsArgs),
     /// Serve every [[endpoint]] of a client config (beside a gateway).
     Sidecar {
         #[arg(long, value_name = "FILE")]
@@ -43,7 +57,7 @@ pub enum Command {
     },
     /// Check this client's setup and the agents it would use, and say what
     /// to fix: config, certificates, key permissions, agents, mDNS, clock.
-    Doctor(crate::doctor::DoctorArgs),
+    Doctor(DoctorArgs),
     /// Print the shell completion script for SHELL.
     Completions {
         #[arg(value_enum)]
@@ -100,6 +114,54 @@ pub enum PkiCommand {
         #[arg(long, value_name = "HEX", conflicts_with = "cert")]
         fingerprint: Option<String>,
     },
+}
+
+/// `serialctl ls [--json] [--watch] [--seed HOST:PORT]... [--config FILE]`
+#[derive(clap::Args)]
+pub struct LsArgs {
+    /// Print JSON for scripts (schema: docs/ls-json.md) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep running and print again whenever something changes (with
+    /// --json: one JSON document per line).
+    #[arg(long)]
+    pub watch: bool,
+    /// Also ask the agent at HOST:PORT, for networks mDNS does not reach;
+    /// repeatable, added to the config's seeds.
+    #[arg(long = "seed", value_name = "HOST:PORT")]
+    pub seeds: Vec<String>,
+    /// Accept only the agent certificate with this SHA-256 fingerprint;
+    /// every other agent is listed as unreachable, with the reason.
+    #[arg(long, value_name = "HEX")]
+    pub agent_fingerprint: Option<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// `serialctl doctor [--config FILE | --cert/--key/--ca] [--agent HOST:PORT]...`
+#[derive(clap::Args)]
+pub struct DoctorArgs {
+    /// Also check the agent at HOST:PORT (repeatable). The config's
+    /// endpoint agents and seeds are checked too; with none of these, the
+    /// agents that answer on mDNS are.
+    #[arg(long = "agent", value_name = "HOST:PORT")]
+    pub agents: Vec<String>,
+    /// Client config to check (its [tls], seeds and endpoints).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "key", "ca"])]
+    pub config: Option<PathBuf>,
+    /// This client's certificate.
+    #[arg(long, value_name = "FILE", requires_all = ["key", "ca"])]
+    pub cert: Option<PathBuf>,
+    /// This client's private key.
+    #[arg(long, value_name = "FILE", requires_all = ["cert", "ca"])]
+    pub key: Option<PathBuf>,
+    /// The CA certificate agents must chain to.
+    #[arg(long, value_name = "FILE", requires_all = ["cert", "key"])]
+    pub ca: Option<PathBuf>,
+    /// Agent certificates this client refuses (as `connect --revoked-file`),
+    /// so a revoked agent is reported as refused, not as fine.
+    #[arg(long, value_name = "FILE", requires_all = ["cert", "key", "ca"])]
+    pub revoked_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -169,4 +231,169 @@ pub struct TlsArgs {
     /// pki revoke`); re-read when it changes.
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     pub revoked_file: Option<PathBuf>,
+}
+
+impl From<TlsArgs> for Option<TlsSource> {
+    /// clap lets through all of --cert, --key and --ca (with or without
+    /// --revoked-file), or --config alone, or neither; neither is `None`.
+    fn from(args: TlsArgs) -> Option<TlsSource> {
+        match (args.cert, args.key, args.ca, args.config) {
+            (Some(cert), Some(key), Some(ca), None) => Some(TlsSource::Files {
+                tls: TlsConfig { cert, key, ca },
+                revoked_file: args.revoked_file,
+            }),
+            (None, None, None, Some(path)) => Some(TlsSource::Config(path)),
+            _ => None,
+        }
+    }
+}
+
+impl TryFrom<ConnectArgs> for connect::Request {
+    type Error = Error;
+
+    /// The address, then what the endpoint is, then who may use it; each
+    /// message names the flag to change (clap has already refused --tcp
+    /// with --pty).
+    fn try_from(a: ConnectArgs) -> Result<connect::Request, Error> {
+        let address: Address = a.address.parse().map_err(Error::usage)?;
+        if a.rfc2217 && a.tcp.is_none() {
+            return Err(Error::usage(
+                "--rfc2217 needs a TCP endpoint: give --tcp HOST:PORT (a pty carries line settings through its termios)",
+            ));
+        }
+        if !a.allow_user.is_empty() && a.tcp.is_none() {
+            return Err(Error::usage(
+                "--allow-user needs a TCP endpoint: give --tcp 127.0.0.1:PORT (a pty is guarded by its owner and mode 0600; see --pty-owner)",
+            ));
+        }
+        if a.pty_owner.is_some() && a.pty.is_none() {
+            return Err(Error::usage(
+                "--pty-owner needs a pty endpoint: give --pty PATH (for a TCP endpoint, --allow-user USER limits who may connect)",
+            ));
+        }
+        let local = match (a.tcp, a.pty) {
+            (Some(listen), None) => Local::Tcp {
+                listen,
+                users: local_users("--allow-user", &a.allow_user)?,
+                wire: if a.rfc2217 { Wire::Rfc2217 } else { Wire::Raw },
+            },
+            (None, Some(link)) => Local::Pty {
+                link,
+                owner: a
+                    .pty_owner
+                    .as_deref()
+                    .map(|o| {
+                        o.parse()
+                            .map_err(|m| Error::usage(format!("--pty-owner: {m}")))
+                    })
+                    .transpose()?,
+            },
+            _ => {
+                return Err(Error::usage(
+                    "give one local endpoint: --tcp HOST:PORT (e.g. --tcp 127.0.0.1:5000) or --pty PATH (e.g. --pty /dev/ttyZWAVE)",
+                ))
+            }
+        };
+        let expect_serial = a
+            .expect_serial
+            .as_deref()
+            .map(|s| serial_pin::parse("--expect-serial", s))
+            .transpose()
+            .map_err(Error::usage)?;
+        Ok(connect::Request {
+            address,
+            local,
+            expect_serial,
+            agent: a.agent,
+            admin: a.admin,
+            agent_fingerprint: a.agent_fingerprint,
+            tls: a.tls.into(),
+        })
+    }
+}
+
+/// `--allow-user` values: nobody named means anyone may connect.
+fn local_users(what: &str, users: &[String]) -> Result<LocalUsers, Error> {
+    if users.is_empty() {
+        return Ok(LocalUsers::Anyone);
+    }
+    let users = users
+        .iter()
+        .map(|u| {
+            u.parse::<LocalUser>()
+                .map_err(|m| Error::usage(format!("{what}: {m}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(LocalUsers::Only(users))
+}
+
+impl From<LsArgs> for ls::Request {
+    fn from(a: LsArgs) -> ls::Request {
+        ls::Request {
+            json: a.json,
+            watch: a.watch,
+            seeds: a.seeds,
+            agent_fingerprint: a.agent_fingerprint,
+            tls: a.tls.into(),
+        }
+    }
+}
+
+impl From<DoctorArgs> for doctor::Request {
+    fn from(a: DoctorArgs) -> doctor::Request {
+        let tls = match (a.config, a.cert, a.key, a.ca) {
+            (Some(path), ..) => Some(TlsSource::Config(path)),
+            (None, Some(cert), Some(key), Some(ca)) => Some(TlsSource::Files {
+                tls: TlsConfig { cert, key, ca },
+                revoked_file: a.revoked_file,
+            }),
+            _ => None,
+        };
+        doctor::Request {
+            agents: a.agents,
+            tls,
+        }
+    }
+}
+
+impl From<PkiCommand> for pki::Command {
+    fn from(cmd: PkiCommand) -> pki::Command {
+        match cmd {
+            PkiCommand::Init { dir } => pki::Command::Init { dir },
+            PkiCommand::Issue {
+                dir,
+                role,
+                name,
+                zone,
+                out,
+            } => pki::Command::Issue {
+                dir,
+                role: match role {
+                    RoleArg::Agent => Role::Agent,
+                    RoleArg::Client => Role::Client,
+                },
+                name,
+                zone,
+                out,
+            },
+            PkiCommand::Show { file } => pki::Command::Show { file },
+            PkiCommand::Revoke {
+                dir,
+                file,
+                cert,
+                fingerprint,
+            } => pki::Command::Revoke(Revoke {
+                file: match (file, dir) {
+                    (Some(f), _) => f,
+                    (None, Some(d)) => d.join(revoke::DEFAULT_FILE),
+                    (None, None) => unreachable!("clap requires --dir or --file"),
+                },
+                what: match (cert, fingerprint) {
+                    (Some(c), _) => revoke::Target::Cert(c),
+                    (None, Some(f)) => revoke::Target::Fingerprint(f),
+                    (None, None) => unreachable!("clap requires CERT.pem or --fingerprint"),
+                },
+            }),
+        }
+    }
 }

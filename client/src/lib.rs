@@ -1,34 +1,28 @@
 //! `serialctl`: reaching serialmesh devices from anywhere on the network.
+//!
+//! The library is everything but the command line: `cli.rs` and `main.rs`
+//! (the binary) turn arguments into the request types of [`cmd`], so any
+//! module here can be used, and tested, without clap. Dependencies point
+//! one way, from the commands down to the wire:
+//!
+//! ```text
+//! cmd ──> endpoint ──> link ──> route ──> resolve ──> dial
+//!            │          │        ▲
+//!            └──────────┴──> telemetry
+//! ```
+//!
+//! (`cmd` also reaches below `endpoint` where it sets things up; `error`
+//! and `utc` are leaves every module may use.) No file imports one that
+//! imports it back: `scripts/module-cycles.py client/src` checks.
 
-pub mod agent_text;
-pub mod backoff;
-pub mod cli;
-pub mod connect;
+pub mod cmd;
 pub mod dial;
-pub mod dial_pinned;
-pub mod doctor;
 pub mod endpoint;
+pub mod error;
 pub mod link;
-pub mod local_users;
-pub mod ls;
-pub mod peer_uid;
-pub mod pki_cmd;
-pub mod pty;
-pub mod pty_alloc;
-pub mod pty_endpoint;
-pub mod pty_link;
 pub mod resolve;
-pub mod revocation;
-pub mod revoke;
-pub mod rfc2217;
-pub mod serial_pin;
-pub mod serve;
-pub mod sidecar;
+pub mod route;
 pub mod telemetry;
-pub mod termios;
+pub mod utc;
 
-/// A problem with what the user asked for (exit status 2), as opposed to a
-/// failure while doing it (exit status 1).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use error::{Error, Result};

@@ -1,8 +1,14 @@
+//! `serialctl`: parses the command line, runs the command, and ends with
+//! the exit status the command's [`Error`] carries (1 or 2).
+
+mod cli;
+
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use serialmesh_client::cli::{Cli, Command};
-use serialmesh_client::{connect, doctor, ls, pki_cmd, sidecar, UsageError};
+use cli::{Cli, Command};
+use serialmesh_client::cmd::{connect, doctor, ls, pki, sidecar};
+use serialmesh_client::{Error, Result};
 use serialmesh_observe::{error_chain, init_logging};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -20,9 +26,10 @@ fn main() -> ExitCode {
     };
     init_logging(cli.log_format, level);
     let result = match cli.command {
-        Command::Pki(cmd) => pki_cmd::run(cmd),
-        Command::Connect(args) => serve(|shutdown| connect::run(args, shutdown)),
-        Command::Ls(args) => serve(|shutdown| ls::run(args, shutdown)),
+        Command::Pki(cmd) => pki::run(cmd.into()),
+        Command::Connect(args) => connect::Request::try_from(args)
+            .and_then(|request| serve(|shutdown| connect::run(request, shutdown))),
+        Command::Ls(args) => serve(|shutdown| ls::run(args.into(), shutdown)),
         Command::Sidecar {
             config,
             check: true,
@@ -41,8 +48,8 @@ fn main() -> ExitCode {
                     println!("{}", f.display());
                 }
             })
-            .map_err(|e| UsageError(format!("{e}; give an existing directory with --dir")).into()),
-        Command::Doctor(args) => match serve(|_| doctor::run(args)) {
+            .map_err(|source| Error::usage(ManDir { source })),
+        Command::Doctor(args) => match serve(|_| async { Ok(doctor::run(args.into()).await) }) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
@@ -51,19 +58,17 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("serialctl: {}", error_chain(e.as_ref()));
-            let usage = e.downcast_ref::<UsageError>().is_some()
-                || e.downcast_ref::<serialmesh_pki::PkiError>().is_some();
-            ExitCode::from(if usage { 2 } else { 1 })
+            eprintln!("serialctl: {}", error_chain(&e));
+            ExitCode::from(e.exit_status())
         }
     }
 }
 
 /// Runs a long-lived command until it ends or SIGTERM/SIGINT stops it.
-fn serve<F, Fut, T>(command: F) -> anyhow::Result<T>
+fn serve<F, Fut, T>(command: F) -> Result<T>
 where
     F: FnOnce(CancellationToken) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
+    Fut: std::future::Future<Output = Result<T>>,
 {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -88,4 +93,11 @@ async fn cancel_on_signal(token: CancellationToken) {
         tracing::info!("shutting down");
         token.cancel();
     }
+}
+
+/// `man --dir DIR` could not write there.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}; give an existing directory with --dir")]
+struct ManDir {
+    source: std::io::Error,
 }

@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use serialmesh_io::Meters;
 use serialmesh_observe::{Counter, Gauge, Histogram, Kind, Metrics, Readiness};
-use serialmesh_proto::{CloseReasonKind, DeviceState};
+use serialmesh_proto::CloseReasonKind;
 use tokio_util::sync::CancellationToken;
 
-use crate::dial::{DialError, Dialer};
+use crate::dial::DialError;
+use crate::route::{ProbeError, Route};
 
 /// Dial, TLS handshake and open, to the agent's `Opened`.
 static SETUP_BUCKETS: &[f64] = &[
@@ -233,43 +234,27 @@ pub fn readiness(endpoints: Vec<Arc<EndpointMeters>>) -> impl Fn() -> Readiness 
 }
 
 /// While no application is attached there is no tunnel to watch, so the
-/// agent is asked every few seconds whether the device is there. A
-/// resolved endpoint resolves as its sessions do: with the endpoint's pin.
+/// agent is asked every few seconds whether the device is there, the way
+/// the endpoint's sessions reach it ([`Route::probe`]).
 pub async fn probe(
-    dialer: Arc<Dialer>,
-    resolver: Option<(
-        Arc<crate::resolve::Resolver>,
-        Option<serialmesh_pki::Fingerprint>,
-    )>,
+    route: Arc<Route>,
     address: serialmesh_config::Address,
-    agent: String,
-    device: String,
     meters: Arc<EndpointMeters>,
     stop: CancellationToken,
 ) {
     const EVERY: Duration = Duration::from_secs(5);
     loop {
         if meters.tunnel_up.get() == 0 {
-            let ok = match &resolver {
-                // Resolving asks the agents over TLS, as a dial would.
-                Some((r, pin)) => match r.resolve(&address, *pin).await {
-                    Ok(_) => true,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "probe: device not resolved");
-                        meters.error(ErrorKind::Unresolved);
-                        false
-                    }
-                },
-                None => match dialer.list(&agent).await {
-                    Ok((inv, _)) => inv.devices.iter().any(|d| {
-                        (d.name == device || d.address == device) && d.state != DeviceState::Gone
-                    }),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "probe: cannot list the agent's devices");
-                        meters.error(ErrorKind::of_dial(&e));
-                        false
-                    }
-                },
+            let ok = match route.probe(&address).await {
+                Ok(there) => there,
+                Err(e) => {
+                    tracing::debug!(error = %e, "probe: the device is not reachable");
+                    meters.error(match &e {
+                        ProbeError::Dial(d) => ErrorKind::of_dial(d),
+                        ProbeError::Resolve(_) => ErrorKind::Unresolved,
+                    });
+                    false
+                }
             };
             meters.available.store(ok, Ordering::Relaxed);
         }

@@ -8,10 +8,10 @@ use std::os::unix::fs::{chown, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serialmesh_tests::ProcBuilder;
 use serialmesh_tests::tools::repo_root;
 use serialmesh_tests::users::NOBODY;
 use serialmesh_tests::util::temp_dir;
+use serialmesh_tests::ProcBuilder;
 use serialmesh_tests::{bins, Pki, TempDir};
 
 const T: Duration = Duration::from_secs(60);
@@ -153,7 +153,14 @@ fn systemd_loads_the_usb_serial_drivers_before_the_agent_starts() {
         .collect();
     // The drivers of the sticks the built-in profiles know, and the
     // class drivers that create ttyUSB and ttyACM.
-    for driver in ["usbserial", "cdc_acm", "cp210x", "ftdi_sio", "ch341", "pl2303"] {
+    for driver in [
+        "usbserial",
+        "cdc_acm",
+        "cp210x",
+        "ftdi_sio",
+        "ch341",
+        "pl2303",
+    ] {
         assert!(listed.contains(&driver), "{driver} missing: {listed:?}");
     }
     // modules-load.d takes one module name per line, nothing else.

@@ -22,10 +22,24 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::{oneshot, AgentInfo, Source, EARLY_TRUST, MDNS_WINDOW};
+use super::agent::{AgentInfo, Source, MAX_CANDIDATES};
+use super::oneshot;
+
+/// How long a new browse collects mDNS answers before a lookup uses them.
+/// Responders delay answers to a shared question by 20-120 ms (RFC 6762
+/// section 6), and resolving an instance can take a second round trip, so
+/// a healthy LAN has answered within about 250 ms; twice that leaves room
+/// for a busy host and still leaves most of `serialctl ls`'s 2 s for the
+/// TLS round trips. (A lost packet is only retried by the browser after
+/// 1 s; `--watch` and the long-lived resolver of `connect` pick it up.)
+pub const MDNS_WINDOW: Duration = Duration::from_millis(500);
+/// How long answers to the one-shot query at start stand in for the
+/// browse's own: by then the browse has asked again (its retries come 1 s
+/// and 3 s after it starts) and knows them itself, or they are gone.
+const EARLY_TRUST: Duration = Duration::from_secs(5);
 
 /// Agents kept from mDNS; a survey follows no more than this many anyway.
-pub(super) const MAX_BROWSED: usize = super::survey::MAX_CANDIDATES;
+pub(super) const MAX_BROWSED: usize = MAX_CANDIDATES;
 /// Records mdns-sd may cache before the browse restarts it.
 const MAX_CACHED: i64 = 4096;
 /// Resolved services between two looks at the cache size.

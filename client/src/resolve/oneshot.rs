@@ -7,7 +7,7 @@
 //! later. A query sent from a port other than 5353 is a "legacy" one-shot
 //! query: responders answer it at once, by unicast to that port, with the
 //! SRV, TXT and address records alongside (section 6.7), and no rate limit
-//! applies. [`super::Resolver`] sends one when it starts, beside its browse.
+//! applies. The resolver sends one when it starts, beside its browse.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -18,7 +18,7 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 use tracing::debug;
 
-use super::{AgentInfo, Source};
+use super::agent::{AgentInfo, Source};
 
 const MDNS_GROUP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(224, 0, 0, 251)), 5353);
 const TYPE_A: u16 = 1;

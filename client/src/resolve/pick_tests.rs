@@ -1,8 +1,8 @@
 use serialmesh_proto::{DeviceInfo, DeviceState, Inventory, LineSettings};
 
 use super::*;
-use crate::resolve::survey::Unreached;
-use crate::resolve::Source;
+use crate::resolve::agent::Source;
+use crate::resolve::survey::{Unanswerable, Unreached};
 
 fn device(name: &str, zone: &str, state: DeviceState) -> DeviceInfo {
     DeviceInfo {
@@ -125,7 +125,7 @@ fn no_agents_at_all_says_what_was_tried() {
         addrs: vec!["10.9.0.1:21317".into()],
         name: None,
         source: Source::Seed,
-        error: "connection refused".into(),
+        error: Unanswerable::NoAnswer(std::time::Duration::from_millis(1500)),
         nothing_listens: true,
     });
     let err = pick(&s, &addr("zwave@shed"), None).unwrap_err();
@@ -141,7 +141,7 @@ fn no_agents_at_all_says_what_was_tried() {
     );
     let e = err.to_string();
     assert!(
-        e.ends_with("tried 10.9.0.1:21317: connection refused"),
+        e.ends_with("tried 10.9.0.1:21317: no answer within 1.5s"),
         "{e}"
     );
 }

@@ -14,19 +14,21 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serialmesh_pki::PkiError;
 use serialmesh_proto::discovery::names_this_host;
 use serialmesh_proto::Inventory;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::{AgentInfo, Browse, Source};
-use crate::dial_pinned::Dialers;
+pub use super::agent::MAX_CANDIDATES;
+use super::agent::{AgentInfo, Source};
+use super::browse::Browse;
+use crate::dial::pinned::Dialers;
+use crate::dial::DialError;
 
 /// Agents asked at once.
 pub const AT_ONCE: usize = 8;
-/// Agents asked in one survey; candidates past this are not followed.
-pub const MAX_CANDIDATES: usize = 256;
 
 /// What one round of asking found.
 #[derive(Debug, Clone, Default)]
@@ -58,7 +60,7 @@ pub struct Unreached {
     /// Known for agents found on mDNS.
     pub name: Option<String>,
     pub source: Source,
-    pub error: String,
+    pub error: Unanswerable,
     /// Every address refused the connection: the host is up and nothing
     /// listens, which is what an agent restarting looks like.
     pub nothing_listens: bool,
@@ -66,8 +68,24 @@ pub struct Unreached {
 
 /// Why an agent gave no inventory.
 pub struct Unanswered {
-    error: String,
+    error: Unanswerable,
     nothing_listens: bool,
+}
+
+/// Why an agent gave no inventory, kept for `ls` and for the candidates a
+/// failed lookup lists (a survey is cloned, so causes are shared).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unanswerable {
+    /// The last of its addresses failed so.
+    #[error(transparent)]
+    Dial(Arc<DialError>),
+    /// No dialer pinned to its advertised key could be made.
+    #[error(transparent)]
+    Pin(Arc<PkiError>),
+    #[error("no address to try")]
+    NoAddress,
+    #[error("no answer within {0:.1?}")]
+    NoAnswer(Duration),
 }
 
 /// Asks seeds, agents found on mDNS (until `mdns_until`) and every peer
@@ -283,7 +301,7 @@ impl Walk {
                 addrs: agent.addrs,
                 name: agent.name,
                 source: agent.source,
-                error: format!("no answer within {waited:.1?}"),
+                error: Unanswerable::NoAnswer(waited),
                 nothing_listens: false,
             });
         }
@@ -306,11 +324,11 @@ async fn ask(
     pin: Option<serialmesh_pki::Fingerprint>,
 ) -> Answer {
     let dialer = dialers.get(pin).map_err(|e| Unanswered {
-        error: e.to_string(),
+        error: Unanswerable::Pin(Arc::new(e)),
         nothing_listens: false,
     })?;
     let mut last = Unanswered {
-        error: String::from("no address to try"),
+        error: Unanswerable::NoAddress,
         nothing_listens: false,
     };
     let mut nothing_listens = !addrs.is_empty();
@@ -319,7 +337,7 @@ async fn ask(
             Ok((inventory, peer)) => return Ok((addr.clone(), inventory, peer.fingerprint)),
             Err(e) => {
                 nothing_listens &= e.nobody_listening();
-                last.error = e.to_string();
+                last.error = Unanswerable::Dial(Arc::new(e));
             }
         }
     }

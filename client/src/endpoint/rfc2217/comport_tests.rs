@@ -1,5 +1,5 @@
 use super::*;
-use crate::rfc2217::telnet::{Decoder, Event, IAC};
+use crate::endpoint::rfc2217::telnet::{Decoder, Event, IAC};
 
 /// The payloads (after COM-PORT) of the subnegotiations in `wire`.
 fn answers(wire: &[u8]) -> Vec<Vec<u8>> {

@@ -1,7 +1,7 @@
 use serialmesh_proto::{Inventory, LineSettings};
 
 use super::*;
-use crate::resolve::{Reached, Source};
+use crate::resolve::{Reached, Source, Unanswerable};
 
 fn dev(name: &str, zone: &str, state: DeviceState) -> DeviceInfo {
     DeviceInfo {
@@ -56,7 +56,7 @@ fn sample() -> Survey {
             addrs: vec!["10.0.0.9:21317".into()],
             name: None,
             source: Source::Seed,
-            error: "connection refused".into(),
+            error: Unanswerable::NoAnswer(std::time::Duration::from_millis(1500)),
             nothing_listens: true,
         }],
         not_followed: 0,
@@ -74,20 +74,6 @@ house   a      zigbee  zigbee   10c4:ea60  -       free
 house   a      zwave   zwave    10c4:ea60  -       in use by gw since 2024-05-01T12:00:03Z
 ";
     assert_eq!(table(&sample()), want);
-}
-
-#[test]
-fn utc_formats_unix_seconds() {
-    assert_eq!(utc(0), "1970-01-01T00:00:00Z");
-    assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
-    assert_eq!(utc(4_102_444_799), "2099-12-31T23:59:59Z");
-}
-
-#[test]
-fn a_time_past_year_9999_from_an_agent_is_shown_as_the_number() {
-    assert_eq!(utc(253_402_300_799), "9999-12-31T23:59:59Z");
-    assert_eq!(utc(253_402_300_800), "253402300800 s after 1970");
-    assert_eq!(utc(u64::MAX), format!("{} s after 1970", u64::MAX));
 }
 
 #[test]
@@ -121,7 +107,7 @@ fn json_follows_the_documented_schema() {
     assert_eq!(u["addresses"][0], "10.0.0.9:21317");
     assert_eq!(u["source"], "seed");
     assert_eq!(u["via"], Value::Null);
-    assert_eq!(u["error"], "connection refused");
+    assert_eq!(u["error"], "no answer within 1.5s");
 }
 
 #[test]

@@ -6,16 +6,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{anyhow, Result};
-use serialmesh_config::{ClientConfig, TlsConfig};
+use serialmesh_config::TlsConfig;
 use serialmesh_pki::{Fingerprint, PkiError, TlsFiles};
 
-use tokio_util::sync::CancellationToken;
-
-use crate::cli::TlsArgs;
-use crate::dial::Dialer;
-use crate::revocation::Revocation;
-use crate::UsageError;
+use super::revocation::Revocation;
+use super::setup::files_and_name;
+use super::Dialer;
+use crate::{Error, Result};
 
 impl Dialer {
     /// A dialer that accepts only the agent certificate `pin` (any agent
@@ -56,8 +53,8 @@ impl Dialers {
     /// certificate is reported at start (exit status 2), not at first use.
     pub fn new(tls: &TlsConfig, revocation: Arc<Revocation>) -> Result<Dialers> {
         let (files, client_name) = files_and_name(tls)?;
-        let unpinned = Dialer::with_pin(&files, &client_name, None, &revocation)
-            .map_err(|e| UsageError(e.to_string()))?;
+        let unpinned =
+            Dialer::with_pin(&files, &client_name, None, &revocation).map_err(Error::usage)?;
         let cache = HashMap::from([(None, Arc::new(unpinned))]);
         Ok(Dialers {
             files,
@@ -78,6 +75,11 @@ impl Dialers {
     /// This client's name, from its certificate.
     pub fn client_name(&self) -> &str {
         &self.client_name
+    }
+
+    /// The agent certificates every dialer of this set refuses.
+    pub fn revocation(&self) -> &Arc<Revocation> {
+        &self.revocation
     }
 
     /// The dialer for `pin`.
@@ -105,88 +107,6 @@ impl Dialers {
         self.cache.lock().unwrap().len()
     }
 }
-
-/// Presents renewals of the client's own certificate to new connections
-/// until `shutdown`: every dialer of the process shares the one
-/// certificate of these files ([`serialmesh_pki::RenewableCert::shared`]),
-/// so one reload reaches them all. A gateway's sidecar runs for months;
-/// a restart would drop the gateway's connection.
-pub fn follow_own_renewals(tls: &TlsConfig, shutdown: CancellationToken) -> Result<()> {
-    let (files, _) = files_and_name(tls)?;
-    let cert = serialmesh_pki::RenewableCert::shared(&files, serialmesh_pki::Role::Client)
-        .map_err(|e| UsageError(e.to_string()))?;
-    tokio::spawn(serialmesh_config::renewal::follow_renewals(
-        cert,
-        files,
-        |_| {},
-        shutdown.cancelled_owned(),
-    ));
-    Ok(())
-}
-
-/// The client's TLS files and the name its certificate carries; problems
-/// are usage errors (exit status 2).
-pub fn files_and_name(tls: &TlsConfig) -> Result<(TlsFiles, String)> {
-    let files = TlsFiles {
-        cert: tls.cert.clone(),
-        key: tls.key.clone(),
-        ca: tls.ca.clone(),
-    };
-    let certs = serialmesh_pki::load_certs(&files.cert).map_err(|e| UsageError(e.to_string()))?;
-    let first = certs
-        .first()
-        .ok_or_else(|| anyhow!("{} holds no certificate", files.cert.display()))?;
-    let identity = serialmesh_pki::identity_of(first).map_err(|e| UsageError(e.to_string()))?;
-    Ok((files, identity.name))
-}
-
-/// What a client's command line says about trust and where to look.
-pub struct ClientSetup {
-    pub tls: TlsConfig,
-    /// From the config's `seeds`.
-    pub seeds: Vec<String>,
-    /// The config's `revoked` and `revoked_file`, or `--revoked-file`.
-    pub revocation: Arc<Revocation>,
-}
-
-/// The `[tls]` table, seeds and revoked agents from `--cert/--key/--ca
-/// [--revoked-file]` or `--config FILE`. Problems are usage errors (exit
-/// status 2).
-pub fn client_setup(args: &TlsArgs) -> Result<ClientSetup> {
-    let usage = |e: serialmesh_config::ConfigError| UsageError(e.to_string());
-    match (&args.cert, &args.key, &args.ca, &args.config) {
-        (Some(cert), Some(key), Some(ca), None) => Ok(ClientSetup {
-            tls: TlsConfig {
-                cert: cert.clone(),
-                key: key.clone(),
-                ca: ca.clone(),
-            },
-            seeds: Vec::new(),
-            revocation: Revocation::load(Vec::new(), args.revoked_file.clone()).map_err(usage)?,
-        }),
-        (None, None, None, Some(path)) => {
-            let config = ClientConfig::load(path).map_err(usage)?;
-            let tls = config.tls.ok_or_else(|| {
-                UsageError(format!(
-                    "{} has no [tls] table with cert, key and ca",
-                    path.display()
-                ))
-            })?;
-            Ok(ClientSetup {
-                tls,
-                seeds: config.seeds,
-                revocation: Revocation::load(config.revoked, config.revoked_file)
-                    .map_err(usage)?,
-            })
-        }
-        _ => Err(UsageError(
-            "give this client's certificate with --cert FILE --key FILE --ca FILE, or --config FILE"
-                .into(),
-        )
-        .into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,8 @@ use serialmesh_config::TlsConfig;
 use serialmesh_pki::{PkiError, Role};
 
 use super::Report;
-use crate::dial_pinned::Dialers;
-use crate::revocation::Revocation;
+use crate::dial::pinned::Dialers;
+use crate::dial::revocation::Revocation;
 
 /// Checks the certificate (role, chain to the CA, fingerprint; validity as
 /// information), the key (mode, match) and returns dialers when all of it

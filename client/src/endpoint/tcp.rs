@@ -2,15 +2,15 @@
 //!
 //! Each accepted connection becomes a link to the device; a newer local
 //! connection replaces the older one (ser2net's "kickolduser"), because a
-//! gateway that reconnects has given up on its old socket. With `rfc2217`
-//! each connection speaks telnet with the COM-PORT-OPTION (see
-//! [`crate::rfc2217`]).
+//! gateway that reconnects has given up on its old socket. With
+//! [`Wire::Rfc2217`] each connection speaks telnet with the COM-PORT-OPTION (see
+//! [`super::rfc2217`]).
 //!
 //! Anyone who can reach the address can connect, and so take the device
 //! over from the gateway: on a host shared with other users or with
 //! containers on the host network, that is anyone on the host. With
 //! `allow_users` ([`Gate::Uids`]) a connection whose socket belongs to
-//! another user (see [`crate::peer_uid`]) is closed before it replaces
+//! another user (see `peer_uid.rs`) is closed before it replaces
 //! anything.
 
 use std::sync::Arc;
@@ -23,10 +23,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn, Instrument};
 
-use crate::dial::Dialer;
+use super::peer_uid::peer_uid;
+use super::rfc2217::Rfc2217Stream;
 use crate::link::{self, Target};
-use crate::peer_uid::peer_uid;
-use crate::rfc2217::Rfc2217Stream;
+
+/// What a TCP endpoint speaks to the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// The device's bytes as they are.
+    Raw,
+    /// Telnet with the COM-PORT-OPTION (RFC 2217): the application sets
+    /// baud rate, framing, flow control, modem lines and break.
+    Rfc2217,
+}
 
 /// Who may connect to a TCP endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,13 +46,14 @@ pub enum Gate {
     Uids(Vec<u32>),
 }
 
+/// Serves `target` on `listener` until `shutdown`: one link per accepted
+/// connection that `gate` admits, the newest replacing the one before.
 pub async fn serve_tcp(
     listener: TcpListener,
-    dialer: Arc<Dialer>,
     target: Arc<Target>,
     shutdown: CancellationToken,
     liveness: Liveness,
-    rfc2217: bool,
+    wire: Wire,
     gate: Gate,
 ) {
     let tracker = TaskTracker::new();
@@ -85,12 +95,12 @@ pub async fn serve_tcp(
         let link_stop = stop.clone();
         let span = tracing::info_span!("conn", n = counter, %peer);
         info!(parent: &span, "application connected");
-        let (dialer, target) = (dialer.clone(), target.clone());
+        let target = target.clone();
         let task = tracker.spawn(
             async move {
-                if rfc2217 {
+                if wire == Wire::Rfc2217 {
                     let mut stream = Rfc2217Stream::new(stream);
-                    link::run(dialer, target, &mut stream, stop, liveness).await;
+                    link::run(target, &mut stream, stop, liveness).await;
                     // Answers and device bytes still queued for the
                     // application, before its connection closes.
                     let _ = tokio::time::timeout(
@@ -100,7 +110,7 @@ pub async fn serve_tcp(
                     .await;
                 } else {
                     let mut stream = stream;
-                    link::run(dialer, target, &mut stream, stop, liveness).await;
+                    link::run(target, &mut stream, stop, liveness).await;
                 }
             }
             .instrument(span),
@@ -117,18 +127,31 @@ async fn admit(
     allowed: &[u32],
     stream: &TcpStream,
     peer: SocketAddr,
-) -> Result<u32, String> {
-    let local = stream
-        .local_addr()
-        .map_err(|e| format!("its local address is unknown: {e}"))?;
+) -> Result<u32, Refusal> {
+    let local = stream.local_addr().map_err(Refusal::NoLocalAddress)?;
     let found = tracker
         .spawn_blocking(move || peer_uid(local, peer))
         .await
-        .map_err(|e| format!("the lookup of its user failed: {e}"))?;
+        .map_err(Refusal::LookupFailed)?;
     match found {
         Ok(Some(uid)) if allowed.contains(&uid) => Ok(uid),
-        Ok(Some(uid)) => Err(format!("uid {uid} is not in allow_users")),
-        Ok(None) => Err("its socket was gone before its user could be looked up".into()),
-        Err(e) => Err(format!("cannot tell which user made it: {e}")),
+        Ok(Some(uid)) => Err(Refusal::NotAllowed(uid)),
+        Ok(None) => Err(Refusal::Gone),
+        Err(e) => Err(Refusal::Unknown(e)),
     }
+}
+
+/// Why a local connection was closed unserved.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("its local address is unknown: {0}")]
+    NoLocalAddress(#[source] std::io::Error),
+    #[error("the lookup of its user failed: {0}")]
+    LookupFailed(#[source] tokio::task::JoinError),
+    #[error("uid {0} is not in allow_users")]
+    NotAllowed(u32),
+    #[error("its socket was gone before its user could be looked up")]
+    Gone,
+    #[error("cannot tell which user made it: {0}")]
+    Unknown(#[source] std::io::Error),
 }

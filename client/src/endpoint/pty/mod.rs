@@ -1,5 +1,15 @@
-//! Serving a device on a pty: one session per application open, the pty
-//! itself living as long as the endpoint.
+//! A pty endpoint: the application opens a stable path (a symlink to our
+//! pty's slave) as if it were the serial device. One session per
+//! application open, the pty itself living as long as the endpoint.
+//!
+//! `master.rs` is the pty we hold (the application's side of each link),
+//! `alloc.rs` makes one only its owner can open, `link_dir.rs` places the
+//! symlink without a race, `termios.rs` reads and writes its line settings.
+
+pub mod alloc;
+pub mod link_dir;
+pub mod master;
+pub mod termios;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,17 +18,17 @@ use serialmesh_io::Liveness;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::dial::Dialer;
 use crate::link::{self, LinkEnd, Target};
-use crate::pty::PtyEndpoint;
+use master::PtyEndpoint;
 
 /// After a fatal refusal (e.g. not authorised) with the application still
 /// attached, wait this long before asking again.
 const FATAL_RETRY: Duration = Duration::from_secs(10);
 
+/// Serves `target` on `pty` until `shutdown`: a link for every time the
+/// application opens it.
 pub async fn serve_pty(
     mut pty: PtyEndpoint,
-    dialer: Arc<Dialer>,
     target: Arc<Target>,
     shutdown: CancellationToken,
     liveness: Liveness,
@@ -32,14 +42,7 @@ pub async fn serve_pty(
             _ = shutdown.cancelled() => break,
         }
         info!(path = %pty.link().display(), "application opened the pty");
-        let end = link::run(
-            dialer.clone(),
-            target.clone(),
-            &mut pty,
-            shutdown.child_token(),
-            liveness,
-        )
-        .await;
+        let end = link::run(target.clone(), &mut pty, shutdown.child_token(), liveness).await;
         match end {
             LinkEnd::Stopped => break,
             LinkEnd::AppLeft => info!(path = %pty.link().display(), "application closed the pty"),

@@ -8,68 +8,29 @@ use bytes::BytesMut;
 use rustls_pki_types::ServerName;
 use serialmesh_config::Address;
 use serialmesh_io::ReadAhead;
-use serialmesh_pki::{untrusted, Fingerprint, Identity};
+use serialmesh_pki::{untrusted, Identity};
 use serialmesh_proto::conn::{read_frame, write_frame_within, ConnError};
 use serialmesh_proto::{
-    CloseReason, Frame, Hello, Inventory, Open, Opened, ALPN, FEATURE_LINE_CONTROL,
-    PROTOCOL_VERSION,
+    Frame, Hello, Inventory, Open, Opened, ALPN, FEATURE_LINE_CONTROL, PROTOCOL_VERSION,
 };
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tracing::warn;
 
-use crate::revocation::Revocation;
+pub mod agent_text;
+mod error;
+pub mod pinned;
+pub mod revocation;
+pub mod serial_pin;
+pub mod setup;
+
+pub use error::{ConnFailure, DialError, Revoked, TlsFailure, TlsIo};
+
+use revocation::Revocation;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Debug, thiserror::Error)]
-pub enum DialError {
-    #[error("cannot connect to agent {agent}: {error}")]
-    Connect {
-        agent: String,
-        #[source]
-        error: std::io::Error,
-    },
-    #[error("TLS handshake with agent {agent} failed: {error}")]
-    Tls { agent: String, error: String },
-    #[error("agent {agent}: {error}")]
-    Conn { agent: String, error: String },
-    #[error("agent {agent} refused: {reason}")]
-    Refused { agent: String, reason: CloseReason },
-    /// The agent at a fixed address is not the one the device address
-    /// names (`zwave@shed` answered by agent 'garage').
-    #[error("refused agent {agent} for {address}: its certificate (fingerprint {fingerprint}) says {certified}; a fixed agent address must lead to the agent or zone the device address names (or pin its key with agent_fingerprint)")]
-    NotThatAgent {
-        agent: String,
-        address: String,
-        /// Who the certificate names, and the place it is not.
-        certified: String,
-        fingerprint: Fingerprint,
-    },
-    /// The agent says it is someone its certificate does not name.
-    #[error("refused agent {agent}: its {frame} says {claimed}, but its certificate (fingerprint {fingerprint}) says {certified}; an agent's name and zone are the ones its certificate carries, so this is a misconfigured or rogue agent")]
-    Impostor {
-        agent: String,
-        frame: &'static str,
-        claimed: String,
-        certified: String,
-        fingerprint: Fingerprint,
-    },
-}
-
-impl DialError {
-    /// The agent's host answered, but nothing listens on the port: the
-    /// agent is restarting (or stopped). Asking again costs the host a SYN
-    /// and a reset, so a client may ask often and be back the moment the
-    /// agent listens; a host that does not answer at all gets the usual
-    /// backoff.
-    pub fn nobody_listening(&self) -> bool {
-        matches!(self, DialError::Connect { error, .. }
-            if error.kind() == std::io::ErrorKind::ConnectionRefused)
-    }
-}
 
 /// A connection to an agent once its handshake is done.
 pub type AgentConn = tokio_rustls::client::TlsStream<ReadAhead<TcpStream>>;
@@ -131,15 +92,15 @@ impl Dialer {
         // The verifier checks the CA, role and pins; the name is not used.
         let name =
             ServerName::try_from("serialmesh").map_err(|e| conn_err(std::io::Error::other(e)))?;
-        let tls_err = |error: String| DialError::Tls {
+        let tls_err = |error: TlsFailure| DialError::Tls {
             agent: agent.to_string(),
             error,
         };
         let connect = self.connector.connect(name, ReadAhead::new(tcp));
         let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, connect)
             .await
-            .map_err(|_| tls_err(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")))?
-            .map_err(|e| tls_err(explain_tls(&e)))?;
+            .map_err(|_| tls_err(TlsFailure::Timeout(HANDSHAKE_TIMEOUT)))?
+            .map_err(|e| tls_err(TlsFailure::Handshake(TlsIo::new(e))))?;
         stream.get_mut().0.enable();
         let peer = peer_identity(&stream).map_err(tls_err)?;
         let hello = Frame::Hello(Hello {
@@ -165,7 +126,7 @@ impl Dialer {
 
     /// Opens `address` on the agent at `agent` (`host:port`); with
     /// `expect_serial`, only if the device has that USB serial number
-    /// (see `serial_pin.rs`).
+    /// ([`serial_pin`]).
     pub async fn open(
         &self,
         agent: &str,
@@ -188,11 +149,9 @@ impl Dialer {
                 same_agent(agent, "Opened frame", &peer, &opened.agent, &opened.zone)?;
                 // Dropping the stream on a refusal ends the session the
                 // agent opened: an agent that checks the pin never gets here.
-                crate::serial_pin::check(expect_serial, &opened).map_err(|reason| {
-                    DialError::Refused {
-                        agent: agent.to_string(),
-                        reason,
-                    }
+                serial_pin::check(expect_serial, &opened).map_err(|reason| DialError::Refused {
+                    agent: agent.to_string(),
+                    reason,
                 })?;
                 Ok(Session {
                     agent: peer,
@@ -237,21 +196,21 @@ async fn reply(
     match tokio::time::timeout(REPLY_TIMEOUT, read_frame(stream, buf)).await {
         Err(_) => Err(DialError::Conn {
             agent: agent.to_string(),
-            error: format!("no reply within {REPLY_TIMEOUT:?}"),
+            error: ConnFailure::Timeout(REPLY_TIMEOUT),
         }),
         Ok(Err(e)) => Err(conv(agent, e)),
         Ok(Ok(Frame::Close(reason))) => Err(DialError::Refused {
             agent: agent.to_string(),
-            reason: crate::agent_text::reason(reason),
+            reason: agent_text::reason(reason),
         }),
-        Ok(Ok(frame)) => Ok(crate::agent_text::frame(frame)),
+        Ok(Ok(frame)) => Ok(agent_text::frame(frame)),
     }
 }
 
 fn unexpected(agent: &str, frame: &Frame) -> DialError {
     DialError::Conn {
         agent: agent.to_string(),
-        error: format!("unexpected {:?} frame", frame.frame_type()),
+        error: ConnFailure::Unexpected(frame.frame_type()),
     }
 }
 
@@ -259,8 +218,8 @@ fn conv(agent: &str, e: ConnError) -> DialError {
     let error = match e {
         // A TLS alert from the agent (e.g. our certificate was refused)
         // surfaces here, on the first read after the handshake.
-        ConnError::Io(io) => explain_tls(&io),
-        other => other.to_string(),
+        ConnError::Io(io) => ConnFailure::Io(TlsIo::new(io)),
+        other => ConnFailure::Frame(other),
     };
     DialError::Conn {
         agent: agent.to_string(),
@@ -269,14 +228,14 @@ fn conv(agent: &str, e: ConnError) -> DialError {
 }
 
 /// Who the certificate the handshake verified says the agent is.
-fn peer_identity(stream: &AgentConn) -> Result<Identity, String> {
+fn peer_identity(stream: &AgentConn) -> Result<Identity, TlsFailure> {
     let cert = stream
         .get_ref()
         .1
         .peer_certificates()
         .and_then(|certs| certs.first())
-        .ok_or("the agent presented no certificate")?;
-    serialmesh_pki::identity_of(cert).map_err(|e| e.to_string())
+        .ok_or(TlsFailure::NoCertificate)?;
+    Ok(serialmesh_pki::identity_of(cert)?)
 }
 
 /// An agent's frames must name the agent and zone its certificate carries
@@ -329,20 +288,4 @@ fn same_agent(
     };
     warn!("{err}");
     Err(err)
-}
-
-/// rustls's words for the refusals a user acts on, said in ours.
-fn explain_tls(e: &std::io::Error) -> String {
-    use rustls::{AlertDescription, CertificateError, Error};
-    let shown = e.to_string();
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
-        Some(Error::InvalidCertificate(CertificateError::Revoked)) => format!(
-            "{shown}: the agent's certificate is revoked by this client \
-             (its fingerprint is in `revoked` or the revoked file)"
-        ),
-        Some(Error::AlertReceived(AlertDescription::CertificateRevoked)) => {
-            format!("{shown}: the agent revoked this client's certificate")
-        }
-        _ => shown,
-    }
 }

@@ -1,14 +1,38 @@
 //! `serialctl pki ...`: thin wrappers that print what was made.
 
-use anyhow::Result;
+pub mod revoke;
+
+use std::path::PathBuf;
+
 use serialmesh_pki::Role;
 
-use crate::cli::{PkiCommand, RoleArg};
-use crate::revoke::{Revoke, Target};
+use crate::Result;
+use revoke::Revoke;
 
-pub fn run(cmd: PkiCommand) -> Result<()> {
+/// What `serialctl pki` was asked to do.
+pub enum Command {
+    /// Create a CA in `dir`.
+    Init {
+        dir: PathBuf,
+    },
+    /// Issue a certificate from the CA in `dir` into `out`.
+    Issue {
+        dir: PathBuf,
+        role: Role,
+        name: String,
+        zone: Option<String>,
+        out: PathBuf,
+    },
+    /// Print what a certificate says.
+    Show {
+        file: PathBuf,
+    },
+    Revoke(Revoke),
+}
+
+pub fn run(cmd: Command) -> Result<()> {
     match cmd {
-        PkiCommand::Init { dir } => {
+        Command::Init { dir } => {
             let (ca, fingerprint) = serialmesh_pki::init_ca(&dir)?;
             println!("created CA {} (fingerprint {fingerprint})", ca.display());
             println!(
@@ -16,17 +40,13 @@ pub fn run(cmd: PkiCommand) -> Result<()> {
                 dir.join("ca.key").display()
             );
         }
-        PkiCommand::Issue {
+        Command::Issue {
             dir,
             role,
             name,
             zone,
             out,
         } => {
-            let role = match role {
-                RoleArg::Agent => Role::Agent,
-                RoleArg::Client => Role::Client,
-            };
             let issued = serialmesh_pki::issue(&dir, role, &name, zone.as_deref(), &out)?;
             println!(
                 "issued {role} certificate for '{name}' (fingerprint {})",
@@ -36,25 +56,8 @@ pub fn run(cmd: PkiCommand) -> Result<()> {
             println!("  key:         {} (mode 0600)", issued.key.display());
             println!("  CA:          {}", issued.ca.display());
         }
-        PkiCommand::Revoke {
-            dir,
-            file,
-            cert,
-            fingerprint,
-        } => {
-            let file = match (file, dir) {
-                (Some(f), _) => f,
-                (None, Some(d)) => d.join(crate::revoke::DEFAULT_FILE),
-                (None, None) => unreachable!("clap requires --dir or --file"),
-            };
-            let what = match (cert, fingerprint) {
-                (Some(c), _) => Target::Cert(c),
-                (None, Some(f)) => Target::Fingerprint(f),
-                (None, None) => unreachable!("clap requires CERT.pem or --fingerprint"),
-            };
-            crate::revoke::run(Revoke { file, what })?;
-        }
-        PkiCommand::Show { file } => {
+        Command::Revoke(r) => revoke::run(r)?,
+        Command::Show { file } => {
             print!("{}", serialmesh_pki::inspect(&file)?);
         }
     }

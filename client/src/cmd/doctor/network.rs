@@ -5,8 +5,8 @@ use std::time::Duration;
 use serialmesh_proto::discovery::SERVICE_TYPE;
 
 use super::{clock, Report};
-use crate::dial::DialError;
-use crate::dial_pinned::Dialers;
+use crate::dial::pinned::Dialers;
+use crate::dial::{DialError, Revoked, TlsFailure, TlsIo};
 
 /// How long doctor listens for mDNS answers: a healthy LAN answers within
 /// 250 ms (see resolve::MDNS_WINDOW), and the browser asks again after 1 s.
@@ -95,11 +95,23 @@ pub async fn agents(report: &mut Report, dialers: &Dialers, agents: &[String]) {
                         "check that seriald runs there and listens on that port (default 21317), \
                          that the host name resolves, and that no firewall drops it"
                     }
-                    DialError::Tls { error, .. } if error.contains("revoked by this client") => {
+                    DialError::Tls {
+                        error: TlsFailure::Handshake(TlsIo {
+                            revoked: Some(Revoked::ByUs),
+                            ..
+                        }),
+                        ..
+                    } => {
                         "the agent presents a certificate this client revoked: if the host was \
                          given a new certificate, install it there; otherwise it is refused on purpose"
                     }
-                    DialError::Tls { error, .. } if error.contains("revoked this client") => {
+                    DialError::Tls {
+                        error: TlsFailure::Handshake(TlsIo {
+                            revoked: Some(Revoked::Us),
+                            ..
+                        }),
+                        ..
+                    } => {
                         "issue this client a new certificate (`serialctl pki issue --role client`); \
                          the agent refuses the revoked one"
                     }

@@ -11,44 +11,26 @@ mod network;
 mod report;
 mod tls;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Result;
 use serialmesh_config::{check_host_port, ClientConfig, TlsConfig};
 
-use crate::revocation::Revocation;
+use crate::dial::revocation::Revocation;
+use crate::dial::setup::TlsSource;
 
 pub use report::{Level, Report};
 
-/// `serialctl doctor [--config FILE | --cert/--key/--ca] [--agent HOST:PORT]...`
-#[derive(clap::Args)]
-pub struct DoctorArgs {
-    /// Also check the agent at HOST:PORT (repeatable). The config's
-    /// endpoint agents and seeds are checked too; with none of these, the
-    /// agents that answer on mDNS are.
-    #[arg(long = "agent", value_name = "HOST:PORT")]
+/// What `serialctl doctor [--config FILE | --cert/--key/--ca] [--agent
+/// HOST:PORT]...` was asked to check.
+pub struct Request {
+    /// Agents named on the command line (`HOST:PORT`, checked by [`run`]).
     pub agents: Vec<String>,
-    /// Client config to check (its [tls], seeds and endpoints).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "key", "ca"])]
-    pub config: Option<PathBuf>,
-    /// This client's certificate.
-    #[arg(long, value_name = "FILE", requires_all = ["key", "ca"])]
-    pub cert: Option<PathBuf>,
-    /// This client's private key.
-    #[arg(long, value_name = "FILE", requires_all = ["cert", "ca"])]
-    pub key: Option<PathBuf>,
-    /// The CA certificate agents must chain to.
-    #[arg(long, value_name = "FILE", requires_all = ["cert", "key"])]
-    pub ca: Option<PathBuf>,
-    /// Agent certificates this client refuses (as `connect --revoked-file`),
-    /// so a revoked agent is reported as refused, not as fine.
-    #[arg(long, value_name = "FILE", requires_all = ["cert", "key", "ca"])]
-    pub revoked_file: Option<PathBuf>,
+    /// `None`: no certificate was named, which is itself a finding.
+    pub tls: Option<TlsSource>,
 }
 
-/// Runs every check, printing as it goes; `Ok(false)` when one FAILed.
-pub async fn run(args: DoctorArgs) -> Result<bool> {
+/// Runs every check, printing as it goes; `false` when one FAILed.
+pub async fn run(args: Request) -> bool {
     let mut report = Report::stdout();
     let mut agents: Vec<String> = Vec::new();
     for agent in &args.agents {
@@ -57,16 +39,11 @@ pub async fn run(args: DoctorArgs) -> Result<bool> {
             Err(e) => report.fail("agent", e, "give HOST:PORT, e.g. --agent shed.lan:21317"),
         }
     }
-    let tls = match (&args.config, &args.cert, &args.key, &args.ca) {
-        (Some(path), ..) => config(&mut report, path, &mut agents),
-        (None, Some(cert), Some(key), Some(ca)) => {
-            let tls = TlsConfig {
-                cert: cert.clone(),
-                key: key.clone(),
-                ca: ca.clone(),
-            };
-            match Revocation::load(Vec::new(), args.revoked_file.clone()) {
-                Ok(revocation) => Some((tls, revocation)),
+    let tls = match &args.tls {
+        Some(TlsSource::Config(path)) => config(&mut report, path, &mut agents),
+        Some(TlsSource::Files { tls, revoked_file }) => {
+            match Revocation::load(Vec::new(), revoked_file.clone()) {
+                Ok(revocation) => Some((tls.clone(), revocation)),
                 Err(e) => {
                     report.fail(
                         "revoked file",
@@ -77,7 +54,7 @@ pub async fn run(args: DoctorArgs) -> Result<bool> {
                 }
             }
         }
-        _ => {
+        None => {
             report.fail(
                 "certificate",
                 "no client certificate given",
@@ -109,7 +86,7 @@ pub async fn run(args: DoctorArgs) -> Result<bool> {
         ),
         None => {}
     }
-    Ok(report.finish())
+    report.finish()
 }
 
 /// The config's findings; its `[tls]` table if it has one, and its agents

@@ -5,15 +5,19 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Result;
-use serialmesh_config::{ClientConfig, EndpointTarget, LocalUser, LocalUsers, TlsConfig};
+use serialmesh_config::{
+    ClientConfig, EndpointConfig, EndpointTarget, LocalUser, LocalUsers, TlsConfig,
+};
 use tokio_util::sync::CancellationToken;
 
-use crate::connect::dialer_for;
+use crate::dial::pinned::Dialers;
+use crate::dial::revocation::Revocation;
+use crate::dial::setup::{dialer_for, follow_own_renewals};
 use crate::dial::Dialer;
-use crate::revocation::Revocation;
-use crate::serve::{serve, LocalEnd, Names, Spec};
-use crate::UsageError;
+use crate::endpoint::{serve, Local, LocalEnd, Names, Spec};
+use crate::resolve::{report_at_start, Resolver};
+use crate::route::Route;
+use crate::{Error, Result};
 
 /// How the config names the settings of local users, for messages.
 const CONFIG_NAMES: Names = Names {
@@ -30,72 +34,86 @@ pub async fn run(
     let tls = &tls;
     let revocation = dialer.revocation.clone();
     revocation.watch();
-    crate::dial_pinned::follow_own_renewals(tls, shutdown.clone())?;
+    follow_own_renewals(tls, shutdown.clone())?;
     let dialer = Arc::new(dialer);
     // One resolver (one mDNS browse) for every endpoint without an agent.
-    let mut resolver: Option<Arc<crate::resolve::Resolver>> = None;
+    let mut resolver: Option<Arc<Resolver>> = None;
     let mut specs = Vec::new();
-    for e in config.endpoints {
-        let (agent, this) = match e.agent {
-            Some(agent) => (agent, None),
+    for mut e in config.endpoints {
+        let route = match e.agent.take() {
+            Some(agent) => Route::Fixed {
+                agent,
+                // Pinned endpoints get a dialer of their own.
+                dialer: match e.agent_fingerprint {
+                    Some(pin) => Arc::new(dialer_for(tls, Some(pin), &revocation)?),
+                    None => dialer.clone(),
+                },
+            },
             None => {
                 let r = match &resolver {
                     Some(r) => r.clone(),
                     None => {
-                        let dialers =
-                            Arc::new(crate::dial_pinned::Dialers::new(tls, revocation.clone())?);
-                        let r = Arc::new(crate::resolve::Resolver::new(
-                            dialers,
-                            config.seeds.clone(),
-                            true,
-                        ));
+                        let dialers = Arc::new(Dialers::new(tls, revocation.clone())?);
+                        let r = Arc::new(Resolver::new(dialers, config.seeds.clone(), true));
                         resolver = Some(r.clone());
                         r
                     }
                 };
-                crate::resolve::report_at_start(&r, &e.device);
-                ("(resolved through mDNS and seeds)".to_string(), Some(r))
+                report_at_start(&r, &e.device);
+                Route::Resolved {
+                    resolver: r,
+                    pin: e.agent_fingerprint,
+                }
             }
         };
-        let own = match e.agent_fingerprint {
-            Some(pin) => Some(Arc::new(dialer_for(tls, Some(pin), &revocation)?)),
-            None => None,
-        };
-        let local = LocalEnd::resolve(&e.target, &CONFIG_NAMES)
-            .map_err(|err| UsageError(format!("endpoint for '{}': {err}", e.device)))?;
+        let local = local_end(&e)?;
         specs.push(Spec {
-            pin: e.agent_fingerprint,
-            dialer: own,
             address: e.device,
             local,
-            agent,
-            resolver: this,
-            rfc2217: e.rfc2217,
+            route: Arc::new(route),
             expect_serial: e.expect_serial,
         });
     }
-    serve(dialer, specs, admin.or(config.admin), shutdown).await
+    serve(specs, admin.or(config.admin), shutdown).await
+}
+
+/// An endpoint's local side, checked as [`run`] would use it.
+fn local_end(e: &EndpointConfig) -> Result<LocalEnd> {
+    Local::from_config(&e.target, e.rfc2217)
+        .and_then(|local| LocalEnd::resolve(&local, &CONFIG_NAMES))
+        .map_err(|source| {
+            Error::usage(InEndpoint {
+                device: e.device.to_string(),
+                source,
+            })
+        })
+}
+
+/// A problem with one `[[endpoint]]` of the config.
+#[derive(Debug, thiserror::Error)]
+#[error("endpoint for '{device}': {source}")]
+struct InEndpoint {
+    device: String,
+    source: Error,
 }
 
 /// The config with its `[tls]` table loaded into a dialer: everything the
 /// sidecar refuses at start (exit status 2).
 fn load(path: &Path) -> Result<(ClientConfig, TlsConfig, Dialer)> {
-    let config = ClientConfig::load(path).map_err(|e| UsageError(e.to_string()))?;
+    let config = ClientConfig::load(path)?;
     let tls = config.tls.clone().ok_or_else(|| {
-        UsageError(format!(
+        Error::usage(format!(
             "{}: no [tls] table; add cert, key and ca of this client",
             path.display()
         ))
     })?;
     if config.endpoints.is_empty() {
-        return Err(UsageError(format!(
+        return Err(Error::usage(format!(
             "{}: no [[endpoint]] tables; add one with device = \"zwave@shed\" and tcp = \"127.0.0.1:5000\"",
             path.display()
-        ))
-        .into());
+        )));
     }
-    let revocation = Revocation::load(config.revoked.clone(), config.revoked_file.clone())
-        .map_err(|e| UsageError(e.to_string()))?;
+    let revocation = Revocation::load(config.revoked.clone(), config.revoked_file.clone())?;
     let dialer = dialer_for(&tls, None, &revocation)?;
     Ok((config, tls, dialer))
 }
@@ -127,8 +145,7 @@ pub fn check(path: &Path) -> Result<()> {
     for e in &config.endpoints {
         // What run would refuse at start: unknown users, an unsafe pty
         // directory (nothing is created or bound).
-        LocalEnd::resolve(&e.target, &CONFIG_NAMES)
-            .map_err(|err| UsageError(format!("endpoint for '{}': {err}", e.device)))?;
+        local_end(e)?;
         let local = match &e.target {
             EndpointTarget::Tcp { listen, users } => match users {
                 LocalUsers::Anyone => format!("tcp://{listen}"),

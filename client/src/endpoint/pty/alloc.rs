@@ -16,7 +16,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::{fchmodat, FchmodatFlags, Mode};
 use nix::unistd::fchownat;
 
-use crate::local_users::Owner;
+use crate::endpoint::local_users::Owner;
 
 /// The pty's two ends and the slave's path.
 pub struct PrivatePty {

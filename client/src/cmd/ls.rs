@@ -10,16 +10,16 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
 use serde_json::{json, Value};
 use serialmesh_config::check_host_port;
 use serialmesh_proto::{DeviceInfo, DeviceState};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::TlsArgs;
-use crate::dial_pinned::{client_setup, Dialers};
-use crate::resolve::{Resolver, Survey, Unreached, MDNS_WINDOW};
-use crate::UsageError;
+use crate::dial::pinned::Dialers;
+use crate::dial::setup::{client_setup, TlsSource};
+use crate::resolve::{Resolver, Source, Survey, Unreached, MDNS_WINDOW};
+use crate::utc::utc;
+use crate::{Error, Result};
 
 /// How long ls waits for agents' answers in all, mDNS window included:
 /// an agent that has not answered by then (a host that is gone does not
@@ -30,39 +30,30 @@ pub const DEADLINE: Duration = Duration::from_millis(1500);
 /// device plugged in, a client attached, an agent killed without goodbye).
 pub const WATCH_EVERY: Duration = Duration::from_secs(2);
 
-/// `serialctl ls [--json] [--watch] [--seed HOST:PORT]... [--config FILE]`
-#[derive(clap::Args)]
-pub struct LsArgs {
-    /// Print JSON for scripts (schema: docs/ls-json.md) instead of a table.
-    #[arg(long)]
+/// What `serialctl ls [--json] [--watch] [--seed HOST:PORT]...` was asked.
+pub struct Request {
+    /// JSON for scripts (docs/ls-json.md) instead of a table.
     pub json: bool,
-    /// Keep running and print again whenever something changes (with
-    /// --json: one JSON document per line).
-    #[arg(long)]
+    /// Print again whenever something changes.
     pub watch: bool,
-    /// Also ask the agent at HOST:PORT, for networks mDNS does not reach;
-    /// repeatable, added to the config's seeds.
-    #[arg(long = "seed", value_name = "HOST:PORT")]
+    /// Agents to ask besides those on mDNS and the config's seeds.
     pub seeds: Vec<String>,
-    /// Accept only the agent certificate with this SHA-256 fingerprint;
-    /// every other agent is listed as unreachable, with the reason.
-    #[arg(long, value_name = "HEX")]
+    /// `--agent-fingerprint`, as given (checked by [`run`]).
     pub agent_fingerprint: Option<String>,
-    #[command(flatten)]
-    pub tls: TlsArgs,
+    pub tls: Option<TlsSource>,
 }
 
-pub async fn run(args: LsArgs, shutdown: CancellationToken) -> Result<()> {
-    let setup = client_setup(&args.tls)?;
+pub async fn run(args: Request, shutdown: CancellationToken) -> Result<()> {
+    let setup = client_setup(args.tls.as_ref())?;
     if args.watch {
         setup.revocation.watch();
     }
     let mut seeds = setup.seeds;
     for seed in &args.seeds {
-        check_host_port("--seed", seed).map_err(UsageError)?;
+        check_host_port("--seed", seed).map_err(Error::usage)?;
     }
     seeds.extend(args.seeds);
-    let pin = crate::connect::parse_pin(args.agent_fingerprint.as_deref())?;
+    let pin = super::parse_pin(args.agent_fingerprint.as_deref())?;
     let dialers = Dialers::new(&setup.tls, setup.revocation)?.require(pin);
     let resolver = Resolver::new(Arc::new(dialers), seeds, true);
     if !args.watch {
@@ -70,10 +61,10 @@ pub async fn run(args: LsArgs, shutdown: CancellationToken) -> Result<()> {
         emit(&render(&survey, args.json, false))?;
         warn_unreachable(&survey.unreachable);
         if survey.agents.is_empty() {
-            return Err(anyhow!(
+            return Err(Error::failed(format!(
                 "no agent answered within {DEADLINE:?}; if the agents are on another network \
                  or VLAN, give one with --seed HOST:PORT (or seeds in the client config)"
-            ));
+            )));
         }
         return Ok(());
     }
@@ -117,7 +108,7 @@ fn emit(text: &str) -> Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         // `serialctl ls | head`: the reader is done, and so are we.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-        r => r.map_err(|e| anyhow!("cannot write to stdout: {e}")),
+        r => r.map_err(|source| Error::failed(CannotWrite { source })),
     }
 }
 
@@ -129,7 +120,7 @@ fn warn_unreachable(unreachable: &[Unreached]) {
             .map(|n| format!(" '{n}'"))
             .unwrap_or_default();
         let how = match &u.source {
-            crate::resolve::Source::Peer { via } => format!("peer of {via}"),
+            Source::Peer { via } => format!("peer of {via}"),
             s => s.as_str().to_string(),
         };
         eprintln!(
@@ -212,20 +203,6 @@ fn state_text(state: &DeviceState) -> String {
     }
 }
 
-/// `2024-05-01T12:00:03Z` from Unix seconds (the agent's clock, which may
-/// be wrong: it is shown as the agent reported it). A time past year 9999,
-/// which only a broken or hostile agent reports, is shown as the number.
-pub fn utc(secs: u64) -> String {
-    i64::try_from(secs)
-        .ok()
-        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("{secs} s after 1970"))
-}
-
 /// The `--json` document (docs/ls-json.md).
 pub fn to_json(survey: &Survey) -> Value {
     let agents: Vec<Value> = survey
@@ -252,8 +229,8 @@ pub fn to_json(survey: &Survey) -> Value {
                 "addresses": u.addrs,
                 "name": u.name,
                 "source": u.source.as_str(),
-                "via": match &u.source { crate::resolve::Source::Peer { via } => Some(via), _ => None },
-                "error": u.error,
+                "via": match &u.source { Source::Peer { via } => Some(via), _ => None },
+                "error": u.error.to_string(),
             })
         })
         .collect();
@@ -279,6 +256,12 @@ fn device_json(d: &DeviceInfo) -> Value {
         "client": client,
         "since": since,
     })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to stdout: {source}")]
+struct CannotWrite {
+    source: std::io::Error,
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use nix::unistd::{getegid, geteuid, Gid, Uid, User};
 use serialmesh_config::LocalUser;
 
-use crate::UsageError;
+use crate::{Error, Result};
 
 /// Who the pty slave belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,7 @@ impl Owner {
     /// primary group. Only root may hand a pty to someone else, so that is
     /// refused at start rather than failing at the chown.
     /// `what` names the setting in messages (`pty_owner`, `--pty-owner`).
-    pub fn resolve(what: &str, user: Option<&LocalUser>) -> Result<Owner, UsageError> {
+    pub fn resolve(what: &str, user: Option<&LocalUser>) -> Result<Owner> {
         let Some(user) = user else {
             return Ok(Owner::me());
         };
@@ -38,7 +38,7 @@ impl Owner {
             (uid, None) => (uid, getegid()),
         };
         if !geteuid().is_root() && uid != geteuid() {
-            return Err(UsageError(format!(
+            return Err(Error::usage(format!(
                 "{what} {user}: only root can give a pty to another user; run serialctl as \
                  that user, or remove {what} (the pty then belongs to the user running serialctl)"
             )));
@@ -48,7 +48,7 @@ impl Owner {
 }
 
 /// The uids of `users`, each looked up on this host.
-pub fn resolve_uids(what: &str, users: &[LocalUser]) -> Result<Vec<u32>, UsageError> {
+pub fn resolve_uids(what: &str, users: &[LocalUser]) -> Result<Vec<u32>> {
     users
         .iter()
         .map(|u| lookup(what, u).map(|(uid, _)| uid.as_raw()))
@@ -56,7 +56,7 @@ pub fn resolve_uids(what: &str, users: &[LocalUser]) -> Result<Vec<u32>, UsageEr
 }
 
 /// `user`'s uid and passwd entry; a numeric uid needs no entry.
-fn lookup(what: &str, user: &LocalUser) -> Result<(Uid, Option<User>), UsageError> {
+fn lookup(what: &str, user: &LocalUser) -> Result<(Uid, Option<User>)> {
     match user {
         LocalUser::Uid(uid) => {
             let uid = Uid::from_raw(*uid);
@@ -64,12 +64,23 @@ fn lookup(what: &str, user: &LocalUser) -> Result<(Uid, Option<User>), UsageErro
         }
         LocalUser::Name(name) => match User::from_name(name) {
             Ok(Some(entry)) => Ok((entry.uid, Some(entry))),
-            Ok(None) => Err(UsageError(format!(
+            Ok(None) => Err(Error::usage(format!(
                 "{what}: no user named '{name}' on this host; give an existing user name or a numeric uid"
             ))),
-            Err(e) => Err(UsageError(format!(
-                "{what}: cannot look up user '{name}': {e}"
-            ))),
+            Err(source) => Err(Error::usage(LookupFailed {
+                what: what.to_string(),
+                name: name.clone(),
+                source,
+            })),
         },
     }
+}
+
+/// The user database could not be asked (not: the user does not exist).
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: cannot look up user '{name}': {source}")]
+struct LookupFailed {
+    what: String,
+    name: String,
+    source: nix::errno::Errno,
 }

@@ -26,7 +26,7 @@ fn now() -> u64 {
 
 pub fn local(report: &mut Report) {
     let t = now();
-    let shown = crate::ls::utc(t);
+    let shown = crate::utc::utc(t);
     if !(EARLIEST..LATEST).contains(&t) {
         report.warn(
             "clock",
@@ -48,8 +48,8 @@ pub fn compare(report: &mut Report, agent: &str, agent_time: u64) {
             &topic,
             format!(
                 "{} while ours says {}: {skew} s apart",
-                crate::ls::utc(agent_time),
-                crate::ls::utc(ours)
+                crate::utc::utc(agent_time),
+                crate::utc::utc(ours)
             ),
             NOT_SERIALMESH,
         );

@@ -8,6 +8,7 @@
 //! reconnect) use what is known and ask the agents again, which is how a
 //! stick moved to another host is followed.
 
+mod agent;
 mod browse;
 mod oneshot;
 mod pick;
@@ -23,76 +24,17 @@ use serialmesh_proto::{CloseReason, CloseReasonKind};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::dial::pinned::Dialers;
 use crate::dial::{DialError, Session};
-use crate::dial_pinned::Dialers;
 
+pub use agent::{AgentInfo, Source};
 use browse::Browse;
+pub use browse::MDNS_WINDOW;
 pub use pick::{pick, ResolveError, Resolved};
-pub use survey::{Reached, Survey, Unreached};
+pub use survey::{Reached, Survey, Unanswerable, Unreached};
 
-/// How long a new browse collects mDNS answers before a lookup uses them.
-/// Responders delay answers to a shared question by 20-120 ms (RFC 6762
-/// section 6), and resolving an instance can take a second round trip, so
-/// a healthy LAN has answered within about 250 ms; twice that leaves room
-/// for a busy host and still leaves most of `serialctl ls`'s 2 s for the
-/// TLS round trips. (A lost packet is only retried by the browser after
-/// 1 s; `--watch` and the long-lived resolver of `connect` pick it up.)
-pub const MDNS_WINDOW: Duration = Duration::from_millis(500);
-/// How long answers to the one-shot query at start stand in for the
-/// browse's own: by then the browse has asked again (its retries come 1 s
-/// and 3 s after it starts) and knows them itself, or they are gone.
-const EARLY_TRUST: Duration = Duration::from_secs(5);
 /// How long a lookup for `connect` waits for agents' inventories.
 pub const RESOLVE_DEADLINE: Duration = Duration::from_secs(3);
-
-/// How an agent became known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Mdns,
-    Seed,
-    /// Reported in the peers of the agent named `via`.
-    Peer {
-        via: String,
-    },
-}
-
-impl Source {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Source::Mdns => "mdns",
-            Source::Seed => "seed",
-            Source::Peer { .. } => "peer",
-        }
-    }
-}
-
-/// An agent we know how to reach, before asking it anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentInfo {
-    /// From the mDNS advertisement; unknown for seeds and peers until asked.
-    pub name: Option<String>,
-    pub zone: Option<String>,
-    /// `host:port`, best first.
-    pub addrs: Vec<String>,
-    /// The certificate fingerprint it was advertised with.
-    pub fingerprint: Option<Fingerprint>,
-    pub source: Source,
-    /// The mDNS instance name, to flush it when the agent stops answering.
-    fullname: Option<String>,
-}
-
-impl AgentInfo {
-    fn at(addr: &str, source: Source, fingerprint: Option<Fingerprint>) -> Self {
-        AgentInfo {
-            name: None,
-            zone: None,
-            addrs: vec![addr.to_string()],
-            fingerprint,
-            source,
-            fullname: None,
-        }
-    }
-}
 
 /// Finds agents and the devices they have.
 pub struct Resolver {
@@ -259,7 +201,7 @@ impl Resolver {
             .get(Some(resolved.key))
             .map_err(|e| DialError::Tls {
                 agent: resolved.agent.clone(),
-                error: e.to_string(),
+                error: e.into(),
             })?;
         dialer.open(&resolved.agent, address, expect_serial).await
     }
@@ -267,8 +209,8 @@ impl Resolver {
 
 /// The agents that answer an mDNS browse within `window` (for `serialctl
 /// doctor`); an error when mDNS cannot run here at all.
-pub async fn browse_once(window: Duration) -> Result<Vec<AgentInfo>, String> {
-    let browse = Browse::start().map_err(|e| e.to_string())?;
+pub async fn browse_once(window: Duration) -> Result<Vec<AgentInfo>, mdns_sd::Error> {
+    let browse = Browse::start()?;
     tokio::time::sleep_until(browse.started + window).await;
     let agents = browse.snapshot();
     browse.stop();

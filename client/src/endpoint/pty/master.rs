@@ -1,5 +1,4 @@
-//! A pty endpoint: the application opens a stable path (a symlink to our
-//! pty's slave) as if it were the serial device.
+//! The pty of a pty endpoint, as the application's side of a link.
 //!
 //! We hold only the master. The application's open and close of the slave
 //! show up on the master as POLLHUP clearing and returning; each open
@@ -21,10 +20,10 @@ use serialmesh_proto::{LineSettings, Opened};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tracing::{debug, info};
 
+use super::link_dir::LinkDir;
+use super::termios::{apply_to_termios, differs, from_termios};
+use crate::endpoint::local_users::Owner;
 use crate::link::Local;
-use crate::local_users::Owner;
-use crate::pty_link::LinkDir;
-use crate::termios::{apply_to_termios, differs, from_termios};
 
 /// How often to look whether the application has opened the pty when
 /// inotify cannot watch the slave: the master gives no event for an open.
@@ -53,11 +52,11 @@ pub struct PtyEndpoint {
 
 impl PtyEndpoint {
     /// Creates the pty in raw mode, its slave private to `owner` (see
-    /// [`crate::pty_alloc`]), and points the link in `dir` at the slave
+    /// [`super::alloc`]), and points the link in `dir` at the slave
     /// (see [`LinkDir::install`]).
     /// Must be called within a tokio runtime (the slave's open watch).
     pub fn create(dir: LinkDir, owner: Owner) -> io::Result<Self> {
-        let pty = crate::pty_alloc::open(owner)?;
+        let pty = super::alloc::open(owner)?;
         let slave = pty.path;
         make_raw(&pty.slave)?;
         set_nonblocking(pty.master.as_fd())?;

@@ -11,10 +11,9 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Result};
 use serialmesh_pki::Fingerprint;
 
-use crate::UsageError;
+use crate::{Error, Result};
 
 /// The file `--dir DIR` means.
 pub const DEFAULT_FILE: &str = "revoked.txt";
@@ -47,12 +46,16 @@ pub fn run(r: Revoke) -> Result<()> {
     let existing = match std::fs::read_to_string(&r.file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(UsageError(format!("cannot read {}: {e}", r.file.display())).into()),
+        Err(e) => {
+            return Err(Error::usage(CannotRead {
+                file: r.file.clone(),
+                source: e,
+            }))
+        }
     };
     // Refuse to add to a file agents could not read: they would keep the
     // old list and this revocation would never take effect.
-    let listed = serialmesh_config::parse_revoked(&existing, &r.file)
-        .map_err(|e| UsageError(e.to_string()))?;
+    let listed = serialmesh_config::parse_revoked(&existing, &r.file)?;
     let label = if who.is_empty() {
         "certificate".to_string()
     } else {
@@ -100,18 +103,18 @@ fn replace_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     };
     let name = path
         .file_name()
-        .ok_or_else(|| UsageError(format!("{} names no file", path.display())))?;
+        .ok_or_else(|| Error::usage(format!("{} names no file", path.display())))?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         name.to_string_lossy(),
         std::process::id()
     ));
-    let fail = |what: &str, e: std::io::Error| {
-        anyhow!(
-            "cannot {what} {}: {e}; check that {} exists and is writable",
-            path.display(),
-            dir.display()
-        )
+    let fail = |source: std::io::Error| {
+        Error::failed(CannotWrite {
+            file: path.to_owned(),
+            dir: dir.to_owned(),
+            source,
+        })
     };
     let written = std::fs::OpenOptions::new()
         .write(true)
@@ -124,11 +127,28 @@ fn replace_atomically(path: &Path, contents: &[u8]) -> Result<()> {
         });
     if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(fail("write", e));
+        return Err(fail(e));
     }
     // The rename is durable once the directory is.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The revoked file exists but cannot be read (a usage error: the user
+/// named it).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", file.display())]
+struct CannotRead {
+    file: PathBuf,
+    source: std::io::Error,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}: {source}; check that {} exists and is writable", file.display(), dir.display())]
+struct CannotWrite {
+    file: PathBuf,
+    dir: PathBuf,
+    source: std::io::Error,
 }
