@@ -50,16 +50,19 @@ fn an_unplugged_stick_reads_0_in_device_present_and_1_again_once_replugged() {
         ))
         .start();
     wait_admin(admin);
-    assert_eq!(present(admin, "zwave"), Some(1.0));
+    // Unpinned, the stick is shared under a name made from its serial
+    // number (docs/discovery.md).
+    const STICK: &str = "zwave-zs5-0001";
+    assert_eq!(present(admin, STICK), Some(1.0));
 
     fake.remove("ttyUSB0");
     agent.wait_for_output("device vanished", T).unwrap();
     // The series stays, at 0: `== 0` fires, where a vanished series would
     // only have gone stale.
-    assert_eq!(present(admin, "zwave"), Some(0.0));
+    assert_eq!(present(admin, STICK), Some(0.0));
 
     fake.add(&aeotec, stick.path());
-    assert!(eventually(T, || present(admin, "zwave") == Some(1.0)));
+    assert!(eventually(T, || present(admin, STICK) == Some(1.0)));
 }
 
 #[test]
