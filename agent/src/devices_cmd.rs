@@ -24,7 +24,7 @@
 use std::io::{self, Write};
 
 use serde_json::{json, Value};
-use serialmesh_agent::discovery::{looks_like_sysfs, scan, DiscoveryConfig, Found, Namer};
+use serialmesh_agent::usb::{looks_like_sysfs, scan, DiscoveryConfig, Found, Namer};
 
 /// Runs the command. `reserved` are the static `[[device]]` names, so the
 /// names printed are the ones the agent would use. `Err` is a usage

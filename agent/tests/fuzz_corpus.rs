@@ -23,7 +23,7 @@ fn replay(target: &str, body: fn(&[u8])) {
 fn discovery_scan_corpus_replays_cleanly() {
     replay(
         "discovery_scan",
-        serialmesh_agent::discovery::fuzzing::scan_tree,
+        serialmesh_agent::usb::fuzzing::scan_tree,
     );
 }
 
@@ -31,6 +31,6 @@ fn discovery_scan_corpus_replays_cleanly() {
 fn mdns_packet_corpus_replays_cleanly() {
     replay(
         "mdns_packet",
-        serialmesh_agent::browse::fuzzing::mdns_packet,
+        serialmesh_agent::mesh::browse::fuzzing::mdns_packet,
     );
 }

@@ -13,8 +13,8 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::authz::Authz;
 use crate::registry::Registry;
-use crate::server::{ClientConn, Limits};
-use crate::session;
+use crate::listener::server::{ClientConn, Limits};
+use crate::port::session;
 use crate::telemetry::AgentMetrics;
 
 pub async fn handle(

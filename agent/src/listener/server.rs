@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::admission::{Admission, Caps, Eviction, PendingTicket, Slot, Source};
-use crate::handler;
+use crate::listener::admission::{Admission, Caps, Eviction, PendingTicket, Slot, Source};
+use crate::listener::handler;
 use crate::registry::Registry;
 use crate::telemetry::AgentMetrics;
 use serialmesh_proto::Liveness;

@@ -1,5 +1,5 @@
 //! Announcing this agent on mDNS (`_serialmesh._tcp.local.`); the browse
-//! for the others is the agent's own (`crate::browse`), bounded.
+//! for the others is the agent's own (`crate::mesh::browse`), bounded.
 //!
 //! The TXT record carries name, zone, protocol version, port and the
 //! fingerprint of the agent certificate (see `serialmesh_proto::discovery`),
@@ -72,7 +72,7 @@ pub fn daemon(scope: Scope, watch: CancellationToken) -> Result<Option<ServiceDa
             .and_then(|()| daemon.enable_interface(IfKind::Addr(ip)))
             .map_err(|e| MdnsError::Daemon(e.to_string()))?;
     }
-    crate::addr_watch::follow(daemon.clone(), watch);
+    crate::mesh::addr_watch::follow(daemon.clone(), watch);
     Ok(Some(daemon))
 }
 
@@ -82,7 +82,7 @@ pub struct Advertiser {
     daemon: ServiceDaemon,
     fullname: String,
     spec: Spec,
-    /// Ends the daemon's address watch (`crate::addr_watch`).
+    /// Ends the daemon's address watch (`crate::mesh::addr_watch`).
     watch: CancellationToken,
     /// When [`Advertiser::bound_cache`] last restarted the daemon.
     restarted: Option<std::time::Instant>,

@@ -20,7 +20,10 @@
 //! it is reported again as soon as a check succeeds. A goodbye on mDNS
 //! drops a peer at once.
 
+pub mod addr_watch;
 pub mod adverts;
+pub mod browse;
+pub mod mdns;
 pub mod probe;
 mod rounds;
 
@@ -35,8 +38,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::browse::{Browser, Packet, QUERY_EVERY};
-use crate::mdns::{self, Advertiser, Scope};
+use browse::{Browser, Packet, QUERY_EVERY};
+use mdns::{Advertiser, Scope};
 use crate::throttle::LogThrottle;
 use adverts::{Caps, Heard, Table};
 

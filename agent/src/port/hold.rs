@@ -15,7 +15,7 @@ use serialmesh_proto::{CloseReason, CloseReasonKind, LineSettings};
 use tokio::time::Instant;
 
 use crate::registry::{Claim, Gate, Registry};
-use crate::serial;
+use crate::port::serial;
 
 /// How long an open waits for a vanished device. Clients wait 5 s for an
 /// answer; this leaves room for a slow network.

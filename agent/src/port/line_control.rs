@@ -16,7 +16,7 @@ use serialmesh_proto::{
 };
 use tracing::{debug, info, warn};
 
-use crate::serial::{self, Port};
+use crate::port::serial::{self, Port};
 use crate::throttle::LogBudget;
 
 /// Line-control log lines a session may write at once, and the pace after.

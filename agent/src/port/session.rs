@@ -12,10 +12,10 @@ use serialmesh_proto::{
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{info, warn, Instrument};
 
-use crate::hold;
-use crate::line_control::SessionControl;
+use crate::port::hold;
+use crate::port::line_control::SessionControl;
 use crate::registry::{Gate, Registry, SessionStop};
-use crate::serial;
+use crate::port::serial;
 use crate::telemetry::AgentMetrics;
 
 /// How long a replacing session waits for its predecessor to close the port.

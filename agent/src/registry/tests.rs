@@ -213,7 +213,7 @@ async fn a_held_claim_wakes_when_the_device_comes_back() {
     };
     let t0 = tokio::time::Instant::now();
     let deadline = t0 + Duration::from_secs(3);
-    let (c, waited) = crate::hold::claim(&r, "stick", &OpenToAll("gw"), deadline)
+    let (c, waited) = crate::port::hold::claim(&r, "stick", &OpenToAll("gw"), deadline)
         .await
         .expect("claimed once back");
     assert!(waited >= Duration::from_millis(90), "{waited:?}");
@@ -225,7 +225,7 @@ async fn a_held_claim_wakes_when_the_device_comes_back() {
     r.release("stick", c.session);
     r.sync_discovered(vec![]);
     let t0 = tokio::time::Instant::now();
-    let e = crate::hold::claim(
+    let e = crate::port::hold::claim(
         &r,
         "stick",
         &OpenToAll("gw"),
@@ -252,7 +252,7 @@ async fn a_held_claim_ends_at_shutdown_with_that_reason() {
         })
     };
     let t0 = tokio::time::Instant::now();
-    let e = crate::hold::claim(&r, "stick", &OpenToAll("gw"), t0 + Duration::from_secs(3))
+    let e = crate::port::hold::claim(&r, "stick", &OpenToAll("gw"), t0 + Duration::from_secs(3))
         .await
         .err()
         .unwrap();

@@ -8,7 +8,7 @@ use serialmesh_config::DeviceConfig;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::discovery::{scan, DiscoveryConfig, Found, Namer, Watcher};
+use crate::usb::{scan, DiscoveryConfig, Found, Namer, Watcher};
 use crate::registry::{DeviceMeta, Registry};
 
 pub struct Hotplug {

@@ -1,0 +1,3 @@
+pub mod admission;
+pub mod handler;
+pub mod server;

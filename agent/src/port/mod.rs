@@ -1,0 +1,4 @@
+pub mod hold;
+pub mod line_control;
+pub mod serial;
+pub mod session;
