@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use serialmesh_agent::authz::reload::{ConfigFile, ConfigSource};
-use serialmesh_agent::usb::DiscoveryConfig;
 use serialmesh_agent::run::{run, StartError};
+use serialmesh_agent::usb::DiscoveryConfig;
 use serialmesh_config::{error_chain, init_logging, AgentConfig, DeviceConfig, LogFormat};
 use serialmesh_proto::LineSettings;
 use tokio::signal::unix::{signal, SignalKind};

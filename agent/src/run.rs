@@ -12,12 +12,12 @@ use tracing::info;
 
 use crate::authz::reload::{ConfigSource, Reloader};
 use crate::authz::Authz;
-use crate::usb::DiscoveryConfig;
-use crate::usb::hotplug::Hotplug;
 use crate::identity::AgentIdentity;
+use crate::listener::{Limits, Server};
 use crate::registry::Registry;
-use crate::listener::server::{Limits, Server};
 use crate::telemetry::AgentMetrics;
+use crate::usb::hotplug::Hotplug;
+use crate::usb::DiscoveryConfig;
 use serialmesh_observe::{bind_admin, serve_admin, AdminState, Readiness};
 
 /// Errors from here are configuration problems (exit status 2) unless they
@@ -64,7 +64,7 @@ pub async fn run(
     let reloader = Reloader::start(authz.clone(), registry.clone(), &config, source)
         .map_err(|e| StartError::Config(e.into()))?;
     tokio::spawn(reloader.run(shutdown.clone()));
-    let listener = crate::listener::server::bind(config.listen)
+    let listener = crate::listener::bind(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}; is another seriald running? change `listen` in the config", config.listen))
         .map_err(StartError::Runtime)?;
     let local = listener

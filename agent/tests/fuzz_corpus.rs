@@ -21,10 +21,7 @@ fn replay(target: &str, body: fn(&[u8])) {
 
 #[test]
 fn discovery_scan_corpus_replays_cleanly() {
-    replay(
-        "discovery_scan",
-        serialmesh_agent::usb::fuzzing::scan_tree,
-    );
+    replay("discovery_scan", serialmesh_agent::usb::fuzzing::scan_tree);
 }
 
 #[test]

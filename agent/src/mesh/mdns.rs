@@ -1,5 +1,5 @@
 //! Announcing this agent on mDNS (`_serialmesh._tcp.local.`); the browse
-//! for the others is the agent's own (`crate::mesh::browse`), bounded.
+//! for the others is the agent's own (`browse/` beside this file), bounded.
 //!
 //! The TXT record carries name, zone, protocol version, port and the
 //! fingerprint of the agent certificate (see `serialmesh_proto::discovery`),

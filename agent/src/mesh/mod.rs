@@ -38,10 +38,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use browse::{Browser, Packet, QUERY_EVERY};
-use mdns::{Advertiser, Scope};
 use crate::throttle::LogThrottle;
 use adverts::{Caps, Heard, Table};
+use browse::{Browser, Packet, QUERY_EVERY};
+use mdns::{Advertiser, Scope};
 
 /// Peers checked at once.
 pub const MAX_PROBES: usize = 8;

@@ -1,4 +1,10 @@
-//! One client attached to one device: claim, open, relay, close with a reason.
+//! One client attached to one device over serialmesh's protocol: answer
+//! `Open` with `Opened`, relay, close with a reason.
+//!
+//! The client learns why its session ended only from the Close frame, and
+//! acts on its kind (retry on "device gone" and "busy", stop on "protocol"
+//! or "unauthorized"), so every way a session ends leads to
+//! [`Goodbye::say`], the one place the frame is written.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,34 +18,21 @@ use serialmesh_proto::{
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{info, warn, Instrument};
 
-use crate::port::hold;
-use crate::port::line_control::SessionControl;
+use super::lease::Lease;
 use crate::registry::{Gate, Registry, SessionStop};
-use crate::port::serial;
 use crate::telemetry::AgentMetrics;
 
-/// How long a replacing session waits for its predecessor to close the port.
-const REPLACE_WAIT: Duration = Duration::from_secs(3);
 /// How long we try to deliver a close frame to a peer that may be gone.
 const CLOSE_WAIT: Duration = Duration::from_millis(500);
 /// How long a client may take to accept `Opened`; the port is held
 /// meanwhile, so a client that reads nothing must not keep it.
 pub const WRITE_WAIT: Duration = Duration::from_secs(5);
 
-/// Frees the device even if the session task panics or is cancelled.
-struct Release<'a> {
-    registry: &'a Registry,
-    device: String,
-    session: u64,
-}
-
-impl Drop for Release<'_> {
-    fn drop(&mut self) {
-        self.registry.release(&self.device, self.session);
-    }
-}
-
-pub async fn run<S>(
+/// Serves `open` on `net` for the client behind `gate`: claims and opens
+/// the device ([`Lease::open`]), answers `Opened`, relays until either
+/// side ends, then says why and closes the port. `buf` holds what the
+/// client sent after its `Open`.
+pub async fn serve<S>(
     net: &mut S,
     buf: BytesMut,
     open: Open,
@@ -50,152 +43,102 @@ pub async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    // One budget for waiting out a re-plug, whether the device is known to
-    // be unplugged (the claim waits) or its path just vanished (the open
-    // waits).
-    let hold_until = tokio::time::Instant::now() + hold::HOLD;
-    let (claim, claim_waited) = match hold::claim(registry, &open.address, gate, hold_until).await {
-        Ok(c) => c,
-        Err(reason) => {
-            metrics.refused(&reason.kind.to_string());
-            let key = format!("{} {}", open.address, reason.kind);
-            if let Some(unlogged) = registry.refusal_log.admit(&key) {
-                warn!(address = %open.address, %reason, unlogged, "refused to open device");
-            }
-            let _ = write_frame_within(net, &Frame::Close(reason), CLOSE_WAIT).await;
-            return;
+    match Lease::open(registry, &open.address, open.settings, gate, metrics).await {
+        Err(reason) => Goodbye::Refused(&reason).say(net).await,
+        Ok(lease) => {
+            let span = lease.span().clone();
+            attached(net, buf, lease, registry, liveness, metrics)
+                .instrument(span)
+                .await
         }
-    };
-    let device = claim.device.name.clone();
-    let _release = Release {
-        registry,
-        device: device.clone(),
-        session: claim.session,
-    };
-    // Instrumented, not entered: a span guard held across awaits would
-    // tag other tasks' log lines on this worker with this session.
-    let span = tracing::info_span!("session", device = %device, session = claim.session);
-    async move {
-        let _release = _release;
-
-        let Ok(port_guard) =
-            tokio::time::timeout(REPLACE_WAIT, claim.port_lock.clone().lock_owned()).await
-        else {
-            let reason = CloseReason::new(
-                CloseReasonKind::Busy,
-                format!("the previous session on {device} did not close within {REPLACE_WAIT:?}"),
-            );
-            warn!(%reason, "refused to open device");
-            let _ = write_frame_within(net, &Frame::Close(reason), CLOSE_WAIT).await;
-            return;
-        };
-        if claim.stop.token().is_cancelled() {
-            // Replaced again (or shutting down) while we waited for the port.
-            let _ = write_frame_within(net, &Frame::Close(claim.stop.reason()), CLOSE_WAIT).await;
-            return;
-        }
-
-        let settings = open.settings.unwrap_or(claim.device.settings);
-        let (mut port, stale, path) = match hold::open(registry, &claim, &settings, hold_until)
-            .await
-        {
-            Ok(o) => {
-                let waited = claim_waited + o.waited;
-                if waited > Duration::from_millis(1) {
-                    info!(
-                        waited_ms = waited.as_millis() as u64,
-                        "opened once the device came back"
-                    );
-                }
-                (o.port, o.stale, o.path)
-            }
-            Err(hold::NotOpened::Stopped) => {
-                // Replaced or shut down while waiting for the device: that
-                // is what its client needs to hear, not the missing path.
-                let reason = claim.stop.reason();
-                info!(%reason, "ended while waiting for the device");
-                let _ = write_frame_within(net, &Frame::Close(reason), CLOSE_WAIT).await;
-                return;
-            }
-            Err(hold::NotOpened::Failed(path, e)) => {
-                let kind = match e.kind() {
-                    std::io::ErrorKind::NotFound => CloseReasonKind::DeviceGone,
-                    _ => CloseReasonKind::OpenFailed,
-                };
-                let reason = CloseReason::new(kind, format!("cannot open {}: {e}", path.display()));
-                metrics.refused(&reason.kind.to_string());
-                metrics.error(&device, &reason.message);
-                if let Some(unlogged) = registry.refusal_log.admit(&device) {
-                    warn!(%reason, unlogged, "device open failed");
-                }
-                let _ = write_frame_within(net, &Frame::Close(reason), CLOSE_WAIT).await;
-                return;
-            }
-        };
-        let opened = Frame::Opened(Opened {
-            device: device.clone(),
-            agent: registry.agent.clone(),
-            zone: registry.zone.clone(),
-            settings,
-        });
-        registry.refusal_log.reset(&device);
-        if let Err(e) = write_frame_within(net, &opened, WRITE_WAIT).await {
-            info!(error = %e, "client left before the session started");
-            return;
-        }
-        info!(path = %path.display(), %settings, "session started");
-
-        let meters = metrics.session(&device);
-        meters.active.add(1);
-        if stale > 0 {
-            // Output of a device nobody was attached to, as a closed serial
-            // port would have dropped it (docs/design.md: discarded and counted).
-            meters.lost_to_client.add(stale);
-            info!(
-                discarded = stale,
-                "device output from before the session discarded"
-            );
-        }
-        let mut relay = Relay::new(buf).with_meters(meters.relay.clone());
-        let end = relay
-            .run(
-                net,
-                &mut port,
-                claim.stop.token().cancelled(),
-                liveness,
-                SessionControl::new(path.clone()),
-            )
-            .await;
-        let reason = close_reason(end, &claim.stop, &path);
-        if let Some(r) = &reason {
-            info!(reason = %r, "ending session");
-            if matches!(
-                r.kind,
-                CloseReasonKind::DeviceGone
-                    | CloseReasonKind::OpenFailed
-                    | CloseReasonKind::Protocol
-            ) {
-                metrics.error(&device, &r.to_string());
-            }
-        }
-        relay.finish(net, reason.as_ref(), CLOSE_WAIT).await;
-        meters.active.sub(1);
-        let s = relay.stats;
-        meters.lost_to_device.add(s.lost_to_device);
-        meters.lost_to_client.add(s.lost_to_net);
-        info!(
-            to_device = s.to_device,
-            to_client = s.to_net,
-            lost_to_device = s.lost_to_device,
-            lost_to_client = s.lost_to_net,
-            "session ended"
-        );
-        // The port closes before the port lock is released, so a replacing
-        // session never finds it still open.
-        serial::close(port.into_inner(), port_guard).await;
     }
-    .instrument(span)
-    .await
+}
+
+/// The session once the port is open; runs in the lease's span.
+async fn attached<S>(
+    net: &mut S,
+    buf: BytesMut,
+    mut lease: Lease,
+    registry: &Registry,
+    liveness: Liveness,
+    metrics: &AgentMetrics,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let device = lease.device().to_string();
+    let opened = Frame::Opened(Opened {
+        device: device.clone(),
+        agent: registry.agent.clone(),
+        zone: registry.zone.clone(),
+        settings: lease.settings(),
+    });
+    if let Err(e) = write_frame_within(net, &opened, WRITE_WAIT).await {
+        info!(error = %e, "client left before the session started");
+        lease.close().await;
+        return;
+    }
+    info!(path = %lease.path().display(), settings = %lease.settings(), "session started");
+
+    let meters = metrics.session(&device);
+    meters.active.add(1);
+    let stale = lease.stale();
+    if stale > 0 {
+        // Output of a device nobody was attached to, as a closed serial
+        // port would have dropped it (docs/design.md: discarded and counted).
+        meters.lost_to_client.add(stale);
+        info!(
+            discarded = stale,
+            "device output from before the session discarded"
+        );
+    }
+    let mut relay = Relay::new(buf).with_meters(meters.relay.clone());
+    let end = lease.relay(&mut relay, net, liveness).await;
+    let reason = close_reason(end, lease.stop(), lease.path());
+    if let Some(r) = &reason {
+        info!(reason = %r, "ending session");
+        if matches!(
+            r.kind,
+            CloseReasonKind::DeviceGone | CloseReasonKind::OpenFailed | CloseReasonKind::Protocol
+        ) {
+            metrics.error(&device, &r.to_string());
+        }
+    }
+    Goodbye::Relayed(&mut relay, reason.as_ref()).say(net).await;
+    meters.active.sub(1);
+    let s = relay.stats;
+    meters.lost_to_device.add(s.lost_to_device);
+    meters.lost_to_client.add(s.lost_to_net);
+    info!(
+        to_device = s.to_device,
+        to_client = s.to_net,
+        lost_to_device = s.lost_to_device,
+        lost_to_client = s.lost_to_net,
+        "session ended"
+    );
+    lease.close().await;
+}
+
+/// How a session leaves its client.
+enum Goodbye<'a> {
+    /// Refused before `Opened`: nothing is buffered, so the Close frame
+    /// alone, and the connection is dropped.
+    Refused(&'a CloseReason),
+    /// After the relay: what it still buffered for the client, the Close
+    /// frame when there is a reason (none when the client itself ended or
+    /// is gone), then a TLS close.
+    Relayed(&'a mut Relay, Option<&'a CloseReason>),
+}
+
+impl Goodbye<'_> {
+    /// Best effort within [`CLOSE_WAIT`]: the client may already be gone.
+    async fn say<S: AsyncWrite + Unpin>(self, net: &mut S) {
+        match self {
+            Goodbye::Refused(reason) => {
+                let _ = write_frame_within(net, &Frame::Close(reason.clone()), CLOSE_WAIT).await;
+            }
+            Goodbye::Relayed(relay, reason) => relay.finish(net, reason, CLOSE_WAIT).await,
+        }
+    }
 }
 
 /// What the client is told when the relay stopped for `end`; None when
