@@ -10,6 +10,7 @@
 pub mod authz;
 pub mod check;
 pub mod demo;
+pub mod failure;
 pub mod identity;
 pub mod listener;
 pub mod mesh;

@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use serialmesh_config::AgentConfig;
-use serialmesh_pki::{DenyList, Role, TlsFiles};
+use serialmesh_pki::{DenyList, TlsFiles};
 use serialmesh_proto::ALPN;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -12,6 +11,7 @@ use tracing::info;
 
 use crate::authz::reload::{ConfigSource, Reloader};
 use crate::authz::Authz;
+use crate::failure::StartError;
 use crate::identity::AgentIdentity;
 use crate::listener::{Limits, Server};
 use crate::registry::Registry;
@@ -19,13 +19,6 @@ use crate::telemetry::AgentMetrics;
 use crate::usb::hotplug::Hotplug;
 use crate::usb::DiscoveryConfig;
 use serialmesh_observe::{bind_admin, serve_admin, AdminState, Readiness};
-
-/// Errors from here are configuration problems (exit status 2) unless they
-/// are about the listen socket (exit status 1).
-pub enum StartError {
-    Config(anyhow::Error),
-    Runtime(anyhow::Error),
-}
 
 /// `source` re-reads the config on SIGHUP (see [`crate::authz::reload`]).
 pub async fn run(
@@ -41,12 +34,10 @@ pub async fn run(
     let deny = DenyList::default();
     // The same list: a revoked agent key stops being reported as a peer.
     let deny_for_mesh = deny.clone();
-    let (mut tls, own_cert) = serialmesh_pki::renewable_server_config(&files, deny.clone())
-        .map_err(|e| StartError::Config(e.into()))?;
+    let (mut tls, own_cert) = serialmesh_pki::renewable_server_config(&files, deny.clone())?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     // Who the certificate just loaded says this agent is (read once).
-    let me = AgentIdentity::of(&own_cert.identity(), &config)
-        .map_err(|e| StartError::Config(anyhow::Error::new(*e)))?;
+    let me = AgentIdentity::of(&own_cert.identity(), &config)?;
     let registry = Arc::new(Registry::new(
         &me.name,
         &me.zone,
@@ -61,16 +52,13 @@ pub async fn run(
     ));
     // Before anything is served: the revoked file is in force (or the
     // start fails) by the time the first client connects.
-    let reloader = Reloader::start(authz.clone(), registry.clone(), &config, source)
-        .map_err(|e| StartError::Config(e.into()))?;
+    let reloader = Reloader::start(authz.clone(), registry.clone(), &config, source)?;
     tokio::spawn(reloader.run(shutdown.clone()));
-    let listener = crate::listener::bind(config.listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}; is another seriald running? change `listen` in the config", config.listen))
-        .map_err(StartError::Runtime)?;
-    let local = listener
-        .local_addr()
-        .context("listener has no local address")
-        .map_err(StartError::Runtime)?;
+    let listener = crate::listener::bind(config.listen).map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let local = listener.local_addr().map_err(StartError::LocalAddr)?;
     let names: Vec<String> = config
         .devices
         .iter()
@@ -87,11 +75,7 @@ pub async fn run(
     });
     let metrics = AgentMetrics::new();
     let admin = match config.admin {
-        Some(addr) => Some(
-            bind_admin(addr)
-                .await
-                .map_err(|e| StartError::Runtime(e.into()))?,
-        ),
+        Some(addr) => Some(bind_admin(addr).await.map_err(StartError::Admin)?),
         None => None,
     };
     if let Some(listener) = admin {
@@ -112,8 +96,7 @@ pub async fn run(
         deny_for_mesh,
         &config.seeds,
         shutdown.clone(),
-    )
-    .map_err(|e| StartError::Config(e.into()))?;
+    )?;
     tokio::spawn(crate::renewal::follow(
         own_cert,
         files.clone(),
@@ -134,11 +117,4 @@ pub async fn run(
         let _ = task.await;
     }
     Ok(())
-}
-
-/// Who the agent certificate says this agent is, checked against the
-/// config's `name` and `zone` (see [`crate::identity`]).
-pub fn own_identity(config: &AgentConfig) -> anyhow::Result<AgentIdentity> {
-    let cert = serialmesh_pki::check_certificate(&config.tls.cert, &config.tls.ca, Role::Agent)?;
-    Ok(AgentIdentity::of(&cert, config)?)
 }

@@ -30,9 +30,13 @@ const GOODBYE_REPEAT: Duration = Duration::from_millis(150);
 #[derive(Debug, thiserror::Error)]
 pub enum MdnsError {
     #[error("cannot start mDNS: {0}")]
-    Daemon(String),
-    #[error("cannot advertise agent '{name}' on mDNS: {error}")]
-    Register { name: String, error: String },
+    Daemon(#[source] mdns_sd::Error),
+    #[error("cannot advertise agent '{name}' on mDNS: {source}")]
+    Register {
+        name: String,
+        #[source]
+        source: mdns_sd::Error,
+    },
 }
 
 /// Where mDNS runs, from the address the agent listens on.
@@ -65,12 +69,12 @@ pub fn daemon(scope: Scope, watch: CancellationToken) -> Result<Option<ServiceDa
     if scope == Scope::Off {
         return Ok(None);
     }
-    let daemon = ServiceDaemon::new().map_err(|e| MdnsError::Daemon(e.to_string()))?;
+    let daemon = ServiceDaemon::new().map_err(MdnsError::Daemon)?;
     if let Scope::Only(ip) = scope {
         daemon
             .disable_interface(IfKind::All)
             .and_then(|()| daemon.enable_interface(IfKind::Addr(ip)))
-            .map_err(|e| MdnsError::Daemon(e.to_string()))?;
+            .map_err(MdnsError::Daemon)?;
     }
     crate::mesh::addr_watch::follow(daemon.clone(), watch);
     Ok(Some(daemon))
@@ -274,9 +278,9 @@ fn register(
     if let Some(legacy) = &spec.legacy_fingerprint {
         advert = advert.with_legacy_fingerprint(legacy.clone());
     }
-    let fail = |error: String| MdnsError::Register {
+    let fail = |source| MdnsError::Register {
         name: spec.name.clone(),
-        error,
+        source,
     };
     // Our own host label, not the machine's: the machine's name may be
     // announced by avahi with other addresses, and agents that share a
@@ -290,11 +294,11 @@ fn register(
         spec.port,
         &advert.to_txt()[..],
     )
-    .map_err(|e| fail(e.to_string()))?
+    .map_err(fail)?
     .enable_addr_auto();
     let fullname = info.get_fullname().to_string();
-    let events = daemon.monitor().map_err(|e| fail(e.to_string()))?;
-    daemon.register(info).map_err(|e| fail(e.to_string()))?;
+    let events = daemon.monitor().map_err(fail)?;
+    daemon.register(info).map_err(fail)?;
     tokio::spawn(report(events, fullname.clone()));
     Ok(Some((daemon, fullname)))
 }
