@@ -19,6 +19,14 @@
 //! candidate that never proved itself is forgotten, freeing its place), and
 //! it is reported again as soon as a check succeeds. A goodbye on mDNS
 //! drops a peer at once.
+//!
+//! - `mdns.rs`: this agent's advertisement (mdns-sd), its cache kept bounded.
+//! - `addr_watch.rs`: rtnetlink address changes, so the advertisement
+//!   follows new addresses without a timer.
+//! - `browse/`: the agent's own bounded browse for the others (`wire.rs`
+//!   parses DNS packets).
+//! - `adverts.rs`: candidates from adverts, under caps per source and in
+//!   total; `probe.rs` proves a candidate; `rounds.rs` schedules checks.
 
 pub mod addr_watch;
 pub mod adverts;

@@ -8,7 +8,7 @@
 //! checks all of it, the pin included, before it has anything to say back.
 //! At that point the prober hangs up without sending its own flight; the
 //! peer sees a connection closed during the handshake, which it counts as
-//! a port probe, not as a failed handshake (see `server.rs`).
+//! a port probe, not as a failed handshake (see `listener/server.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
