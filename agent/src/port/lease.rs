@@ -266,3 +266,7 @@ impl Opening<'_> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "lease_tests.rs"]
+mod tests;
