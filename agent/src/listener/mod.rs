@@ -5,7 +5,7 @@
 //! (a key exchange, a signature) far above the peer's. So connections are
 //! admitted under caps before any TLS work (`admission.rs`), floods are
 //! logged a line per interval (`crate::throttle`), and only a connection
-//! whose client certificate checked out reaches [`Server::handle`]
+//! whose client certificate checked out reaches `Server::handle`
 //! (`handler.rs`), which hands an `Open` to [`crate::port::serve`].
 //!
 //! - `server.rs`: [`Server`], [`bind`]: the accept loop and the handshake.
