@@ -143,7 +143,10 @@ impl Server {
             },
             None => None,
         };
-        self.handle(tls, peer).await;
+        // Boxed: a connection's task is spawned, with room for its whole
+        // future, before its handshake; under a handshake flood most never
+        // get past it, and should not each carry a session's state.
+        Box::pin(self.handle(tls, peer)).await;
     }
 
     /// A pending place for a new connection from `peer`, logging whose
