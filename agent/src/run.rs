@@ -1,13 +1,15 @@
 //! Turning a config into a running agent.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serialmesh_config::AgentConfig;
 use serialmesh_pki::{DenyList, TlsFiles};
 use serialmesh_proto::ALPN;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
 
 use crate::authz::reload::{ConfigSource, Reloader};
 use crate::authz::Authz;
@@ -19,6 +21,10 @@ use crate::telemetry::AgentMetrics;
 use crate::usb::hotplug::Hotplug;
 use crate::usb::DiscoveryConfig;
 use serialmesh_observe::{bind_admin, serve_admin, AdminState, Readiness};
+
+/// How long shutdown waits for the reloader, hotplug, the admin endpoint
+/// and renewal once the listener and the mesh have stopped.
+const TASKS_GRACE: Duration = Duration::from_secs(2);
 
 /// `source` re-reads the config on SIGHUP (see [`crate::authz::reload`]).
 pub async fn run(
@@ -53,7 +59,9 @@ pub async fn run(
     // Before anything is served: the revoked file is in force (or the
     // start fails) by the time the first client connects.
     let reloader = Reloader::start(authz.clone(), registry.clone(), &config, source)?;
-    tokio::spawn(reloader.run(shutdown.clone()));
+    // Every task of the agent's own, so shutdown can wait for them.
+    let tasks = TaskTracker::new();
+    tasks.spawn(reloader.run(shutdown.clone()));
     let listener = crate::listener::bind(config.listen).map_err(|source| StartError::Listen {
         addr: config.listen,
         source,
@@ -67,12 +75,12 @@ pub async fn run(
     info!(agent = %me.name, zone = %me.zone, fingerprint = %me.fingerprint, devices = %names.join(","), "listening on {local}");
     let discovery = config.discovery.then(|| DiscoveryConfig::from(&config));
     let reserved: Vec<String> = config.devices.iter().map(|d| d.name.clone()).collect();
-    let hotplug = discovery.map(|cfg| {
+    if let Some(cfg) = discovery {
         let mut h = Hotplug::new(cfg, &reserved, registry.clone());
         // Devices present at start are shared before the first client comes.
         h.rescan();
-        tokio::spawn(h.run(shutdown.clone()))
-    });
+        tasks.spawn(h.run(shutdown.clone()));
+    }
     let metrics = AgentMetrics::new();
     let admin = match config.admin {
         Some(addr) => Some(bind_admin(addr).await.map_err(StartError::Admin)?),
@@ -86,7 +94,7 @@ pub async fn run(
             metrics: metrics.registry().clone(),
             ready: Arc::new(|| Readiness::ready("listening")),
         };
-        tokio::spawn(serve_admin(listener, state, shutdown.clone()));
+        tasks.spawn(serve_admin(listener, state, shutdown.clone()));
     }
     let peering = crate::mesh::Mesh::start(
         &me,
@@ -97,7 +105,7 @@ pub async fn run(
         &config.seeds,
         shutdown.clone(),
     )?;
-    tokio::spawn(crate::renewal::follow(
+    tasks.spawn(crate::renewal::follow(
         own_cert,
         files.clone(),
         peering.key_renewer(),
@@ -113,8 +121,14 @@ pub async fn run(
     });
     server.serve(listener, shutdown).await;
     peering.finished().await;
-    if let Some(task) = hotplug {
-        let _ = task.await;
+    tasks.close();
+    // Each ends as soon as it sees `shutdown`; bounded all the same, so a
+    // wedged one (a reload stuck reading a file) cannot keep the process.
+    if tokio::time::timeout(TASKS_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!("some of the agent's tasks did not stop within {TASKS_GRACE:?}");
     }
     Ok(())
 }
