@@ -4,10 +4,13 @@
 //! the agent they belong to may be running.
 
 use serialmesh_config::AgentConfig;
-use serialmesh_pki::{DenyList, TlsFiles};
+use serialmesh_pki::{DenyList, Role, TlsFiles};
+
+use crate::failure::CheckError;
+use crate::identity::AgentIdentity;
 
 /// What the config amounts to, one line per fact, or why it cannot run.
-pub fn check(config: &AgentConfig) -> anyhow::Result<Vec<String>> {
+pub fn check(config: &AgentConfig) -> Result<Vec<String>, CheckError> {
     let files = TlsFiles {
         cert: config.tls.cert.clone(),
         key: config.tls.key.clone(),
@@ -17,7 +20,10 @@ pub fn check(config: &AgentConfig) -> anyhow::Result<Vec<String>> {
     // the certificate and the key, checks the key's mode, that the key
     // matches, and that the certificate is an agent certificate of that CA.
     serialmesh_pki::server_config(&files, DenyList::default())?;
-    let me = crate::run::own_identity(config)?;
+    let cert = serialmesh_pki::check_certificate(&config.tls.cert, &config.tls.ca, Role::Agent)?;
+    // Who the certificate says this agent is, checked against the config's
+    // `name` and `zone` (see `crate::identity`).
+    let me = AgentIdentity::of(&cert, config)?;
     let mut lines = vec![
         format!(
             "agent {} in zone {} (from its certificate; fingerprint {})",

@@ -29,7 +29,7 @@
 use std::io::{self, Write};
 
 use serde_json::{json, Value};
-use serialmesh_agent::discovery::{looks_like_sysfs, scan, DiscoveryConfig, Found, Namer};
+use serialmesh_agent::usb::{looks_like_sysfs, scan, DiscoveryConfig, Found, Namer};
 
 use crate::devices_pins::{pins, Pin};
 

@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use serialmesh_agent::discovery::{Found, ShareAs, UNKNOWN_NAME};
+use serialmesh_agent::usb::{Found, ShareAs, UNKNOWN_NAME};
 
 /// What can be said about pinning one device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +147,7 @@ fn about(f: &Found) -> String {
 mod tests {
     use std::path::PathBuf;
 
-    use serialmesh_agent::discovery::UsbInfo;
+    use serialmesh_agent::usb::UsbInfo;
     use serialmesh_proto::LineSettings;
 
     use super::*;

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use serialmesh_agent::authz::reload::{ConfigFile, ConfigSource};
-use serialmesh_agent::discovery::DiscoveryConfig;
-use serialmesh_agent::run::{run, StartError};
+use serialmesh_agent::failure::Failure;
+use serialmesh_agent::run::run;
+use serialmesh_agent::usb::DiscoveryConfig;
 use serialmesh_config::{AgentConfig, DeviceConfig};
-use serialmesh_observe::{error_chain, init_logging, LogFormat};
+use serialmesh_observe::{init_logging, LogFormat};
 use serialmesh_proto::LineSettings;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -69,40 +70,35 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    match seriald(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("seriald: {failure}");
+            ExitCode::from(failure.exit_status())
+        }
+    }
+}
+
+fn seriald(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Some(Command::Completions { shell }) => {
             serialmesh_cli::completions(Cli::command(), *shell, &mut std::io::stdout());
-            return ExitCode::SUCCESS;
+            return Ok(());
         }
         Some(Command::Man { dir }) => {
-            return match serialmesh_cli::man_pages(Cli::command(), dir) {
-                Ok(files) => {
-                    for f in files {
-                        println!("{}", f.display());
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("seriald: {e}; give an existing directory with --dir");
-                    ExitCode::from(2)
-                }
-            };
+            let files = serialmesh_cli::man_pages(Cli::command(), dir).map_err(Failure::ManDir)?;
+            for f in files {
+                println!("{}", f.display());
+            }
+            return Ok(());
         }
         _ => {}
     }
     init_logging(cli.log_format, "info");
-    let config = match &cli.config {
+    let mut config = match &cli.config {
         Some(path) => AgentConfig::load(path),
         None => serialmesh_config::parse_agent("", std::path::Path::new("<defaults>")),
-    };
-    let mut config = match config {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("seriald: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    }?;
     if let Some(Command::Devices { sysfs, json, pins }) = cli.command {
         let format = match (json, pins) {
             (true, _) => devices_cmd::Format::Json,
@@ -116,33 +112,21 @@ fn main() -> ExitCode {
     }
     if cli.demo {
         if config.devices.iter().any(|d| d.name == "demo") {
-            eprintln!("seriald: --demo adds a device named 'demo', but the config already has one; rename it");
-            return ExitCode::from(2);
+            return Err(Failure::DemoNameTaken);
         }
-        match serialmesh_agent::demo::start() {
-            Ok(path) => config.devices.push(DeviceConfig {
-                name: "demo".into(),
-                path,
-                settings: LineSettings::default(),
-                takeover: false,
-            }),
-            Err(e) => {
-                eprintln!("seriald: cannot create the demo device: {e}");
-                return ExitCode::from(1);
-            }
-        }
+        let path = serialmesh_agent::demo::start().map_err(Failure::Demo)?;
+        config.devices.push(DeviceConfig {
+            name: "demo".into(),
+            path,
+            settings: LineSettings::default(),
+            takeover: false,
+        });
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("seriald: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
+        .map_err(Failure::Runtime)?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let signals = shutdown.clone();
@@ -164,40 +148,27 @@ fn main() -> ExitCode {
                 Ok(reloaded)
             }),
         });
-        match run(config, source, shutdown).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(StartError::Config(e)) => {
-                eprintln!("seriald: {}", error_chain(e.as_ref()));
-                ExitCode::from(2)
-            }
-            Err(StartError::Runtime(e)) => {
-                eprintln!("seriald: {}", error_chain(e.as_ref()));
-                ExitCode::from(1)
-            }
-        }
+        Ok(run(config, source, shutdown).await?)
     })
 }
 
 /// `seriald --check`: the report on stdout, or the one-line error.
-fn check(config: &AgentConfig, path: Option<&std::path::Path>) -> ExitCode {
-    match serialmesh_agent::check::check(config) {
-        Ok(lines) => {
-            let source = path.map_or("built-in defaults".into(), |p| p.display().to_string());
-            println!("{source}: OK");
-            for line in lines {
-                println!("  {line}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("seriald: {e}");
-            ExitCode::from(2)
-        }
+fn check(config: &AgentConfig, path: Option<&std::path::Path>) -> Result<(), Failure> {
+    let lines = serialmesh_agent::check::check(config)?;
+    let source = path.map_or("built-in defaults".into(), |p| p.display().to_string());
+    println!("{source}: OK");
+    for line in lines {
+        println!("  {line}");
     }
+    Ok(())
 }
 
 /// `seriald devices`: the config's discovery settings, `--sysfs` winning.
-fn devices(config: &AgentConfig, sysfs: Option<PathBuf>, format: devices_cmd::Format) -> ExitCode {
+fn devices(
+    config: &AgentConfig,
+    sysfs: Option<PathBuf>,
+    format: devices_cmd::Format,
+) -> Result<(), Failure> {
     let mut cfg = DiscoveryConfig::from(config);
     if let Some(dir) = sysfs {
         cfg.sysfs = dir;
@@ -208,13 +179,8 @@ fn devices(config: &AgentConfig, sysfs: Option<PathBuf>, format: devices_cmd::Fo
         );
     }
     let reserved: Vec<String> = config.devices.iter().map(|d| d.name.clone()).collect();
-    match devices_cmd::run(&cfg, &reserved, format, &mut std::io::stdout().lock()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("seriald: {message}");
-            ExitCode::from(2)
-        }
-    }
+    devices_cmd::run(&cfg, &reserved, format, &mut std::io::stdout().lock())
+        .map_err(Failure::Devices)
 }
 
 async fn wait_for_signal() {

@@ -10,7 +10,7 @@ use serialmesh_pki::{RenewableCert, TlsFiles};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::mdns;
+use crate::mesh::mdns;
 
 pub async fn follow(
     cert: Arc<RenewableCert>,

@@ -1,31 +1,30 @@
 //! Turning a config into a running agent.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
 use serialmesh_config::AgentConfig;
-use serialmesh_pki::{DenyList, Role, TlsFiles};
+use serialmesh_pki::{DenyList, TlsFiles};
 use serialmesh_proto::ALPN;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
 
 use crate::authz::reload::{ConfigSource, Reloader};
 use crate::authz::Authz;
-use crate::discovery::DiscoveryConfig;
-use crate::hotplug::Hotplug;
+use crate::failure::StartError;
 use crate::identity::AgentIdentity;
+use crate::listener::{Limits, Server};
 use crate::registry::Registry;
-use crate::server::{Limits, Server};
 use crate::telemetry::AgentMetrics;
+use crate::usb::hotplug::Hotplug;
+use crate::usb::DiscoveryConfig;
 use serialmesh_observe::{bind_admin, serve_admin, AdminState, Readiness};
 
-/// Errors from here are configuration problems (exit status 2) unless they
-/// are about the listen socket (exit status 1).
-pub enum StartError {
-    Config(anyhow::Error),
-    Runtime(anyhow::Error),
-}
+/// How long shutdown waits for the reloader, hotplug, the admin endpoint
+/// and renewal once the listener and the mesh have stopped.
+const TASKS_GRACE: Duration = Duration::from_secs(2);
 
 /// `source` re-reads the config on SIGHUP (see [`crate::authz::reload`]).
 pub async fn run(
@@ -41,12 +40,10 @@ pub async fn run(
     let deny = DenyList::default();
     // The same list: a revoked agent key stops being reported as a peer.
     let deny_for_mesh = deny.clone();
-    let (mut tls, own_cert) = serialmesh_pki::renewable_server_config(&files, deny.clone())
-        .map_err(|e| StartError::Config(e.into()))?;
+    let (mut tls, own_cert) = serialmesh_pki::renewable_server_config(&files, deny.clone())?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     // Who the certificate just loaded says this agent is (read once).
-    let me = AgentIdentity::of(&own_cert.identity(), &config)
-        .map_err(|e| StartError::Config(anyhow::Error::new(*e)))?;
+    let me = AgentIdentity::of(&own_cert.identity(), &config)?;
     let registry = Arc::new(Registry::new(
         &me.name,
         &me.zone,
@@ -61,16 +58,15 @@ pub async fn run(
     ));
     // Before anything is served: the revoked file is in force (or the
     // start fails) by the time the first client connects.
-    let reloader = Reloader::start(authz.clone(), registry.clone(), &config, source)
-        .map_err(|e| StartError::Config(e.into()))?;
-    tokio::spawn(reloader.run(shutdown.clone()));
-    let listener = crate::server::bind(config.listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}; is another seriald running? change `listen` in the config", config.listen))
-        .map_err(StartError::Runtime)?;
-    let local = listener
-        .local_addr()
-        .context("listener has no local address")
-        .map_err(StartError::Runtime)?;
+    let reloader = Reloader::start(authz.clone(), registry.clone(), &config, source)?;
+    // Every task of the agent's own, so shutdown can wait for them.
+    let tasks = TaskTracker::new();
+    tasks.spawn(reloader.run(shutdown.clone()));
+    let listener = crate::listener::bind(config.listen).map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let local = listener.local_addr().map_err(StartError::LocalAddr)?;
     let names: Vec<String> = config
         .devices
         .iter()
@@ -79,20 +75,16 @@ pub async fn run(
     info!(agent = %me.name, zone = %me.zone, fingerprint = %me.fingerprint, devices = %names.join(","), "listening on {local}");
     let discovery = config.discovery.then(|| DiscoveryConfig::from(&config));
     let reserved: Vec<String> = config.devices.iter().map(|d| d.name.clone()).collect();
-    let hotplug = discovery.map(|cfg| {
+    if let Some(cfg) = discovery {
         let mut h = Hotplug::new(cfg, &reserved, registry.clone());
         // Devices present at start are shared before the first client comes.
         h.rescan();
-        tokio::spawn(h.run(shutdown.clone()))
-    });
+        tasks.spawn(h.run(shutdown.clone()));
+    }
     let metrics = AgentMetrics::new();
     metrics.watch_devices(&registry);
     let admin = match config.admin {
-        Some(addr) => Some(
-            bind_admin(addr)
-                .await
-                .map_err(|e| StartError::Runtime(e.into()))?,
-        ),
+        Some(addr) => Some(bind_admin(addr).await.map_err(StartError::Admin)?),
         None => None,
     };
     if let Some(listener) = admin {
@@ -103,7 +95,7 @@ pub async fn run(
             metrics: metrics.registry().clone(),
             ready: Arc::new(|| Readiness::ready("listening")),
         };
-        tokio::spawn(serve_admin(listener, state, shutdown.clone()));
+        tasks.spawn(serve_admin(listener, state, shutdown.clone()));
     }
     let peering = crate::mesh::Mesh::start(
         &me,
@@ -113,9 +105,8 @@ pub async fn run(
         deny_for_mesh,
         &config.seeds,
         shutdown.clone(),
-    )
-    .map_err(|e| StartError::Config(e.into()))?;
-    tokio::spawn(crate::renewal::follow(
+    )?;
+    tasks.spawn(crate::renewal::follow(
         own_cert,
         files.clone(),
         peering.key_renewer(),
@@ -131,15 +122,14 @@ pub async fn run(
     });
     server.serve(listener, shutdown).await;
     peering.finished().await;
-    if let Some(task) = hotplug {
-        let _ = task.await;
+    tasks.close();
+    // Each ends as soon as it sees `shutdown`; bounded all the same, so a
+    // wedged one (a reload stuck reading a file) cannot keep the process.
+    if tokio::time::timeout(TASKS_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!("some of the agent's tasks did not stop within {TASKS_GRACE:?}");
     }
     Ok(())
-}
-
-/// Who the agent certificate says this agent is, checked against the
-/// config's `name` and `zone` (see [`crate::identity`]).
-pub fn own_identity(config: &AgentConfig) -> anyhow::Result<AgentIdentity> {
-    let cert = serialmesh_pki::check_certificate(&config.tls.cert, &config.tls.ca, Role::Agent)?;
-    Ok(AgentIdentity::of(&cert, config)?)
 }

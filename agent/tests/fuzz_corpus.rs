@@ -21,16 +21,13 @@ fn replay(target: &str, body: fn(&[u8])) {
 
 #[test]
 fn discovery_scan_corpus_replays_cleanly() {
-    replay(
-        "discovery_scan",
-        serialmesh_agent::discovery::fuzzing::scan_tree,
-    );
+    replay("discovery_scan", serialmesh_agent::usb::fuzzing::scan_tree);
 }
 
 #[test]
 fn mdns_packet_corpus_replays_cleanly() {
     replay(
         "mdns_packet",
-        serialmesh_agent::browse::fuzzing::mdns_packet,
+        serialmesh_agent::mesh::browse::fuzzing::mdns_packet,
     );
 }

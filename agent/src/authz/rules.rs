@@ -2,7 +2,7 @@
 
 use serialmesh_config::{Access, AllowRule, DevicePattern, Grants, Place};
 
-use crate::discovery::glob_match;
+use crate::usb::glob_match;
 
 /// The most `grants` give `client` on `device` of the agent `agent` in
 /// `zone`.

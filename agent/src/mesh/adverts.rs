@@ -20,7 +20,7 @@ use serialmesh_proto::discovery::{rank_addrs, Advert, SERVICE_TYPE};
 use tracing::{debug, info};
 
 use super::{PeerStatus, Source, State};
-use crate::browse::wire::{Data, Record};
+use crate::mesh::browse::wire::{Data, Record};
 
 /// Addresses kept per advertised agent.
 pub const MAX_ADDRS: usize = 4;

@@ -3,7 +3,7 @@ use std::net::Ipv4Addr;
 use serialmesh_tests::mdns_flood::advert;
 
 use super::*;
-use crate::browse::wire::parse;
+use crate::mesh::browse::wire::parse;
 
 const CAPS: Caps = Caps {
     per_source: 3,

@@ -19,8 +19,19 @@
 //! candidate that never proved itself is forgotten, freeing its place), and
 //! it is reported again as soon as a check succeeds. A goodbye on mDNS
 //! drops a peer at once.
+//!
+//! - `mdns.rs`: this agent's advertisement (mdns-sd), its cache kept bounded.
+//! - `addr_watch.rs`: rtnetlink address changes, so the advertisement
+//!   follows new addresses without a timer.
+//! - `browse/`: the agent's own bounded browse for the others (`wire.rs`
+//!   parses DNS packets).
+//! - `adverts.rs`: candidates from adverts, under caps per source and in
+//!   total; `probe.rs` proves a candidate; `rounds.rs` schedules checks.
 
+pub mod addr_watch;
 pub mod adverts;
+pub mod browse;
+pub mod mdns;
 pub mod probe;
 mod rounds;
 
@@ -35,10 +46,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::browse::{Browser, Packet, QUERY_EVERY};
-use crate::mdns::{self, Advertiser, Scope};
 use crate::throttle::LogThrottle;
 use adverts::{Caps, Heard, Table};
+use browse::{Browser, Packet, QUERY_EVERY};
+use mdns::{Advertiser, Scope};
 
 /// Peers checked at once.
 pub const MAX_PROBES: usize = 8;

@@ -8,7 +8,7 @@
 //! checks all of it, the pin included, before it has anything to say back.
 //! At that point the prober hangs up without sending its own flight; the
 //! peer sees a connection closed during the handshake, which it counts as
-//! a port probe, not as a failed handshake (see `server.rs`).
+//! a port probe, not as a failed handshake (see `listener/server.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,25 +26,67 @@ pub async fn check(
     addrs: &[String],
     pin: Option<Fingerprint>,
     timeout: Duration,
-) -> Result<(String, Identity), String> {
+) -> Result<(String, Identity), CheckError> {
     let config = probe.config(pin);
-    let mut last = String::from("no address to try");
+    let mut last = CheckError::NoAddress;
     for addr in addrs {
         match tokio::time::timeout(timeout, prove(config.clone(), addr)).await {
             Ok(Ok(identity)) => return Ok((addr.clone(), identity)),
-            Ok(Err(e)) => last = format!("{addr}: {e}"),
-            Err(_) => last = format!("{addr}: no answer within {timeout:?}"),
+            Ok(Err(source)) => {
+                last = CheckError::Failed {
+                    addr: addr.clone(),
+                    source,
+                }
+            }
+            Err(_) => {
+                last = CheckError::Silent {
+                    addr: addr.clone(),
+                    timeout,
+                }
+            }
         }
     }
     Err(last)
 }
 
-async fn prove(config: Arc<ClientConfig>, addr: &str) -> Result<Identity, String> {
-    let mut tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+/// Why no address of a peer proved it an agent (the last one tried).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("no address to try")]
+    NoAddress,
+    #[error("{addr}: {source}")]
+    Failed {
+        addr: String,
+        #[source]
+        source: ProveError,
+    },
+    #[error("{addr}: no answer within {timeout:?}")]
+    Silent { addr: String, timeout: Duration },
+}
+
+/// Why one address did not prove to be an agent.
+#[derive(Debug, thiserror::Error)]
+pub enum ProveError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] rustls::Error),
+    #[error(transparent)]
+    Name(#[from] rustls::pki_types::InvalidDnsNameError),
+    #[error("closed the connection during the TLS handshake")]
+    Closed,
+    #[error("no certificate")]
+    NoCertificate,
+    #[error(transparent)]
+    Identity(#[from] serialmesh_pki::PkiError),
+}
+
+async fn prove(config: Arc<ClientConfig>, addr: &str) -> Result<Identity, ProveError> {
+    let mut tcp = TcpStream::connect(addr).await?;
     // The name is not checked (agents are identified by CA, role and pin)
     // and not sent (no SNI).
-    let name = ServerName::try_from("agent.serialmesh.invalid").map_err(|e| e.to_string())?;
-    let mut tls = ClientConnection::new(config, name).map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("agent.serialmesh.invalid")?;
+    let mut tls = ClientConnection::new(config, name)?;
     let mut out = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
     while tls.is_handshaking() {
@@ -52,17 +94,17 @@ async fn prove(config: Arc<ClientConfig>, addr: &str) -> Result<Identity, String
         // goes out; the last flight is never sent, see the module doc.
         while tls.wants_write() {
             out.clear();
-            tls.write_tls(&mut out).map_err(|e| e.to_string())?;
-            tcp.write_all(&out).await.map_err(|e| e.to_string())?;
+            tls.write_tls(&mut out)?;
+            tcp.write_all(&out).await?;
         }
-        let n = tcp.read(&mut buf).await.map_err(|e| e.to_string())?;
+        let n = tcp.read(&mut buf).await?;
         if n == 0 {
-            return Err("closed the connection during the TLS handshake".into());
+            return Err(ProveError::Closed);
         }
         let mut input = &buf[..n];
         while !input.is_empty() {
-            tls.read_tls(&mut input).map_err(|e| e.to_string())?;
-            tls.process_new_packets().map_err(|e| e.to_string())?;
+            tls.read_tls(&mut input)?;
+            tls.process_new_packets()?;
         }
     }
     // The verifier accepted this certificate (CA, agent role, deny-list,
@@ -70,6 +112,6 @@ async fn prove(config: Arc<ClientConfig>, addr: &str) -> Result<Identity, String
     let cert = tls
         .peer_certificates()
         .and_then(|c| c.first())
-        .ok_or("no certificate")?;
-    identity_of(cert).map_err(|e| e.to_string())
+        .ok_or(ProveError::NoCertificate)?;
+    Ok(identity_of(cert)?)
 }

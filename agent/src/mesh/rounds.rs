@@ -8,7 +8,8 @@ use tokio::task::JoinSet;
 use tracing::{debug, info};
 
 use super::adverts::Key;
-use super::{probe, Mesh, Round, Source, State, MAX_PROBES};
+use super::probe::{self, CheckError};
+use super::{Mesh, Round, Source, State, MAX_PROBES};
 
 impl Mesh {
     /// Checks peers, [`MAX_PROBES`] at a time: verified peers first (keep
@@ -50,7 +51,7 @@ impl Mesh {
         }
     }
 
-    fn checked(&self, key: &Key, result: Result<(String, Identity), String>) {
+    fn checked(&self, key: &Key, result: Result<(String, Identity), CheckError>) {
         let mut table = self.lock();
         let Some(p) = table.peers.get_mut(key) else {
             return; // removed meanwhile

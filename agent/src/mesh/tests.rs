@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use super::*;
-use crate::browse::wire::{Data, Record};
+use crate::mesh::browse::wire::{Data, Record};
 
 const FAST: Probe = Probe {
     interval: Duration::from_millis(20),

@@ -1,5 +1,6 @@
 //! What the registry asks about the client it is serving: authorisation
-//! decisions are made elsewhere (`crate::authz`), the registry only asks.
+//! decisions are made by whoever implements [`Gate`] (the agent's
+//! `[[allow]]` rules), the registry only asks.
 
 use serialmesh_pki::Fingerprint;
 use serialmesh_proto::CloseReason;

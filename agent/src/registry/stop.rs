@@ -1,11 +1,9 @@
 //! Stopping one session with a reason its client will be told.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serialmesh_proto::{CloseReason, CloseReasonKind};
 use tokio_util::sync::CancellationToken;
-
-use super::lock;
 
 /// Ends one session, remembering why so the session can tell its client.
 #[derive(Clone)]
@@ -23,7 +21,7 @@ impl SessionStop {
     }
 
     pub fn stop(&self, reason: CloseReason) {
-        lock(&self.reason).get_or_insert(reason);
+        self.reason_slot().get_or_insert(reason);
         self.token.cancel();
     }
 
@@ -33,8 +31,14 @@ impl SessionStop {
 
     /// The reason given to `stop`; a parent cancellation means shutdown.
     pub fn reason(&self) -> CloseReason {
-        lock(&self.reason).clone().unwrap_or_else(|| {
+        self.reason_slot().clone().unwrap_or_else(|| {
             CloseReason::new(CloseReasonKind::Shutdown, "agent is shutting down")
         })
+    }
+
+    /// The reason, even if a holder panicked: setting an `Option` cannot be
+    /// left half done.
+    fn reason_slot(&self) -> MutexGuard<'_, Option<CloseReason>> {
+        self.reason.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

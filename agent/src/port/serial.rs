@@ -22,7 +22,7 @@ use tracing::{debug, warn};
 ///
 /// The open runs on a blocking thread: opening a USB adapter means control
 /// transfers that a struggling device can stretch to seconds.
-pub async fn open(path: &Path, settings: &LineSettings) -> io::Result<(Port, u64)> {
+pub async fn open(path: &Path, settings: &LineSettings) -> io::Result<(Tty, u64)> {
     let (owned, settings) = (path.to_path_buf(), *settings);
     let (port, stale) = tokio::task::spawn_blocking(move || open_blocking(&owned, &settings))
         .await
@@ -60,7 +60,7 @@ pub async fn close<P: Send + 'static, G: Send + 'static>(port: P, guard: G) {
 }
 
 /// An open serial device: its settings through [`TtyIo::get_mut`].
-pub type Port = TtyIo<SerialStream>;
+pub type Tty = TtyIo<SerialStream>;
 
 /// Reads and discards what is waiting, returning the count. Reading
 /// rather than only flushing sees everything the driver holds (TIOCINQ
@@ -84,7 +84,7 @@ fn drain_stale(port: &SerialStream) -> u64 {
 }
 
 /// Applies new line settings to an open port (a client changed them).
-pub fn apply(port: &mut Port, settings: &LineSettings, path: &Path) -> io::Result<()> {
+pub fn apply(port: &mut Tty, settings: &LineSettings, path: &Path) -> io::Result<()> {
     let port = port.get_mut();
     port.set_baud_rate(settings.baud)?;
     port.set_data_bits(data_bits(settings.data_bits))?;

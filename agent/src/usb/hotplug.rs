@@ -8,8 +8,8 @@ use serialmesh_config::DeviceConfig;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::discovery::{scan, DiscoveryConfig, Found, Namer, Watcher};
 use crate::registry::{DeviceMeta, Registry};
+use crate::usb::{scan, DiscoveryConfig, Found, Namer, Watcher};
 
 pub struct Hotplug {
     cfg: DiscoveryConfig,

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! # async fn f() -> std::io::Result<()> {
-//! use serialmesh_agent::discovery::{scan, DiscoveryConfig, Namer, Watcher};
+//! use serialmesh_agent::usb::{scan, DiscoveryConfig, Namer, Watcher};
 //! let cfg = DiscoveryConfig::default();
 //! let mut namer = Namer::new();
 //! let mut watcher = Watcher::new(&cfg)?;
@@ -23,6 +23,7 @@
 mod builtin;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hotplug;
 mod identity;
 mod naming;
 mod profiles;

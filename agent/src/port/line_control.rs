@@ -15,7 +15,7 @@ use serialmesh_io::Control;
 use serialmesh_proto::{CloseReason, CloseReasonKind, Frame, LineControl, ModemLines, ModemState};
 use tracing::{debug, info, warn};
 
-use crate::serial::{self, Port};
+use super::serial::{self, Tty};
 use crate::throttle::LogBudget;
 
 /// Line-control log lines a session may write at once, and the pace after.
@@ -50,7 +50,7 @@ impl SessionControl {
         }
     }
 
-    fn line_control(&mut self, port: &mut Port, op: LineControl) {
+    fn line_control(&mut self, port: &mut Tty, op: LineControl) {
         let port = port.get_mut();
         let path = self.path.display();
         match op {
@@ -97,7 +97,7 @@ impl SessionControl {
 }
 
 /// `None` when the device has no modem lines (TIOCMGET fails, as on a pty).
-fn modem_lines(port: &mut Port) -> Option<ModemLines> {
+fn modem_lines(port: &mut Tty) -> Option<ModemLines> {
     let port = port.get_mut();
     Some(ModemLines {
         cts: port.read_clear_to_send().ok()?,
@@ -107,8 +107,8 @@ fn modem_lines(port: &mut Port) -> Option<ModemLines> {
     })
 }
 
-impl Control<Port> for SessionControl {
-    fn inbound(&mut self, port: &mut Port, frame: Frame) -> Result<(), CloseReason> {
+impl Control<Tty> for SessionControl {
+    fn inbound(&mut self, port: &mut Tty, frame: Frame) -> Result<(), CloseReason> {
         match frame {
             Frame::SetLine(settings) => {
                 serial::apply(port, &settings, &self.path).map_err(|e| {
@@ -134,7 +134,7 @@ impl Control<Port> for SessionControl {
         }
     }
 
-    fn outbound(&mut self, port: &mut Port) -> Option<Frame> {
+    fn outbound(&mut self, port: &mut Tty) -> Option<Frame> {
         let watch = self.watching.as_mut()?;
         let now = Instant::now();
         if watch.checked.is_some_and(|t| now - t < MODEM_POLL) {

@@ -2,13 +2,14 @@
 //!
 //! The TLS handshake happens inside the spawned task under its own timeout,
 //! so a slow or hostile peer never stalls the accept loop. Floods are logged
-//! a line per interval, not a line per connection (`throttle.rs`).
+//! a line per interval, not a line per connection (`crate::throttle`).
+//! What an authenticated connection asks for is [`Server::handle`]'s
+//! (`handler.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serialmesh_config::LimitsConfig;
 use serialmesh_io::ReadAhead;
 use serialmesh_proto::conn::write_frame_within;
 use serialmesh_proto::{CloseReason, Frame};
@@ -18,54 +19,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::admission::{Admission, Caps, Eviction, PendingTicket, Slot, Source};
-use crate::handler;
+use super::admission::{Admission, Caps, Eviction, PendingTicket, Slot, Source};
+use super::limits::Limits;
 use crate::registry::Registry;
 use crate::telemetry::AgentMetrics;
-use serialmesh_io::Liveness;
 
 /// A client's connection once its handshake is done.
 pub type ClientConn = tokio_rustls::server::TlsStream<ReadAhead<TcpStream>>;
-
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Connections at once, authenticated or not.
-    pub max_connections: usize,
-    /// Connections in their TLS handshake at once (see `admission.rs`).
-    pub max_pending: usize,
-    /// Of those, from one source address (an IPv6 /64) at once.
-    pub max_pending_per_source: usize,
-    /// Connections at once from one client certificate name.
-    pub max_connections_per_client: usize,
-    /// The TLS handshake must finish within this.
-    pub handshake_timeout: Duration,
-    /// After the handshake, Hello and the request must arrive within this.
-    pub request_timeout: Duration,
-    pub liveness: Liveness,
-    /// Grace period for sessions to say goodbye on shutdown.
-    pub shutdown_grace: Duration,
-}
-
-impl Limits {
-    pub fn from_config(c: &LimitsConfig) -> Self {
-        Self {
-            max_connections: c.max_connections,
-            max_pending: c.max_pending,
-            max_pending_per_source: c.max_pending_per_source,
-            max_connections_per_client: c.max_connections_per_client,
-            handshake_timeout: c.handshake_timeout,
-            request_timeout: c.request_timeout,
-            liveness: Liveness::default(),
-            shutdown_grace: Duration::from_millis(1500),
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self::from_config(&LimitsConfig::default())
-    }
-}
 
 /// Depth of the kernel's queue of connections not yet accepted. Under a
 /// handshake flood the agent accepts in bursts, between bursts of TLS work;
@@ -184,16 +144,10 @@ impl Server {
             },
             None => None,
         };
-        handler::handle(
-            tls,
-            peer,
-            &self.registry,
-            &self.authz,
-            &self.mesh,
-            &self.limits,
-            &self.metrics,
-        )
-        .await;
+        // Boxed: a connection's task is spawned, with room for its whole
+        // future, before its handshake; under a handshake flood most never
+        // get past it, and should not each carry a session's state.
+        Box::pin(self.handle(tls, peer)).await;
     }
 
     /// A pending place for a new connection from `peer`, logging whose

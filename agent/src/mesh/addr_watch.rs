@@ -11,7 +11,7 @@ use tokio::io::unix::AsyncFd;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::discovery::uevent::{netlink_socket, register};
+use crate::usb::uevent::{netlink_socket, register};
 
 /// `RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR` (linux/rtnetlink.h):
 /// links going up or down and addresses added or removed.

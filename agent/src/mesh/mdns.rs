@@ -1,5 +1,5 @@
 //! Announcing this agent on mDNS (`_serialmesh._tcp.local.`); the browse
-//! for the others is the agent's own (`crate::browse`), bounded.
+//! for the others is the agent's own (`browse/` beside this file), bounded.
 //!
 //! The TXT record carries name, zone, protocol version, port and the
 //! fingerprint of the agent certificate (see `serialmesh_proto::discovery`),
@@ -30,9 +30,13 @@ const GOODBYE_REPEAT: Duration = Duration::from_millis(150);
 #[derive(Debug, thiserror::Error)]
 pub enum MdnsError {
     #[error("cannot start mDNS: {0}")]
-    Daemon(String),
-    #[error("cannot advertise agent '{name}' on mDNS: {error}")]
-    Register { name: String, error: String },
+    Daemon(#[source] mdns_sd::Error),
+    #[error("cannot advertise agent '{name}' on mDNS: {source}")]
+    Register {
+        name: String,
+        #[source]
+        source: mdns_sd::Error,
+    },
 }
 
 /// Where mDNS runs, from the address the agent listens on.
@@ -65,14 +69,14 @@ pub fn daemon(scope: Scope, watch: CancellationToken) -> Result<Option<ServiceDa
     if scope == Scope::Off {
         return Ok(None);
     }
-    let daemon = ServiceDaemon::new().map_err(|e| MdnsError::Daemon(e.to_string()))?;
+    let daemon = ServiceDaemon::new().map_err(MdnsError::Daemon)?;
     if let Scope::Only(ip) = scope {
         daemon
             .disable_interface(IfKind::All)
             .and_then(|()| daemon.enable_interface(IfKind::Addr(ip)))
-            .map_err(|e| MdnsError::Daemon(e.to_string()))?;
+            .map_err(MdnsError::Daemon)?;
     }
-    crate::addr_watch::follow(daemon.clone(), watch);
+    crate::mesh::addr_watch::follow(daemon.clone(), watch);
     Ok(Some(daemon))
 }
 
@@ -82,7 +86,7 @@ pub struct Advertiser {
     daemon: ServiceDaemon,
     fullname: String,
     spec: Spec,
-    /// Ends the daemon's address watch (`crate::addr_watch`).
+    /// Ends the daemon's address watch (`crate::mesh::addr_watch`).
     watch: CancellationToken,
     /// When [`Advertiser::bound_cache`] last restarted the daemon.
     restarted: Option<std::time::Instant>,
@@ -274,9 +278,9 @@ fn register(
     if let Some(legacy) = &spec.legacy_fingerprint {
         advert = advert.with_legacy_fingerprint(legacy.clone());
     }
-    let fail = |error: String| MdnsError::Register {
+    let fail = |source| MdnsError::Register {
         name: spec.name.clone(),
-        error,
+        source,
     };
     // Our own host label, not the machine's: the machine's name may be
     // announced by avahi with other addresses, and agents that share a
@@ -290,11 +294,11 @@ fn register(
         spec.port,
         &advert.to_txt()[..],
     )
-    .map_err(|e| fail(e.to_string()))?
+    .map_err(fail)?
     .enable_addr_auto();
     let fullname = info.get_fullname().to_string();
-    let events = daemon.monitor().map_err(|e| fail(e.to_string()))?;
-    daemon.register(info).map_err(|e| fail(e.to_string()))?;
+    let events = daemon.monitor().map_err(fail)?;
+    daemon.register(info).map_err(fail)?;
     tokio::spawn(report(events, fullname.clone()));
     Ok(Some((daemon, fullname)))
 }

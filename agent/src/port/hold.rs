@@ -14,8 +14,8 @@ use std::time::Duration;
 use serialmesh_proto::{CloseReason, CloseReasonKind, LineSettings};
 use tokio::time::Instant;
 
+use super::serial;
 use crate::registry::{Claim, Gate, Registry};
-use crate::serial;
 
 /// How long an open waits for a vanished device. Clients wait 5 s for an
 /// answer; this leaves room for a slow network.
@@ -61,9 +61,10 @@ pub async fn claim(
     }
 }
 
-/// An open port, and how long the open waited for the device.
-pub struct Opened {
-    pub port: serial::Port,
+/// An open tty, and how long the open waited for the device. (Not
+/// `proto::Opened`, the frame that tells the client.)
+pub struct OpenTty {
+    pub tty: serial::Tty,
     pub stale: u64,
     pub path: PathBuf,
     pub waited: Duration,
@@ -84,7 +85,7 @@ pub async fn open(
     claim: &Claim,
     settings: &LineSettings,
     deadline: Instant,
-) -> Result<Opened, NotOpened> {
+) -> Result<OpenTty, NotOpened> {
     let device = &claim.device.name;
     let start = Instant::now();
     let mut pause = PROBE_FIRST;
@@ -94,10 +95,10 @@ pub async fn open(
             .path_of(device)
             .unwrap_or_else(|| claim.device.path.clone());
         let e = match serial::open(&path, settings).await {
-            Ok((port, stale)) => {
+            Ok((tty, stale)) => {
                 registry.found(device);
-                return Ok(Opened {
-                    port,
+                return Ok(OpenTty {
+                    tty,
                     stale,
                     path,
                     waited: start.elapsed(),
@@ -123,3 +124,7 @@ pub async fn open(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "hold_tests.rs"]
+mod tests;
