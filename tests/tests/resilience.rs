@@ -190,8 +190,14 @@ fn agent_shutdown_tells_the_client_and_the_client_recovers() {
 #[test]
 fn vanished_device_ends_the_session_with_a_reason() {
     let pki = Pki::new();
-    let device = EchoDevice::start();
-    let path = device.path().to_path_buf();
+    let mut device = EchoDevice::start();
+    // Shared by a stable link, as /dev/serial/by-id gives a real stick:
+    // the link goes with the device. (The pty's own /dev/pts/N may be
+    // handed to another test's pty within the agent's re-plug window, and
+    // would then "come back".)
+    let by_id = serialmesh_tests::util::temp_dir();
+    let path = by_id.path().join("usb-Zooz_800_Z-Wave_Stick-if00");
+    device.link(&path).unwrap();
     let agent = AgentBuilder::new(&pki, "house")
         .device("zwave", &path)
         .start();
