@@ -7,6 +7,7 @@ pub mod browse;
 pub mod check;
 pub mod demo;
 pub mod discovery;
+pub mod esphome;
 pub mod handler;
 pub mod hold;
 pub mod hotplug;
