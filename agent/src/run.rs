@@ -120,6 +120,18 @@ pub async fn run(
         peering.key_renewer(),
         shutdown.clone(),
     ));
+    let esphome = crate::esphome::start(
+        &config.esphome,
+        crate::esphome::Shared {
+            agent: me.name.clone(),
+            registry: registry.clone(),
+            authz: authz.clone(),
+            metrics: metrics.clone(),
+            limits: config.limits.clone(),
+        },
+        &shutdown,
+    )
+    .map_err(StartError::Runtime)?;
     let server = Arc::new(Server {
         mesh: peering.mesh.clone(),
         metrics,
@@ -130,6 +142,7 @@ pub async fn run(
     });
     server.serve(listener, shutdown).await;
     peering.finished().await;
+    esphome.wait().await;
     if let Some(task) = hotplug {
         let _ = task.await;
     }

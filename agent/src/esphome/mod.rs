@@ -14,3 +14,71 @@
 pub mod frame;
 pub mod messages;
 pub mod noise;
+
+mod conn;
+mod endpoint;
+mod keys;
+mod port;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use serialmesh_config::{EsphomeConfig, LimitsConfig};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use crate::authz::Authz;
+use crate::registry::Registry;
+use crate::telemetry::AgentMetrics;
+
+/// What `run` hands over to start the endpoints.
+pub struct Shared {
+    pub agent: String,
+    pub registry: Arc<Registry>,
+    pub authz: Arc<Authz>,
+    pub metrics: AgentMetrics,
+    pub limits: LimitsConfig,
+}
+
+/// Binds every `[[esphome]]` listener (an address in use fails the start)
+/// and serves them until `shutdown`; wait on the returned tracker.
+pub fn start(
+    configs: &[EsphomeConfig],
+    shared: Shared,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<TaskTracker> {
+    let tracker = TaskTracker::new();
+    for config in configs {
+        let listener = crate::server::bind(config.listen).with_context(|| {
+            format!(
+                "cannot listen on {} for the ESPHome endpoint of device '{}'; change its `listen`",
+                config.listen, config.device
+            )
+        })?;
+        let ep = Arc::new(endpoint::Endpoint::new(
+            config,
+            &shared.agent,
+            shared.registry.clone(),
+            shared.authz.clone(),
+            shared.metrics.clone(),
+            &shared.limits,
+        ));
+        ep.keys
+            .watch(&config.clients, &shared.registry, &tracker, shutdown);
+        for c in &config.clients {
+            let fp = noise::ClientKey {
+                name: c.name.clone(),
+                key: c.key,
+            }
+            .fingerprint();
+            info!(device = %config.device, client = %c.name, key = %fp, "ESPHome client key in force (revoke with this fingerprint or by changing its key file)");
+        }
+        let addr = listener.local_addr().unwrap_or(config.listen);
+        info!(device = %config.device, clients = config.clients.len(), "ESPHome API on {addr}");
+        let sessions = tracker.clone();
+        tracker.spawn(ep.serve(listener, sessions, shutdown.clone()));
+    }
+    tracker.close();
+    Ok(tracker)
+}

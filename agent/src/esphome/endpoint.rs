@@ -1,0 +1,219 @@
+//! One `[[esphome]]` listener: accept, bound the handshakes in flight, run
+//! the Noise handshake under a deadline, then hand the connection to its
+//! session (`conn.rs`). Everything before the key is proven is cheap and
+//! bounded: a handshake frame is at most 128 bytes, a key trial is a hash
+//! and an AEAD check per configured key, and a flood past
+//! [`MAX_PENDING`] handshakes is closed at accept.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use serialmesh_config::{EsphomeConfig, LimitsConfig};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn, Instrument};
+
+use super::conn::Conn;
+use super::frame::{self, FrameError, MAX_HANDSHAKE_FRAME};
+use super::keys::Keys;
+use super::noise::{self, ClientKey, HandshakeError, Transport};
+use crate::authz::Authz;
+use crate::registry::Registry;
+use crate::telemetry::AgentMetrics;
+use crate::throttle::LogThrottle;
+
+/// Handshakes in flight at once on one endpoint.
+const MAX_PENDING: usize = 32;
+/// Connections at once on one endpoint (sessions and handshakes).
+const MAX_CONNECTIONS: usize = 64;
+/// How often refusals of wrong keys are logged while they repeat.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+pub struct Endpoint {
+    pub device: String,
+    /// The agent's name: the node name in the server hello and DeviceInfo.
+    pub agent: String,
+    pub keys: Keys,
+    pub registry: Arc<Registry>,
+    pub authz: Arc<Authz>,
+    pub metrics: AgentMetrics,
+    pub handshake_timeout: Duration,
+    refusals: LogThrottle,
+}
+
+impl Endpoint {
+    pub fn new(
+        config: &EsphomeConfig,
+        agent: &str,
+        registry: Arc<Registry>,
+        authz: Arc<Authz>,
+        metrics: AgentMetrics,
+        limits: &LimitsConfig,
+    ) -> Endpoint {
+        Endpoint {
+            device: config.device.clone(),
+            agent: agent.to_string(),
+            keys: Keys::new(&config.clients),
+            registry,
+            authz,
+            metrics,
+            handshake_timeout: limits.handshake_timeout,
+            refusals: LogThrottle::new(REFUSAL_LOG_EVERY),
+        }
+    }
+
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+    ) {
+        let pending = Arc::new(Semaphore::new(MAX_PENDING));
+        let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                a = listener.accept() => match a {
+                    Ok(a) => a,
+                    Err(e) => {
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let (Ok(slot), Ok(hs)) = (
+                connections.clone().try_acquire_owned(),
+                pending.clone().try_acquire_owned(),
+            ) else {
+                self.metrics.over_limit.inc();
+                if let Some(unlogged) = self.refusals.admit() {
+                    warn!(%peer, unlogged, "too many ESPHome connections or handshakes at once; closing new ones");
+                }
+                continue;
+            };
+            let this = self.clone();
+            tracker.spawn(async move {
+                let _slot = slot;
+                this.connection(stream, peer, hs).await
+            });
+        }
+    }
+
+    async fn connection(
+        &self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        pending: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        tune(&stream, peer);
+        let mut buf = BytesMut::new();
+        let shake = tokio::time::timeout(
+            self.handshake_timeout,
+            self.handshake(&mut stream, &mut buf),
+        )
+        .await;
+        drop(pending);
+        let (client, transport) = match shake {
+            Ok(Ok(done)) => done,
+            Ok(Err(Failure::Refused(e))) => {
+                self.metrics.handshake_failures.inc();
+                self.metrics.refused("not authorised");
+                if let Some(unlogged) = self.refusals.admit() {
+                    warn!(%peer, device = %self.device, error = %e, unlogged, "ESPHome client refused: no valid key");
+                }
+                return;
+            }
+            Ok(Err(Failure::Frame(FrameError::Closed))) => {
+                debug!(%peer, "closed during the ESPHome handshake");
+                return;
+            }
+            Ok(Err(e)) => {
+                self.metrics.handshake_failures.inc();
+                info!(%peer, error = %e, "ESPHome handshake failed");
+                return;
+            }
+            Err(_) => {
+                self.metrics.handshake_failures.inc();
+                info!(%peer, timeout = ?self.handshake_timeout, "ESPHome handshake did not finish in time");
+                return;
+            }
+        };
+        let span =
+            tracing::info_span!("esphome", client = %client.name, %peer, device = %self.device);
+        Conn::new(self, client, transport, stream, buf)
+            .run()
+            .instrument(span)
+            .await
+    }
+
+    /// Client hello, server hello, then the client's key proven by its
+    /// first handshake message. aioesphomeapi sends its hello and that
+    /// message at once, zwave-js waits for the server hello: both are read
+    /// frame by frame from one buffer.
+    async fn handshake(
+        &self,
+        stream: &mut TcpStream,
+        buf: &mut BytesMut,
+    ) -> Result<(ClientKey, Transport), Failure> {
+        let hello = frame::read(stream, buf, MAX_HANDSHAKE_FRAME).await?;
+        let prologue = noise::prologue(&hello);
+        let mut out = Vec::new();
+        frame::put(&mut out, &noise::server_hello(&self.agent, ""));
+        stream.write_all(&out).await.map_err(FrameError::Io)?;
+        let first = frame::read(stream, buf, MAX_HANDSHAKE_FRAME).await?;
+        let keys = self.keys.current();
+        let accepted = noise::accept(&prologue, &first, &keys).and_then(|(i, hs)| {
+            let key = &keys[i];
+            if self.authz.deny_list().contains(&key.fingerprint()) {
+                // Told exactly what a wrong key is told.
+                warn!(client = %key.name, fingerprint = %key.fingerprint(), "ESPHome client's key is revoked");
+                return Err(HandshakeError::NoKey);
+            }
+            Ok((key.clone(), hs))
+        });
+        let (key, hs) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // ESPHome's own words for a key that does not verify.
+                let mut out = Vec::new();
+                frame::put(&mut out, &noise::reject("Handshake MAC failure"));
+                let _ = stream.write_all(&out).await;
+                return Err(Failure::Refused(e));
+            }
+        };
+        let (answer, transport) = noise::respond(hs).map_err(Failure::Refused)?;
+        let mut out = Vec::new();
+        frame::put(&mut out, &answer);
+        stream.write_all(&out).await.map_err(FrameError::Io)?;
+        Ok((key, transport))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error(transparent)]
+    Refused(HandshakeError),
+}
+
+/// zwave-js never answers pings, so a dead peer is found by TCP keepalive,
+/// and small frames must go out at once.
+fn tune(stream: &TcpStream, peer: SocketAddr) {
+    if let Err(e) = stream.set_nodelay(true) {
+        warn!(%peer, error = %e, "cannot set TCP_NODELAY");
+    }
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(10))
+        .with_interval(Duration::from_secs(2))
+        .with_retries(3);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        warn!(%peer, error = %e, "cannot set TCP keepalive");
+    }
+}
