@@ -127,7 +127,7 @@ pub async fn run(
             registry: registry.clone(),
             authz: authz.clone(),
             metrics: metrics.clone(),
-            limits: config.limits.clone(),
+            limits: config.limits,
         },
         &shutdown,
     )

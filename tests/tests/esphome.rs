@@ -159,10 +159,9 @@ fn replacing_a_clients_key_file_ends_its_live_session_and_refuses_the_old_key() 
     let pki = Pki::new();
     let keys = temp_dir();
     let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
-    let old_url;
     let stick = ZwaveStick::start(false);
     let (agent, port) = agent_with_esphome(&pki, "esp-loft", &stick, &[&ui], "");
-    old_url = ui.url(port);
+    let old_url = ui.url(port);
 
     let zwave = driver(&old_url, 200);
     zwave

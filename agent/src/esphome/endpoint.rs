@@ -2,8 +2,11 @@
 //! the Noise handshake under a deadline, then hand the connection to its
 //! session (`conn.rs`). Everything before the key is proven is cheap and
 //! bounded: a handshake frame is at most 128 bytes, a key trial is a hash
-//! and an AEAD check per configured key, and a flood past
-//! [`MAX_PENDING`] handshakes is closed at accept.
+//! and an AEAD check per configured key, and the handshakes in flight are
+//! admitted as the mTLS listener admits them (`crate::admission`, the
+//! agent's `[limits]`): a flood that fills them is pushed out oldest first,
+//! from the address holding the most, so it cannot lock a client out by
+//! holding handshakes open until they time out.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +16,6 @@ use bytes::BytesMut;
 use serialmesh_config::{EsphomeConfig, LimitsConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
@@ -22,15 +24,12 @@ use super::conn::Conn;
 use super::frame::{self, FrameError, MAX_HANDSHAKE_FRAME};
 use super::keys::Keys;
 use super::noise::{self, ClientKey, HandshakeError, Transport};
+use crate::admission::{Admission, Caps, Eviction, PendingTicket, Source};
 use crate::authz::Authz;
 use crate::registry::Registry;
 use crate::telemetry::AgentMetrics;
 use crate::throttle::LogThrottle;
 
-/// Handshakes in flight at once on one endpoint.
-const MAX_PENDING: usize = 32;
-/// Connections at once on one endpoint (sessions and handshakes).
-const MAX_CONNECTIONS: usize = 64;
 /// How often refusals of wrong keys are logged while they repeat.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -43,6 +42,7 @@ pub struct Endpoint {
     pub authz: Arc<Authz>,
     pub metrics: AgentMetrics,
     pub handshake_timeout: Duration,
+    caps: Caps,
     refusals: LogThrottle,
 }
 
@@ -63,6 +63,12 @@ impl Endpoint {
             authz,
             metrics,
             handshake_timeout: limits.handshake_timeout,
+            caps: Caps {
+                max_connections: limits.max_connections,
+                max_pending: limits.max_pending,
+                max_pending_per_source: limits.max_pending_per_source,
+                max_per_client: limits.max_connections_per_client,
+            },
             refusals: LogThrottle::new(REFUSAL_LOG_EVERY),
         }
     }
@@ -73,8 +79,7 @@ impl Endpoint {
         tracker: TaskTracker,
         shutdown: CancellationToken,
     ) {
-        let pending = Arc::new(Semaphore::new(MAX_PENDING));
-        let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let admission = Arc::new(Admission::new(self.caps));
         loop {
             let (stream, peer) = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -87,38 +92,37 @@ impl Endpoint {
                     }
                 },
             };
-            let (Ok(slot), Ok(hs)) = (
-                connections.clone().try_acquire_owned(),
-                pending.clone().try_acquire_owned(),
-            ) else {
+            let Some(slot) = admission.connection() else {
                 self.metrics.over_limit.inc();
-                if let Some(unlogged) = self.refusals.admit() {
-                    warn!(%peer, unlogged, "too many ESPHome connections or handshakes at once; closing new ones");
+                if let Some(unlogged) = admission.log_over_limit.admit() {
+                    warn!(%peer, unlogged, "too many ESPHome connections (max_connections); closing new ones");
                 }
                 continue;
             };
+            let (ticket, eviction) = admission.pending(Source::of(peer.ip()), slot);
+            if !matches!(eviction, Eviction::None) {
+                self.metrics.over_limit.inc();
+                if let Some(unlogged) = admission.log_evicted.admit() {
+                    warn!(%peer, unlogged, "too many pending ESPHome handshakes (max_pending, max_pending_per_source); closed the oldest of the busiest address");
+                }
+            }
             let this = self.clone();
-            tracker.spawn(async move {
-                let _slot = slot;
-                this.connection(stream, peer, hs).await
-            });
+            tracker.spawn(async move { this.connection(stream, peer, ticket).await });
         }
     }
 
-    async fn connection(
-        &self,
-        mut stream: TcpStream,
-        peer: SocketAddr,
-        pending: tokio::sync::OwnedSemaphorePermit,
-    ) {
+    async fn connection(&self, mut stream: TcpStream, peer: SocketAddr, ticket: PendingTicket) {
         tune(&stream, peer);
         let mut buf = BytesMut::new();
-        let shake = tokio::time::timeout(
-            self.handshake_timeout,
-            self.handshake(&mut stream, &mut buf),
-        )
-        .await;
-        drop(pending);
+        let shake = tokio::select! {
+            biased;
+            _ = ticket.evicted.cancelled() => return,
+            r = tokio::time::timeout(self.handshake_timeout, self.handshake(&mut stream, &mut buf)) => r,
+        };
+        // Pushed out just as its handshake finished: closed like the others.
+        let Some(_slot) = ticket.admitted() else {
+            return;
+        };
         let (client, transport) = match shake {
             Ok(Ok(done)) => done,
             Ok(Err(Failure::Refused(e))) => {

@@ -3,7 +3,7 @@
 //! being accepted at once and every live session made with it ends. The
 //! file is watched (inotify, as the revoked file is), so nothing polls.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -101,7 +101,7 @@ impl Keys {
         }
     }
 
-    fn reread(&self, name: &str, path: &PathBuf, registry: &Registry) {
+    fn reread(&self, name: &str, path: &Path, registry: &Registry) {
         let new = match read_esphome_key(path) {
             Ok(k) if k != [0; 32] => Some(k),
             Ok(_) => {

@@ -11,10 +11,12 @@
 //! must answer again within seconds of an agent restart; ESPHome has one
 //! key per device, while an agent tells its clients apart by their keys.
 
+pub mod client;
 pub mod frame;
 pub mod messages;
 pub mod noise;
 
+mod advertise;
 mod conn;
 mod endpoint;
 mod keys;
@@ -76,6 +78,14 @@ pub fn start(
         }
         let addr = listener.local_addr().unwrap_or(config.listen);
         info!(device = %config.device, clients = config.clients.len(), "ESPHome API on {addr}");
+        if config.advertise {
+            tracker.spawn(advertise::run(
+                shared.agent.clone(),
+                config.device.clone(),
+                config.listen,
+                shutdown.clone(),
+            ));
+        }
         let sessions = tracker.clone();
         tracker.spawn(ep.serve(listener, sessions, shutdown.clone()));
     }

@@ -1,0 +1,196 @@
+//! The agent's ESPHome endpoint against an attacker on the LAN: without a
+//! key, with a revoked key, and flooding handshakes. The client here is the
+//! protocol's other side from the agent crate (what zwave-js does, step by
+//! step), so a test can stop where zwave-js never would.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serialmesh_agent::esphome::client::BlockingClient;
+use serialmesh_tests::esphome::{esphome_toml, EsphomeKey};
+use serialmesh_tests::net::{connect_from, free_port, wait_listening};
+use serialmesh_tests::util::temp_dir;
+use serialmesh_tests::{AgentBuilder, EchoDevice, Pki, RunningAgent};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn key_bytes(k: &EsphomeKey) -> [u8; 32] {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(&k.base64)
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+fn agent(
+    pki: &Pki,
+    device: &EchoDevice,
+    clients: &[&EsphomeKey],
+    top: &str,
+    extra: &str,
+) -> (RunningAgent, SocketAddr) {
+    let port = free_port();
+    let agent = AgentBuilder::new(pki, "esp-lab")
+        .top_level_toml(top)
+        .device("echo", device.path())
+        .device_toml(&format!("{extra}\n{}", esphome_toml("echo", port, clients)))
+        .start();
+    wait_listening(port, WAIT).unwrap_or_else(|e| panic!("{e}\n{}", agent.output()));
+    (agent, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+fn echo(c: &mut BlockingClient, probe: &[u8]) {
+    c.write_all(probe).unwrap();
+    let mut back = vec![0u8; probe.len()];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(back, probe);
+}
+
+#[test]
+fn handshakes_held_open_from_one_address_do_not_lock_out_a_client_with_a_key() {
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
+    let device = EchoDevice::start();
+    let (agent, addr) = agent(
+        &pki,
+        &device,
+        &[&ui],
+        "",
+        "[limits]\nmax_pending = 8\nhandshake_timeout = 30.0",
+    );
+
+    // An attacker without a key opens many handshakes and never finishes
+    // them (client hello, then silence), more than max_pending.
+    let attacker: IpAddr = [127, 0, 0, 2].into();
+    let mut held: Vec<TcpStream> = Vec::new();
+    for _ in 0..40 {
+        let mut s = connect_from(attacker, addr).unwrap();
+        s.write_all(&[1, 0, 0]).unwrap();
+        held.push(s);
+    }
+    let started = Instant::now();
+    let mut c = BlockingClient::connect(addr, &key_bytes(&ui), WAIT)
+        .unwrap_or_else(|e| panic!("locked out: {e}\n{}", agent.output()));
+    assert!(c.has_device(), "{}", agent.output());
+    echo(&mut c, b"\x01\x03\x00\x15\xe9");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    agent
+        .wait_for_output("too many pending ESPHome handshakes", WAIT)
+        .unwrap();
+}
+
+#[test]
+fn a_flood_of_wrong_keys_is_refused_alike_logged_sparingly_and_the_holder_carries_on() {
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
+    let device = EchoDevice::start();
+    let (agent, addr) = agent(&pki, &device, &[&ui], "", "");
+    let mut holder = BlockingClient::connect(addr, &key_bytes(&ui), WAIT).unwrap();
+    assert!(holder.has_device());
+
+    let mut answers = std::collections::BTreeSet::new();
+    for i in 0..200u8 {
+        let mut key = [i; 32];
+        key[0] ^= 0x5a;
+        match BlockingClient::connect(addr, &key, WAIT) {
+            Ok(_) => panic!("a wrong key got in"),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+                answers.insert(e.to_string());
+            }
+        }
+        if i % 50 == 0 {
+            echo(&mut holder, &[i; 16]);
+        }
+    }
+    // Every wrong key hears the same words: nothing tells keys apart.
+    assert_eq!(
+        answers.into_iter().collect::<Vec<_>>(),
+        vec!["handshake refused: Handshake MAC failure".to_string()]
+    );
+    let log = agent.output();
+    let lines = log.matches("ESPHome client refused: no valid key").count();
+    assert!((1..=3).contains(&lines), "{lines} refusal lines:\n{log}");
+    echo(&mut holder, b"still here");
+}
+
+#[test]
+fn a_key_listed_in_the_revoked_file_ends_its_session_and_is_refused_after() {
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
+    let revoked = keys.path().join("revoked.txt");
+    std::fs::write(&revoked, "# nobody yet\n").unwrap();
+    let device = EchoDevice::start();
+    let (agent, addr) = agent(
+        &pki,
+        &device,
+        &[&ui],
+        &format!("revoked_file = {:?}", revoked),
+        "",
+    );
+    let mut c = BlockingClient::connect(addr, &key_bytes(&ui), WAIT).unwrap();
+    echo(&mut c, b"before");
+
+    // The fingerprint an operator revokes is the one the agent logs.
+    let log = agent.output();
+    let fp = log
+        .lines()
+        .find(|l| l.contains("ESPHome client key in force") && l.contains("client=zwave-js-ui"))
+        .and_then(|l| l.split("key=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no key fingerprint logged:\n{log}"))
+        .to_string();
+    assert!(fp.starts_with("spki:"), "{fp}");
+    std::fs::write(&revoked, format!("{fp}  # zwave-js-ui's ESPHome key\n")).unwrap();
+
+    // The live session ends: the agent says goodbye and closes.
+    let mut buf = [0u8; 16];
+    let ended = c.read(&mut buf);
+    assert!(matches!(ended, Ok(0) | Err(_)), "{ended:?}");
+    agent.wait_for_output("has been revoked", WAIT).unwrap();
+    let again = BlockingClient::connect(addr, &key_bytes(&ui), WAIT)
+        .err()
+        .unwrap();
+    assert_eq!(
+        again.to_string(),
+        "handshake refused: Handshake MAC failure"
+    );
+    agent
+        .wait_for_output("ESPHome client's key is revoked", WAIT)
+        .unwrap();
+}
+
+#[test]
+fn allow_rules_apply_to_esphome_clients_by_name() {
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
+    let guest = EsphomeKey::new(keys.path(), "guest");
+    let device = EchoDevice::start();
+    let rules = "[[allow]]\nclients = [\"zwave-js-ui\"]\ndevices = [\"echo\"]";
+    let (agent, addr) = agent(&pki, &device, &[&ui, &guest], "", rules);
+
+    let g = BlockingClient::connect(addr, &key_bytes(&guest), WAIT).unwrap();
+    assert!(!g.has_device(), "guest was given the device");
+    let log = agent
+        .wait_for_output("refused the device to the ESPHome client", WAIT)
+        .unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("refused the device"))
+        .unwrap();
+    assert!(line.contains("client=guest"), "{line}");
+    assert!(line.contains("has no [[allow]] rule"), "{line}");
+    let mut c = BlockingClient::connect(addr, &key_bytes(&ui), WAIT).unwrap();
+    assert!(c.has_device());
+    echo(&mut c, b"allowed");
+}
