@@ -46,6 +46,15 @@ impl EsphomeKey {
         self
     }
 
+    /// The 32 bytes of the key.
+    pub fn key_bytes(&self) -> [u8; 32] {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.base64)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .expect("a key this rig wrote")
+    }
+
     /// The URL zwave-js is given, the key percent-encoded (zwave-js reads
     /// it with URLSearchParams, which turns an unescaped `+` into a space).
     pub fn url(&self, port: u16) -> String {

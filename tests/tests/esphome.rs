@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use serialmesh_agent::esphome::client::BlockingClient;
 use serialmesh_tests::esphome::{esphome_toml, EsphomeKey};
 use serialmesh_tests::net::{free_port, wait_listening};
 use serialmesh_tests::util::temp_dir;
@@ -72,6 +73,12 @@ fn zwave_js_interviews_and_switches_a_node_through_the_agents_esphome_endpoint()
     let log = agent.output();
     assert!(log.contains("client=zwave-js-ui"), "{log}");
     assert!(log.contains("device is back; session goes on"), "{log}");
+    // The stick's home id, learnt from zwave-js's traffic, is in the
+    // DeviceInfo the next client gets.
+    let key = ui.key_bytes();
+    let next = BlockingClient::connect(([127, 0, 0, 1], port).into(), &key, INTERVIEW)
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.output()));
+    assert_eq!(next.device_info.zwave_home_id, 0x7e57_0001);
     eprintln!(
         "zwave-js over esphome://: interview and 4 switch cycles in {:?}",
         started.elapsed()

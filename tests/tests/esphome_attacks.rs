@@ -15,15 +15,6 @@ use serialmesh_tests::{AgentBuilder, EchoDevice, Pki, RunningAgent};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn key_bytes(k: &EsphomeKey) -> [u8; 32] {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(&k.base64)
-        .unwrap()
-        .try_into()
-        .unwrap()
-}
-
 fn agent(
     pki: &Pki,
     device: &EchoDevice,
@@ -72,7 +63,7 @@ fn handshakes_held_open_from_one_address_do_not_lock_out_a_client_with_a_key() {
         held.push(s);
     }
     let started = Instant::now();
-    let mut c = BlockingClient::connect(addr, &key_bytes(&ui), WAIT)
+    let mut c = BlockingClient::connect(addr, &ui.key_bytes(), WAIT)
         .unwrap_or_else(|e| panic!("locked out: {e}\n{}", agent.output()));
     assert!(c.has_device(), "{}", agent.output());
     echo(&mut c, b"\x01\x03\x00\x15\xe9");
@@ -93,7 +84,7 @@ fn a_flood_of_wrong_keys_is_refused_alike_logged_sparingly_and_the_holder_carrie
     let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
     let device = EchoDevice::start();
     let (agent, addr) = agent(&pki, &device, &[&ui], "", "");
-    let mut holder = BlockingClient::connect(addr, &key_bytes(&ui), WAIT).unwrap();
+    let mut holder = BlockingClient::connect(addr, &ui.key_bytes(), WAIT).unwrap();
     assert!(holder.has_device());
 
     let mut answers = std::collections::BTreeSet::new();
@@ -137,7 +128,7 @@ fn a_key_listed_in_the_revoked_file_ends_its_session_and_is_refused_after() {
         &format!("revoked_file = {:?}", revoked),
         "",
     );
-    let mut c = BlockingClient::connect(addr, &key_bytes(&ui), WAIT).unwrap();
+    let mut c = BlockingClient::connect(addr, &ui.key_bytes(), WAIT).unwrap();
     echo(&mut c, b"before");
 
     // The fingerprint an operator revokes is the one the agent logs.
@@ -157,7 +148,7 @@ fn a_key_listed_in_the_revoked_file_ends_its_session_and_is_refused_after() {
     let ended = c.read(&mut buf);
     assert!(matches!(ended, Ok(0) | Err(_)), "{ended:?}");
     agent.wait_for_output("has been revoked", WAIT).unwrap();
-    let again = BlockingClient::connect(addr, &key_bytes(&ui), WAIT)
+    let again = BlockingClient::connect(addr, &ui.key_bytes(), WAIT)
         .err()
         .unwrap();
     assert_eq!(
@@ -179,7 +170,7 @@ fn allow_rules_apply_to_esphome_clients_by_name() {
     let rules = "[[allow]]\nclients = [\"zwave-js-ui\"]\ndevices = [\"echo\"]";
     let (agent, addr) = agent(&pki, &device, &[&ui, &guest], "", rules);
 
-    let g = BlockingClient::connect(addr, &key_bytes(&guest), WAIT).unwrap();
+    let g = BlockingClient::connect(addr, &guest.key_bytes(), WAIT).unwrap();
     assert!(!g.has_device(), "guest was given the device");
     let log = agent
         .wait_for_output("refused the device to the ESPHome client", WAIT)
@@ -190,7 +181,7 @@ fn allow_rules_apply_to_esphome_clients_by_name() {
         .unwrap();
     assert!(line.contains("client=guest"), "{line}");
     assert!(line.contains("has no [[allow]] rule"), "{line}");
-    let mut c = BlockingClient::connect(addr, &key_bytes(&ui), WAIT).unwrap();
+    let mut c = BlockingClient::connect(addr, &ui.key_bytes(), WAIT).unwrap();
     assert!(c.has_device());
     echo(&mut c, b"allowed");
 }

@@ -154,6 +154,7 @@ impl<'a> Conn<'a> {
                 },
                 r = held.read(&mut tty), if subscribed => match r {
                     Ok(n) => {
+                        self.ep.home_id.observe(&tty[..n]);
                         let body = m::ZWaveProxyFrame { data: tty[..n].to_vec() }.encode_to_vec();
                         if let Err(e) = self.send(id::ZWAVE_PROXY_FRAME, &body) {
                             break e;
@@ -239,6 +240,7 @@ impl<'a> Conn<'a> {
             friendly_name: format!("{} on {}", self.ep.device, self.ep.agent),
             api_encryption_supported: true,
             zwave_proxy_feature_flags: flags,
+            zwave_home_id: self.ep.home_id.get(),
             ..Default::default()
         }
         .encode_to_vec();

@@ -42,6 +42,8 @@ pub struct Endpoint {
     pub authz: Arc<Authz>,
     pub metrics: AgentMetrics,
     pub handshake_timeout: Duration,
+    /// The stick's home id as last seen in its traffic.
+    pub home_id: super::home_id::HomeId,
     caps: Caps,
     refusals: LogThrottle,
 }
@@ -63,6 +65,7 @@ impl Endpoint {
             authz,
             metrics,
             handshake_timeout: limits.handshake_timeout,
+            home_id: Default::default(),
             caps: Caps {
                 max_connections: limits.max_connections,
                 max_pending: limits.max_pending,

@@ -19,6 +19,7 @@ pub mod noise;
 mod advertise;
 mod conn;
 mod endpoint;
+mod home_id;
 mod keys;
 mod port;
 
