@@ -185,3 +185,40 @@ fn allow_rules_apply_to_esphome_clients_by_name() {
     assert!(c.has_device());
     echo(&mut c, b"allowed");
 }
+
+/// A second, independent client of the protocol: Home Assistant's
+/// aioesphomeapi (PyPI; scripts/install-test-deps.sh installs it). It sends
+/// its client hello and first handshake message at once, where zwave-js
+/// waits for the server hello in between.
+#[test]
+fn home_assistants_aioesphomeapi_connects_reads_device_info_and_exchanges_a_frame() {
+    let python = serialmesh_tests::tools::require("python3", "apt-get install python3");
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ha = EsphomeKey::new(keys.path(), "home-assistant");
+    let device = EchoDevice::start();
+    let (agent, addr) = agent(&pki, &device, &[&ha], "", "");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("py/esphome_client.py");
+    let (code, out, err) = serialmesh_tests::ProcBuilder::new(python)
+        .arg(script)
+        .arg("127.0.0.1")
+        .arg(addr.port().to_string())
+        .arg(&ha.base64)
+        .label("aioesphomeapi")
+        .run_to_end(Duration::from_secs(60));
+    assert!(
+        !out.contains("No module named 'aioesphomeapi'") && !err.contains("No module named"),
+        "aioesphomeapi is missing: pip install aioesphomeapi (scripts/install-test-deps.sh)\n{err}"
+    );
+    assert_eq!(code, 0, "{out}{err}\n{}", agent.output());
+    assert!(
+        out.contains("DEVICE INFO name=esp-lab-echo flags=1"),
+        "{out}"
+    );
+    assert!(out.contains("ECHO OK"), "{out}");
+    assert!(
+        agent.output().contains("client=home-assistant"),
+        "{}",
+        agent.output()
+    );
+}
