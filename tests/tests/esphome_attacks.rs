@@ -222,3 +222,48 @@ fn home_assistants_aioesphomeapi_connects_reads_device_info_and_exchanges_a_fram
         agent.output()
     );
 }
+
+/// NNpsk0's first message can be replayed: a LAN attacker who recorded a
+/// client's handshake gets an answer, but no session key, so it can say
+/// nothing more. Such a connection must not keep its slot.
+#[test]
+fn a_replayed_handshake_is_answered_but_closed_after_request_timeout() {
+    use serialmesh_agent::esphome::{frame, noise};
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
+    let device = EchoDevice::start();
+    let (agent, addr) = agent(&pki, &device, &[&ui], "", "[limits]\nrequest_timeout = 1.0");
+    // What the attacker recorded: the client hello and first message.
+    let (first, _) = noise::initiate(&ui.key_bytes(), &[]).unwrap();
+    let mut recorded = Vec::new();
+    frame::put(&mut recorded, &[]);
+    frame::put(&mut recorded, &first);
+
+    let mut replays: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(&recorded).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    for s in &mut replays {
+        let mut got = Vec::new();
+        // Server hello and handshake answer, then the close.
+        let r = s.read_to_end(&mut got);
+        assert!(r.is_ok(), "not closed: {r:?}\n{}", agent.output());
+        assert!(got.len() > 3 + 32, "no handshake answer: {got:?}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    agent
+        .wait_for_output("asked for no device within 1s", WAIT)
+        .unwrap();
+    let mut c = BlockingClient::connect(addr, &ui.key_bytes(), WAIT).unwrap();
+    echo(&mut c, b"after the replays");
+}

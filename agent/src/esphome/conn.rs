@@ -69,10 +69,15 @@ impl<'a> Conn<'a> {
 
     pub async fn run(mut self) {
         info!("ESPHome client connected");
-        let end = match self.setup().await {
-            Ok(Some(held)) => self.relay(held).await,
-            Ok(None) => End::Client("left before asking for the device".into()),
-            Err(e) => e,
+        let setup = tokio::time::timeout(self.ep.request_timeout, self.setup()).await;
+        let end = match setup {
+            Ok(Ok(Some(held))) => self.relay(held).await,
+            Ok(Ok(None)) => End::Client("left before asking for the device".into()),
+            Ok(Err(e)) => e,
+            Err(_) => End::Client(format!(
+                "asked for no device within {:?}",
+                self.ep.request_timeout
+            )),
         };
         match end {
             End::Client(why) => info!(%why, "ESPHome client disconnected"),

@@ -42,6 +42,10 @@ pub struct Endpoint {
     pub authz: Arc<Authz>,
     pub metrics: AgentMetrics,
     pub handshake_timeout: Duration,
+    /// From the handshake to DeviceInfo: a replayed first handshake
+    /// message completes a handshake nobody can use, and must not hold a
+    /// connection slot for longer than this.
+    pub request_timeout: Duration,
     /// The stick's home id as last seen in its traffic.
     pub home_id: super::home_id::HomeId,
     caps: Caps,
@@ -65,6 +69,7 @@ impl Endpoint {
             authz,
             metrics,
             handshake_timeout: limits.handshake_timeout,
+            request_timeout: limits.request_timeout,
             home_id: Default::default(),
             caps: Caps {
                 max_connections: limits.max_connections,
@@ -110,11 +115,18 @@ impl Endpoint {
                 }
             }
             let this = self.clone();
-            tracker.spawn(async move { this.connection(stream, peer, ticket).await });
+            let admission = admission.clone();
+            tracker.spawn(async move { this.connection(stream, peer, ticket, &admission).await });
         }
     }
 
-    async fn connection(&self, mut stream: TcpStream, peer: SocketAddr, ticket: PendingTicket) {
+    async fn connection(
+        &self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        ticket: PendingTicket,
+        admission: &Admission,
+    ) {
         tune(&stream, peer);
         let mut buf = BytesMut::new();
         let shake = tokio::select! {
@@ -153,6 +165,13 @@ impl Endpoint {
         };
         let span =
             tracing::info_span!("esphome", client = %client.name, %peer, device = %self.device);
+        let Some(_per_client) = admission.client(&client.name) else {
+            self.metrics.over_limit.inc();
+            if let Some(unlogged) = admission.log_per_client.admit() {
+                warn!(client = %client.name, %peer, unlogged, "too many connections of one ESPHome client (max_connections_per_client); closing");
+            }
+            return;
+        };
         Conn::new(self, client, transport, stream, buf)
             .run()
             .instrument(span)
