@@ -99,6 +99,7 @@ impl<'a> Conn<'a> {
     async fn setup(&mut self) -> Result<Option<Held>, End> {
         loop {
             let msg = self.next().await?;
+            debug!(?msg, "before the device");
             if self.answer(&msg)? {
                 self.flush().await?;
                 continue;
