@@ -146,3 +146,31 @@ fn a_client_reconnecting_replaces_its_own_older_session() {
         )
         .unwrap();
 }
+
+/// A device that answers while it is still being written to (an echo
+/// does, a stick acknowledges) must not stall the session: the agent
+/// reads the device while a write waits for room.
+#[test]
+fn a_burst_larger_than_the_ttys_buffers_comes_back_whole_and_in_order() {
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
+    let device = EchoDevice::start();
+    let (agent, addr) = agent(&pki, &device, &[&ui], "");
+    let mut reader = BlockingClient::connect(addr, &ui.key_bytes(), WAIT).unwrap();
+    let mut writer = reader.try_clone().unwrap();
+    let data = serialmesh_tests::random_bytes(256 * 1024, 17);
+    let sent = data.clone();
+    let started = std::time::Instant::now();
+    let w = std::thread::spawn(move || {
+        for chunk in sent.chunks(4096) {
+            writer.write_all(chunk).unwrap();
+        }
+    });
+    let mut back = vec![0u8; data.len()];
+    reader
+        .read_exact(&mut back)
+        .unwrap_or_else(|e| panic!("{e} after {:?}\n{}", started.elapsed(), agent.output()));
+    w.join().unwrap();
+    serialmesh_tests::util::assert_same_bytes(&back, &data, "echo through the ESPHome endpoint");
+}

@@ -25,11 +25,17 @@ use super::endpoint::Endpoint;
 use super::frame::{self, FrameError, MAX_FRAME};
 use super::messages::{self as m, id, Incoming};
 use super::noise::{ClientKey, Transport};
-use super::port::{Held, Lost};
+use super::port::{Held, Io, Lost};
 
 /// How long a client may take to accept what we send; the device is held
 /// meanwhile.
 const WRITE_WAIT: Duration = Duration::from_secs(5);
+/// How long the device may take none of what waits for it (flow control
+/// stuck) before the session ends.
+const TTY_WRITE_WAIT: Duration = Duration::from_secs(5);
+/// Client bytes decoded ahead of the device: beyond this the socket is not
+/// read, so a fast client is slowed to the device's pace by TCP.
+const TO_DEVICE_AHEAD: usize = 64 * 1024;
 
 pub struct Conn<'a> {
     ep: &'a Endpoint,
@@ -38,6 +44,8 @@ pub struct Conn<'a> {
     stream: TcpStream,
     buf: BytesMut,
     out: Vec<u8>,
+    /// Z-Wave bytes from the client not yet taken by the device, in order.
+    to_device: Vec<u8>,
 }
 
 /// Why a connection ended.
@@ -64,6 +72,7 @@ impl<'a> Conn<'a> {
             stream,
             buf,
             out: Vec::new(),
+            to_device: Vec::new(),
         }
     }
 
@@ -144,22 +153,42 @@ impl<'a> Conn<'a> {
         let mut subscribed = false;
         let mut tty = vec![0u8; 4096];
         let stop = held.stop();
+        // Since when bytes wait for the device with none taken.
+        let mut stalled: Option<tokio::time::Instant> = None;
         let end = loop {
             // Whole frames already read are handled before reading more.
-            match self.handle_buffered(&mut held, &mut subscribed).await {
+            match self.handle_buffered(&mut subscribed).await {
                 Ok(()) => {}
                 Err(e) => break e,
             }
+            if self.to_device.is_empty() {
+                stalled = None;
+            } else if stalled.is_none() {
+                stalled = Some(tokio::time::Instant::now());
+            }
+            let room = self.to_device.len() < TO_DEVICE_AHEAD;
+            let stall_at = stalled.map(|t| t + TTY_WRITE_WAIT);
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break End::Stopped(held.reason()),
-                r = self.stream.read_buf(&mut self.buf) => match r {
+                _ = tokio::time::sleep_until(stall_at.unwrap_or_else(tokio::time::Instant::now)), if stall_at.is_some() => {
+                    break End::Stopped(CloseReason::new(
+                        serialmesh_proto::CloseReasonKind::Timeout,
+                        format!("the device took nothing for {TTY_WRITE_WAIT:?}"),
+                    ));
+                }
+                r = self.stream.read_buf(&mut self.buf), if room => match r {
                     Ok(0) => break End::Client("closed the connection".into()),
                     Ok(_) => {}
                     Err(e) => break End::Client(format!("connection lost: {e}")),
                 },
-                r = held.read(&mut tty), if subscribed => match r {
-                    Ok(n) => {
+                r = held.io(&mut tty, subscribed, &self.to_device), if subscribed || !self.to_device.is_empty() => match r {
+                    Ok(Io::Wrote(n)) => {
+                        self.to_device.drain(..n);
+                        // Progress: the stall clock starts again.
+                        stalled = None;
+                    }
+                    Ok(Io::Read(n)) => {
                         self.ep.home_id.observe(&tty[..n]);
                         let body = m::ZWaveProxyFrame { data: tty[..n].to_vec() }.encode_to_vec();
                         if let Err(e) = self.send(id::ZWAVE_PROXY_FRAME, &body) {
@@ -179,17 +208,14 @@ impl<'a> Conn<'a> {
         end
     }
 
-    async fn handle_buffered(&mut self, held: &mut Held, subscribed: &mut bool) -> Result<(), End> {
-        while let Some(msg) = self.take()? {
+    async fn handle_buffered(&mut self, subscribed: &mut bool) -> Result<(), End> {
+        while self.to_device.len() < TO_DEVICE_AHEAD {
+            let Some(msg) = self.take()? else { break };
             if self.answer(&msg)? {
                 continue;
             }
             match msg {
-                Incoming::Frame(data) => {
-                    if let Err(Lost::Gone(reason)) = held.write(&data).await {
-                        return Err(End::Stopped(reason));
-                    }
-                }
+                Incoming::Frame(data) => self.to_device.extend_from_slice(&data),
                 Incoming::Subscribe => {
                     debug!("subscribed to Z-Wave frames");
                     *subscribed = true;

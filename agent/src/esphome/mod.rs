@@ -29,7 +29,7 @@ use anyhow::Context;
 use serialmesh_config::{EsphomeConfig, LimitsConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::authz::Authz;
 use crate::registry::Registry;
@@ -76,6 +76,9 @@ pub fn start(
             }
             .fingerprint();
             info!(device = %config.device, client = %c.name, key = %fp, "ESPHome client key in force (revoke with this fingerprint or by changing its key file)");
+        }
+        if shared.registry.path_of(&config.device).is_none() {
+            warn!(device = %config.device, "the ESPHome endpoint's device is not shared (yet): clients are told \"no Z-Wave proxy\" until discovery finds it; check `device` in [[esphome]]");
         }
         let addr = listener.local_addr().unwrap_or(config.listen);
         info!(device = %config.device, clients = config.clients.len(), "ESPHome API on {addr}");

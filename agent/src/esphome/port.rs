@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serialmesh_proto::{CloseReason, CloseReasonKind, LineSettings};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::task::Poll;
 use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -26,9 +26,6 @@ use crate::telemetry::SessionMeters;
 
 /// How long a replacing session waits for its predecessor to close the port.
 const REPLACE_WAIT: Duration = Duration::from_secs(3);
-/// A write the tty does not take within this (flow control stuck) ends
-/// the session.
-const TTY_WRITE_WAIT: Duration = Duration::from_secs(5);
 
 /// Frees the device however the session ends.
 struct Release {
@@ -55,6 +52,12 @@ pub struct Held {
     to_device: u64,
     to_client: u64,
     _release: Release,
+}
+
+/// What [`Held::io`] did.
+pub enum Io {
+    Read(usize),
+    Wrote(usize),
 }
 
 /// Why the device is no longer there for the session.
@@ -134,39 +137,36 @@ impl Held {
         self.claim.stop.reason()
     }
 
-    /// Reads what the device says; cancel-safe.
-    pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Lost> {
+    /// Writes some of `out` to the device or (with `read`) reads what it
+    /// says into `buf`, whichever it can do first: both directions at once,
+    /// so a device that echoes while it is written to (its output filling
+    /// while nobody reads it) cannot stall the session. Cancel-safe.
+    pub async fn io(&mut self, buf: &mut [u8], read: bool, out: &[u8]) -> Result<Io, Lost> {
         loop {
             let port = self.port().await?;
-            match port.read(buf).await {
-                Ok(n) if n > 0 => return Ok(n),
+            let done = std::future::poll_fn(|cx| {
+                if !out.is_empty() {
+                    if let Poll::Ready(r) = port.poll_write_some(cx, out) {
+                        return Poll::Ready(r.map(Io::Wrote));
+                    }
+                }
+                if read {
+                    if let Poll::Ready(r) = port.poll_read_some(cx, buf) {
+                        return Poll::Ready(r.map(Io::Read));
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            match done {
+                Ok(Io::Wrote(n)) => {
+                    self.to_device += n as u64;
+                    self.meters.relay.to_device.add(n as u64);
+                    return Ok(Io::Wrote(n));
+                }
+                Ok(Io::Read(n)) if n > 0 => return Ok(Io::Read(n)),
                 Ok(_) => warn!(path = %self.path.display(), "device reached end of file"),
-                Err(e) => warn!(path = %self.path.display(), error = %e, "device read failed"),
-            }
-            self.drop_port().await;
-        }
-    }
-
-    /// Writes a frame to the device, whole.
-    pub async fn write(&mut self, data: &[u8]) -> Result<(), Lost> {
-        loop {
-            let port = self.port().await?;
-            match tokio::time::timeout(TTY_WRITE_WAIT, port.write_all(data)).await {
-                Ok(Ok(())) => {
-                    self.to_device += data.len() as u64;
-                    self.meters.relay.to_device.add(data.len() as u64);
-                    return Ok(());
-                }
-                Ok(Err(e)) => warn!(path = %self.path.display(), error = %e, "device write failed"),
-                Err(_) => {
-                    return Err(Lost::Gone(CloseReason::new(
-                        CloseReasonKind::Timeout,
-                        format!(
-                            "{} took nothing for {TTY_WRITE_WAIT:?}",
-                            self.path.display()
-                        ),
-                    )))
-                }
+                Err(e) => warn!(path = %self.path.display(), error = %e, "device failed"),
             }
             self.drop_port().await;
         }
