@@ -174,3 +174,35 @@ fn a_burst_larger_than_the_ttys_buffers_comes_back_whole_and_in_order() {
     w.join().unwrap();
     serialmesh_tests::util::assert_same_bytes(&back, &data, "echo through the ESPHome endpoint");
 }
+
+#[test]
+fn on_a_takeover_device_a_second_esphome_client_takes_the_stick_from_the_first() {
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
+    let ha = EsphomeKey::new(keys.path(), "home-assistant");
+    let device = EchoDevice::start();
+    let port = free_port();
+    let agent = AgentBuilder::new(&pki, "esp-den")
+        .device_toml(&format!(
+            "[[device]]\nname = \"echo\"\npath = {:?}\ntakeover = true\n{}",
+            device.path(),
+            esphome_toml("echo", port, &[&ui, &ha])
+        ))
+        .start();
+    wait_listening(port, WAIT).unwrap_or_else(|e| panic!("{e}\n{}", agent.output()));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut first = BlockingClient::connect(addr, &ui.key_bytes(), WAIT).unwrap();
+    echo(&mut first, b"first");
+    let mut second = BlockingClient::connect(addr, &ha.key_bytes(), WAIT).unwrap();
+    assert!(second.has_device(), "{}", agent.output());
+    echo(&mut second, b"second");
+    let mut buf = [0u8; 8];
+    assert!(matches!(first.read(&mut buf), Ok(0) | Err(_)));
+    agent
+        .wait_for_output(
+            "client 'home-assistant' took over echo (takeover = true)",
+            WAIT,
+        )
+        .unwrap();
+}
