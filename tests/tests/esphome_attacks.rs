@@ -267,3 +267,35 @@ fn a_replayed_handshake_is_answered_but_closed_after_request_timeout() {
     let mut c = BlockingClient::connect(addr, &ui.key_bytes(), WAIT).unwrap();
     echo(&mut c, b"after the replays");
 }
+
+/// Revocation by client name: a reload that no longer allows the client
+/// ends its live session, as for a certificate name.
+#[test]
+fn withdrawing_the_clients_allow_rule_on_reload_ends_its_session() {
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
+    let device = EchoDevice::start();
+    let rules = "[[allow]]\nclients = [\"zwave-js-ui\"]\ndevices = [\"echo\"]";
+    let (agent, addr) = agent(&pki, &device, &[&ui], "", rules);
+    let mut c = BlockingClient::connect(addr, &ui.key_bytes(), WAIT).unwrap();
+    echo(&mut c, b"allowed");
+
+    let config = std::fs::read_to_string(agent.config_path()).unwrap();
+    let withdrawn = config.replace(
+        "clients = [\"zwave-js-ui\"]",
+        "clients = [\"someone-else\"]",
+    );
+    assert_ne!(config, withdrawn);
+    std::fs::write(agent.config_path(), withdrawn).unwrap();
+    let mut buf = [0u8; 8];
+    assert!(matches!(c.read(&mut buf), Ok(0) | Err(_)));
+    agent
+        .wait_for_output(
+            "client 'zwave-js-ui' may no longer open device 'echo'",
+            WAIT,
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.output()));
+    let again = BlockingClient::connect(addr, &ui.key_bytes(), WAIT).unwrap();
+    assert!(!again.has_device());
+}
