@@ -206,3 +206,29 @@ fn on_a_takeover_device_a_second_esphome_client_takes_the_stick_from_the_first()
         )
         .unwrap();
 }
+
+#[test]
+fn on_sigterm_the_agent_says_goodbye_to_esphome_clients_and_exits() {
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
+    let device = EchoDevice::start();
+    let (agent, addr) = agent(&pki, &device, &[&ui], "");
+    let mut c = BlockingClient::connect(addr, &ui.key_bytes(), WAIT).unwrap();
+    echo(&mut c, b"before");
+    agent.terminate();
+    // The DisconnectRequest reads as the end of the stream.
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        c.read(&mut buf)
+            .unwrap_or_else(|e| panic!("{e}\n{}", agent.output())),
+        0
+    );
+    let status = agent.wait_exit(WAIT).expect("agent did not exit");
+    assert!(status.success(), "{status:?}\n{}", agent.output());
+    assert!(
+        agent.output().contains("reason=shutdown"),
+        "{}",
+        agent.output()
+    );
+}
