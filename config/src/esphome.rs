@@ -80,8 +80,23 @@ pub fn parse_esphome_key(text: &str) -> Result<[u8; 32], String> {
         .map_err(|_| format!("holds {} bytes, not 32", bytes.len()))
 }
 
-/// Reads and parses `path`; the message says what is wrong with it.
+/// Reads and parses `path`; the message says what is wrong with it. A key
+/// file readable by group or others is refused, as private keys are: the
+/// key is the client's whole credential.
 pub fn read_esphome_key(path: &Path) -> Result<[u8; 32], String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "key file {} is readable by group or others (mode {:04o}); run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        ));
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
     parse_esphome_key(&text).map_err(|e| format!("key file {} {e}", path.display()))

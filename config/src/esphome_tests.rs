@@ -1,3 +1,5 @@
+use std::os::unix::fs::PermissionsExt;
+
 use crate::parse_agent;
 
 const KEY: &str = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=";
@@ -7,7 +9,9 @@ const KEY: &str = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=";
 fn agent(text: &str, keys: &[(&str, &str)]) -> Result<crate::AgentConfig, String> {
     let dir = tempfile::tempdir().unwrap();
     for (name, content) in keys {
-        std::fs::write(dir.path().join(name), content).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let path = dir.path().join("agent.toml");
     parse_agent(text, &path).map_err(|e| {
@@ -146,4 +150,20 @@ fn a_bad_listen_address_names_esphomes_port() {
 #[test]
 fn keys_parse_with_whitespace_around() {
     assert!(crate::parse_esphome_key(&format!("  {KEY}\n")).is_ok());
+}
+
+#[test]
+fn a_key_file_readable_by_others_is_refused_with_the_chmod_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("zwave-js-ui.key");
+    std::fs::write(&key, KEY).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = parse_agent(ONE, &dir.path().join("agent.toml"))
+        .unwrap_err()
+        .to_string()
+        .replace(&dir.path().display().to_string(), "DIR");
+    assert!(
+        e.starts_with("DIR/agent.toml:7:12: key file DIR/zwave-js-ui.key is readable by group or others (mode 0644); run `chmod 600 DIR/zwave-js-ui.key`"),
+        "{e}"
+    );
 }

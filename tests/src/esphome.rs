@@ -5,6 +5,7 @@
 //! takes the URL as its port, as zwave-js-ui takes it in its settings.
 
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -42,6 +43,9 @@ impl EsphomeKey {
         // and `install` do.
         let tmp = self.path.with_extension("tmp");
         std::fs::write(&tmp, format!("{}\n", self.base64)).expect("write key file");
+        // A key file others may read is refused, as private keys are.
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod key file");
         std::fs::rename(&tmp, &self.path).expect("rename key file");
         self
     }

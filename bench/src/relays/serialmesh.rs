@@ -122,6 +122,9 @@ pub fn start_esphome(cx: &StartContext, bins: Option<&Bins>) -> Result<Running> 
             base64::engine::general_purpose::STANDARD.encode(key),
         )
         .with_context(|| format!("cannot write {}", key_file.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot chmod {}", key_file.display()))?;
     }
 
     let mut toml = String::new();
