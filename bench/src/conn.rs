@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use serialmesh_agent::esphome::client::BlockingClient;
 
 /// A read or write that takes longer than this means bytes were lost (or
 /// a relay stalled); failing beats hanging the whole run.
@@ -22,6 +23,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 pub enum Endpoint {
     Tcp(SocketAddr),
     Pty(PathBuf),
+    /// An ESPHome API endpoint and the client key to prove.
+    Esphome(SocketAddr, [u8; 32]),
 }
 
 impl Endpoint {
@@ -40,6 +43,16 @@ impl Endpoint {
                     .context("write timeout")?;
                 Ok(Conn::Tcp(s))
             }
+            Endpoint::Esphome(addr, key) => {
+                let c = BlockingClient::connect(*addr, key, IO_TIMEOUT)
+                    .with_context(|| format!("cannot open an ESPHome session on {addr}"))?;
+                if !c.has_device() {
+                    anyhow::bail!(
+                        "the ESPHome endpoint on {addr} refused the device (feature flags 0)"
+                    );
+                }
+                Ok(Conn::Esphome(Box::new(c)))
+            }
             Endpoint::Pty(path) => {
                 let f = OpenOptions::new()
                     .read(true)
@@ -56,6 +69,7 @@ impl Endpoint {
 pub enum Conn {
     Tcp(TcpStream),
     Pty(File),
+    Esphome(Box<BlockingClient>),
 }
 
 impl Conn {
@@ -64,6 +78,9 @@ impl Conn {
         Ok(match self {
             Conn::Tcp(s) => Conn::Tcp(s.try_clone().context("cannot clone the socket")?),
             Conn::Pty(f) => Conn::Pty(f.try_clone().context("cannot clone the pty")?),
+            Conn::Esphome(c) => Conn::Esphome(Box::new(
+                c.try_clone().context("cannot clone the ESPHome session")?,
+            )),
         })
     }
 
@@ -74,6 +91,10 @@ impl Conn {
     /// dropped could leave a socat child reading the pty for `-t` seconds,
     /// stealing the next connection's bytes (docs/facts.md, "Other relays").
     pub fn close_gracefully(self) {
+        if let Conn::Esphome(c) = self {
+            c.close();
+            return;
+        }
         if let Conn::Tcp(mut s) = self {
             if s.shutdown(Shutdown::Write).is_err() {
                 return;
@@ -95,6 +116,7 @@ impl Read for Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Conn::Tcp(s) => s.read(buf),
+            Conn::Esphome(c) => c.read(buf),
             Conn::Pty(f) => {
                 // A tty has no SO_RCVTIMEO; poll gives the read its timeout
                 // (one extra syscall on the floor's path, about a microsecond).
@@ -109,6 +131,7 @@ impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Conn::Tcp(s) => s.write(buf),
+            Conn::Esphome(c) => c.write(buf),
             // The echo device never stops reading, so a pty write cannot
             // block for long and needs no timeout.
             Conn::Pty(f) => f.write(buf),

@@ -108,7 +108,11 @@ fn run(args: &Args) -> Result<bool> {
     let needs_mesh = kinds.iter().any(|k| {
         matches!(
             k,
-            Kind::Serialmesh | Kind::SerialmeshPty | Kind::SocatMtls | Kind::SerialmeshBaseline
+            Kind::Serialmesh
+                | Kind::SerialmeshPty
+                | Kind::SocatMtls
+                | Kind::SerialmeshBaseline
+                | Kind::SerialmeshEsphome
         )
     });
     // Certificates come from our own serialctl, so both TLS rows need it.

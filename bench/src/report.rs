@@ -43,6 +43,7 @@ fn p99(r: &RelayResult, frame: usize) -> Option<f64> {
 
 fn targets(rows: &[RelayResult]) -> Vec<Target> {
     let mesh = find(rows, Kind::Serialmesh);
+    let esphome = find(rows, Kind::SerialmeshEsphome);
     let tcp = find(rows, Kind::SocatTcp);
     let tls = find(rows, Kind::SocatMtls);
     let f = HEADLINE_FRAME;
@@ -67,6 +68,20 @@ fn targets(rows: &[RelayResult]) -> Vec<Target> {
             limit: tcp.and_then(|r| r.throughput_mib_s),
             unit: "MiB/s",
             at_most: false,
+        },
+        Target {
+            what: "ESPHome 10 B p50 ≤ socat mTLS p50",
+            value: esphome.and_then(|r| p50(r, f)),
+            limit: tls.and_then(|r| p50(r, f)),
+            unit: "µs",
+            at_most: true,
+        },
+        Target {
+            what: "ESPHome 10 B p99 ≤ 1.5 × socat TCP p99",
+            value: esphome.and_then(|r| p99(r, f)),
+            limit: tcp.and_then(|r| p99(r, f)).map(|v| v * 1.5),
+            unit: "µs",
+            at_most: true,
         },
         Target {
             what: "setup ≤ 10 ms",

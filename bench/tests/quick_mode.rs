@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Every relay, and the same build again as `--baseline`: all of them
 /// take turns in the latency phase.
-const RELAYS: [&str; 9] = [
+const RELAYS: [&str; 10] = [
     "direct",
     "socat_tcp",
     "ser2net_default",
@@ -19,6 +19,7 @@ const RELAYS: [&str; 9] = [
     "socat_tcp_2hop",
     "serialmesh",
     "serialmesh_pty",
+    "serialmesh_esphome",
     "serialmesh_baseline",
 ];
 

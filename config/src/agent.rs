@@ -8,6 +8,7 @@ use serialmesh_proto::{DataBits, FlowControl, LineSettings, Parity, StopBits, DE
 use toml::Spanned;
 
 use crate::authz::{RawAllow, RawAuthz};
+use crate::esphome::{EsphomeConfig, RawEsphome};
 use crate::limits::{LimitsConfig, RawLimits};
 use crate::load::Ctx;
 use crate::profile::{validate_profiles, RawProfile};
@@ -46,6 +47,8 @@ pub struct AgentConfig {
     pub authz: AuthzConfig,
     /// `[limits]`: what an unauthenticated or idle peer may cost.
     pub limits: LimitsConfig,
+    /// `[[esphome]]` endpoints (ESPHome's native API, for zwave-js).
+    pub esphome: Vec<EsphomeConfig>,
 }
 
 /// A value the config states, with where it says it (`file:line:column`),
@@ -93,6 +96,8 @@ pub(crate) struct RawAgent {
     revoked: Vec<Spanned<String>>,
     revoked_file: Option<PathBuf>,
     limits: Option<RawLimits>,
+    #[serde(default)]
+    esphome: Vec<Spanned<RawEsphome>>,
 }
 
 #[derive(Deserialize)]
@@ -225,7 +230,9 @@ impl RawAgent {
             Some(l) => l.validate(ctx)?,
             None => LimitsConfig::default(),
         };
+        let esphome = crate::esphome::validate(self.esphome, ctx)?;
         Ok(AgentConfig {
+            esphome,
             authz,
             limits,
             seeds,

@@ -9,6 +9,7 @@ mod agent;
 mod authz;
 mod client;
 mod error;
+mod esphome;
 #[doc(hidden)]
 pub mod fuzzing;
 mod hints;
@@ -25,6 +26,9 @@ pub use agent::{AgentConfig, DeviceConfig, Stated, DEFAULT_CONFIG_DIR};
 pub use authz::{Access, AllowRule, AuthzConfig, DevicePattern, Grants, Place};
 pub use client::{ClientConfig, EndpointConfig, EndpointTarget};
 pub use error::ConfigError;
+pub use esphome::{
+    parse_esphome_key, read_esphome_key, EsphomeClient, EsphomeConfig, ESPHOME_PORT,
+};
 pub use limits::LimitsConfig;
 pub use load::{parse_agent, parse_client};
 pub use local_users::{allow_users_unusable_on, LocalUser, LocalUsers};

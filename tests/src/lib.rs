@@ -29,6 +29,7 @@
 pub mod agent;
 pub mod bins;
 pub mod client;
+pub mod esphome;
 pub mod exported;
 pub mod faults;
 pub mod flood;

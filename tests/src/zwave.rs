@@ -29,7 +29,8 @@ use crate::ScriptedDevice;
 
 const NPM_TIMEOUT: Duration = Duration::from_secs(300);
 
-fn dir() -> PathBuf {
+/// Where the pinned zwave-js and its scripts are.
+pub fn dir() -> PathBuf {
     repo_root().join("tests/zwave-js")
 }
 

@@ -41,13 +41,16 @@ pub enum Kind {
     /// serialmesh with a pty endpoint instead of a TCP port: what a gateway
     /// pointed at `/dev/ttyZWAVE` gets.
     SerialmeshPty,
+    /// zwave-js's own transport to the agent, no serialctl: ESPHome's
+    /// native API (Noise) straight into seriald.
+    SerialmeshEsphome,
     /// serialmesh from another build (`--baseline DIR`), for before/after
     /// figures of a change measured in the same run.
     SerialmeshBaseline,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Direct,
         Kind::SocatTcp,
         Kind::Ser2netDefault,
@@ -56,6 +59,7 @@ impl Kind {
         Kind::SocatTcpTwoHops,
         Kind::Serialmesh,
         Kind::SerialmeshPty,
+        Kind::SerialmeshEsphome,
     ];
 
     /// Stable name, used in JSON and on the command line.
@@ -69,6 +73,7 @@ impl Kind {
             Kind::SocatTcpTwoHops => "socat_tcp_2hop",
             Kind::Serialmesh => "serialmesh",
             Kind::SerialmeshPty => "serialmesh_pty",
+            Kind::SerialmeshEsphome => "serialmesh_esphome",
             Kind::SerialmeshBaseline => "serialmesh_baseline",
         }
     }
@@ -85,15 +90,18 @@ impl Kind {
             Kind::Serialmesh => "serialmesh (serialctl→mTLS→seriald)",
             Kind::SerialmeshPty => "serialmesh, pty endpoint (pty→serialctl→mTLS→seriald)",
             Kind::SerialmeshBaseline => "serialmesh, --baseline build",
+            Kind::SerialmeshEsphome => "serialmesh ESPHome API (Noise→seriald, one hop)",
         }
     }
 
     /// The external program this relay needs, if any.
     pub fn tool(self) -> Option<&'static str> {
         match self {
-            Kind::Direct | Kind::Serialmesh | Kind::SerialmeshPty | Kind::SerialmeshBaseline => {
-                None
-            }
+            Kind::Direct
+            | Kind::Serialmesh
+            | Kind::SerialmeshPty
+            | Kind::SerialmeshBaseline
+            | Kind::SerialmeshEsphome => None,
             Kind::SocatTcp | Kind::SocatMtls | Kind::SocatTcpTwoHops => Some("socat"),
             Kind::Ser2netDefault | Kind::Ser2netNoCharDelay => Some("ser2net"),
         }
@@ -192,5 +200,6 @@ pub fn start(kind: Kind, cx: &StartContext) -> Result<Running> {
         Kind::Serialmesh => serialmesh::start(cx, cx.bins, serialmesh::Local::Tcp),
         Kind::SerialmeshPty => serialmesh::start(cx, cx.bins, serialmesh::Local::Pty),
         Kind::SerialmeshBaseline => serialmesh::start(cx, cx.baseline, serialmesh::Local::Tcp),
+        Kind::SerialmeshEsphome => serialmesh::start_esphome(cx, cx.bins),
     }
 }

@@ -66,6 +66,7 @@ pub fn start(cx: &StartContext, bins: Option<&Bins>, local: Local) -> Result<Run
     match &endpoint {
         Endpoint::Tcp(addr) => client_cmd.arg("--tcp").arg(addr.to_string()),
         Endpoint::Pty(link) => client_cmd.arg("--pty").arg(link),
+        Endpoint::Esphome(..) => anyhow::bail!("serialctl offers no ESPHome endpoint"),
     };
     client_cmd
         .arg("--cert")
@@ -85,6 +86,7 @@ pub fn start(cx: &StartContext, bins: Option<&Bins>, local: Local) -> Result<Run
             procs,
             START_TIMEOUT,
         )?,
+        Endpoint::Esphome(..) => anyhow::bail!("serialctl offers no ESPHome endpoint"),
     }
     Ok(Running {
         endpoint,
@@ -96,4 +98,62 @@ pub fn start(cx: &StartContext, bins: Option<&Bins>, local: Local) -> Result<Run
 pub fn toml_str(p: &Path) -> String {
     let s = p.display().to_string();
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// `seriald` alone, with an `[[esphome]]` endpoint for the pty and one
+/// client key: zwave-js's one-hop transport, measured by a client in this
+/// bench that speaks the protocol as zwave-js does.
+pub fn start_esphome(cx: &StartContext, bins: Option<&Bins>) -> Result<Running> {
+    let bins = bins.context("serialmesh needs its binaries (internal error: none given)")?;
+    let pki = cx
+        .pki
+        .context("serialmesh needs certificates (internal error: none made)")?;
+    let agent_port = free_port()?;
+    let esphome_port = free_port()?;
+    let mut key = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
+        .context("cannot read /dev/urandom for the client key")?;
+    let key_file = cx.work.join("bench.key");
+    {
+        use base64::Engine;
+        std::fs::write(
+            &key_file,
+            base64::engine::general_purpose::STANDARD.encode(key),
+        )
+        .with_context(|| format!("cannot write {}", key_file.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot chmod {}", key_file.display()))?;
+    }
+
+    let mut toml = String::new();
+    let _ = writeln!(toml, "name = \"{AGENT_NAME}\"");
+    let _ = writeln!(toml, "zone = \"{ZONE}\"");
+    let _ = writeln!(toml, "listen = \"127.0.0.1:{agent_port}\"");
+    let _ = writeln!(toml, "[tls]");
+    let _ = writeln!(toml, "cert = {}", toml_str(&pki.agent.cert));
+    let _ = writeln!(toml, "key = {}", toml_str(&pki.agent.key));
+    let _ = writeln!(toml, "ca = {}", toml_str(&pki.agent.ca));
+    let _ = writeln!(toml, "[[device]]");
+    let _ = writeln!(toml, "name = \"{DEVICE}\"");
+    let _ = writeln!(toml, "path = {}", toml_str(cx.device));
+    let _ = writeln!(toml, "baud = 115200");
+    let _ = writeln!(toml, "[[esphome]]");
+    let _ = writeln!(toml, "device = \"{DEVICE}\"");
+    let _ = writeln!(toml, "listen = \"127.0.0.1:{esphome_port}\"");
+    let _ = writeln!(toml, "[[esphome.client]]");
+    let _ = writeln!(toml, "name = \"bench\"");
+    let _ = writeln!(toml, "key_file = {}", toml_str(&key_file));
+    let config = cx.work.join("agent.toml");
+    std::fs::write(&config, toml).with_context(|| format!("cannot write {}", config.display()))?;
+
+    let mut agent_cmd = Command::new(&bins.seriald);
+    agent_cmd.arg("--config").arg(&config);
+    let mut agent = ChildGuard::spawn("seriald", agent_cmd, cx.work)?;
+    wait_listening(esphome_port, &mut [&mut agent], START_TIMEOUT)?;
+    Ok(Running {
+        endpoint: Endpoint::Esphome(loopback(esphome_port), key),
+        procs: vec![agent],
+    })
 }
