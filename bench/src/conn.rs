@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serialmesh_agent::esphome::client::BlockingClient;
+use serialmesh_esphome::client::BlockingClient;
 
 /// A read or write that takes longer than this means bytes were lost (or
 /// a relay stalled); failing beats hanging the whole run.

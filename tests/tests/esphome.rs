@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use serialmesh_agent::esphome::client::BlockingClient;
+use serialmesh_esphome::client::BlockingClient;
 use serialmesh_tests::esphome::{esphome_toml, EsphomeKey};
 use serialmesh_tests::net::{free_port, wait_listening};
 use serialmesh_tests::util::temp_dir;

@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use serialmesh_agent::esphome::client::BlockingClient;
+use serialmesh_esphome::client::BlockingClient;
 use serialmesh_tests::esphome::{esphome_toml, EsphomeKey};
 use serialmesh_tests::net::{connect_from, free_port, wait_listening};
 use serialmesh_tests::util::temp_dir;
@@ -228,7 +228,7 @@ fn home_assistants_aioesphomeapi_connects_reads_device_info_and_exchanges_a_fram
 /// nothing more. Such a connection must not keep its slot.
 #[test]
 fn a_replayed_handshake_is_answered_but_closed_after_request_timeout() {
-    use serialmesh_agent::esphome::{frame, noise};
+    use serialmesh_esphome::{frame, noise};
     let pki = Pki::new();
     let keys = temp_dir();
     let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");

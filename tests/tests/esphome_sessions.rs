@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serialmesh_agent::esphome::client::BlockingClient;
+use serialmesh_esphome::client::BlockingClient;
 use serialmesh_tests::esphome::{esphome_toml, EsphomeKey};
 use serialmesh_tests::http::http_get;
 use serialmesh_tests::mesh::tls_args;

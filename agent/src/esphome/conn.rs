@@ -22,10 +22,11 @@ use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use super::endpoint::Endpoint;
-use super::frame::{self, FrameError, MAX_FRAME};
-use super::messages::{self as m, id, Incoming};
-use super::noise::{ClientKey, Transport};
+use super::keys::KeyFingerprint;
 use super::port::{Held, Io, Lost};
+use serialmesh_esphome::frame::{self, FrameError, MAX_FRAME};
+use serialmesh_esphome::messages::{self as m, id, Incoming};
+use serialmesh_esphome::noise::{ClientKey, Transport};
 
 /// How long a client may take to accept what we send; the device is held
 /// meanwhile.

@@ -21,14 +21,15 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
 use super::conn::Conn;
-use super::frame::{self, FrameError, MAX_HANDSHAKE_FRAME};
+use super::keys::KeyFingerprint;
 use super::keys::Keys;
-use super::noise::{self, ClientKey, HandshakeError, Transport};
 use crate::authz::Authz;
 use crate::listener::admission::{Admission, Caps, Eviction, PendingTicket, Source};
 use crate::registry::Registry;
 use crate::telemetry::AgentMetrics;
 use crate::throttle::LogThrottle;
+use serialmesh_esphome::frame::{self, FrameError, MAX_HANDSHAKE_FRAME};
+use serialmesh_esphome::noise::{self, ClientKey, HandshakeError, Transport};
 
 /// How often refusals of wrong keys are logged while they repeat.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);

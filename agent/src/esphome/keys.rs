@@ -14,8 +14,22 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use super::noise::ClientKey;
 use crate::registry::Registry;
+use serialmesh_esphome::noise::ClientKey;
+use serialmesh_pki::Fingerprint;
+
+/// A client key's fingerprint, as `revoked` lists it and logs show it
+/// (the protocol crate gives the digest; the fingerprint type is the
+/// agent's, shared with certificate keys).
+pub trait KeyFingerprint {
+    fn fingerprint(&self) -> Fingerprint;
+}
+
+impl KeyFingerprint for ClientKey {
+    fn fingerprint(&self) -> Fingerprint {
+        Fingerprint(self.digest())
+    }
+}
 
 /// A burst of writes (truncate, write, close) settles into one re-read.
 const SETTLE: Duration = Duration::from_millis(100);

@@ -11,16 +11,11 @@
 //! must answer again within seconds of an agent restart; ESPHome has one
 //! key per device, while an agent tells its clients apart by their keys.
 
-pub mod client;
-pub mod frame;
-pub mod messages;
-pub mod noise;
-
 mod advertise;
 mod conn;
 mod endpoint;
 mod home_id;
-mod keys;
+pub mod keys;
 mod port;
 
 use std::sync::Arc;
@@ -33,6 +28,7 @@ use tracing::{info, warn};
 use crate::authz::Authz;
 use crate::registry::Registry;
 use crate::telemetry::AgentMetrics;
+use keys::KeyFingerprint;
 
 /// What `run` hands over to start the endpoints.
 pub struct Shared {
@@ -70,7 +66,7 @@ pub fn start(
         ep.keys
             .watch(&config.clients, &shared.registry, &tracker, shutdown);
         for c in &config.clients {
-            let fp = noise::ClientKey {
+            let fp = serialmesh_esphome::noise::ClientKey {
                 name: c.name.clone(),
                 key: c.key,
             }

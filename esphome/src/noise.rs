@@ -8,11 +8,10 @@
 //! apart, costs a hash and an AEAD check per key (no Diffie-Hellman), and a
 //! client with no valid key learns only that its key is wrong.
 
-use serialmesh_pki::Fingerprint;
 use sha2::{Digest, Sha256};
 use snow::{HandshakeState, TransportState};
 
-use super::frame;
+use crate::frame;
 
 pub const PATTERN: &str = "Noise_NNpsk0_25519_ChaChaPoly_SHA256";
 const PROLOGUE_PREFIX: &[u8] = b"NoiseAPIInit";
@@ -33,11 +32,11 @@ impl ClientKey {
     /// What names the key in `revoked` and in logs without revealing it: a
     /// SHA-256 over a label and the key (a key is not a certificate's
     /// public key, so the label keeps the two kinds of fingerprint apart).
-    pub fn fingerprint(&self) -> Fingerprint {
+    pub fn digest(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(b"serialmesh esphome key\0");
         h.update(self.key);
-        Fingerprint(h.finalize().into())
+        h.finalize().into()
     }
 }
 
@@ -260,8 +259,8 @@ mod tests {
     }
 
     #[test]
-    fn a_key_fingerprint_is_stable_and_differs_per_key() {
-        assert_eq!(key("a", 1).fingerprint(), key("other", 1).fingerprint());
-        assert_ne!(key("a", 1).fingerprint(), key("a", 2).fingerprint());
+    fn a_key_digest_is_stable_and_differs_per_key() {
+        assert_eq!(key("a", 1).digest(), key("other", 1).digest());
+        assert_ne!(key("a", 1).digest(), key("a", 2).digest());
     }
 }

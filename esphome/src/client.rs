@@ -12,9 +12,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use prost::Message;
 
-use super::frame::{self, MAX_FRAME, MAX_HANDSHAKE_FRAME};
-use super::messages::{self as m, id};
-use super::noise::{self, Transport};
+use crate::frame::{self, MAX_FRAME, MAX_HANDSHAKE_FRAME};
+use crate::messages::{self as m, id};
+use crate::noise::{self, Transport};
 
 pub struct BlockingClient {
     stream: TcpStream,
