@@ -10,7 +10,7 @@ missing=
 for tool in socat faketime ip nft ser2net openssl node npm hadolint kubernetes-validate kubectl promtool; do
     command -v "$tool" >/dev/null || missing="$missing $tool"
 done
-for module in serial cryptography; do
+for module in serial cryptography aioesphomeapi; do
     /usr/bin/python3 -c "import $module" 2>/dev/null || missing="$missing python3-$module"
 done
 if [ -n "$missing" ]; then
