@@ -732,3 +732,107 @@ fn a_revoked_key_and_a_wrong_key_are_refused_in_about_the_same_time() {
     let diff = if w > r { w - r } else { r - w };
     assert!(diff < Duration::from_millis(1), "wrong {w:?} revoked {r:?}");
 }
+
+/// MEASURED: a keyless flood of half-open handshakes from 500 addresses
+/// (two threads, each holding its newest 200 connections) while the key
+/// holder connects 20 times as zwave-js does: how many get in, and how
+/// long it takes. Fails if fewer than 18 of 20 get in.
+#[test]
+fn half_open_handshakes_from_many_addresses_do_not_lock_out_a_key_holder() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
+    let device = EchoDevice::start();
+    let (agent, addr) = agent(&pki, &device, &[&ui], "", "");
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicUsize::new(0));
+    let flooders: Vec<_> = (0..2u8)
+        .map(|t| {
+            let (stop, opened) = (stop.clone(), opened.clone());
+            std::thread::spawn(move || {
+                let mut held = std::collections::VecDeque::new();
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let src: IpAddr = [127, 1 + t, 0, 1 + (i % 250) as u8].into();
+                    i += 1;
+                    if let Ok(mut s) = connect_from(src, addr) {
+                        let _ = s.write_all(&[1, 0, 0]);
+                        held.push_back(s);
+                        opened.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if held.len() > 200 {
+                        held.pop_front();
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let (mut ok, mut times) = (0, Vec::new());
+    for _ in 0..20 {
+        let started = Instant::now();
+        if let Ok(c) = BlockingClient::connect(addr, &ui.key_bytes(), Duration::from_secs(5)) {
+            if c.has_device() {
+                ok += 1;
+                times.push(started.elapsed());
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for f in flooders {
+        f.join().unwrap();
+    }
+    times.sort();
+    let log = agent.guard.output();
+    eprintln!(
+        "flood: {} attacker connections; key holder got in {ok}/20, median {:?}, max {:?}; {} eviction warnings, {} max_connections warnings",
+        opened.load(Ordering::Relaxed),
+        times.get(times.len() / 2),
+        times.last(),
+        log.matches("too many pending ESPHome handshakes").count(),
+        log.matches("too many ESPHome connections").count()
+    );
+    assert!(ok >= 18, "key holder got in {ok}/20 times");
+}
+
+/// HOLE (low, log flooding by a LAN attacker without a key): every
+/// connection that fails the handshake other than by a clean close or a
+/// wrong key (a reset, a bad first byte, a frame over 128 bytes, a
+/// handshake timeout) writes one INFO line "ESPHome handshake failed"
+/// (endpoint.rs:155-162), with no throttle; the mTLS listener logs the same
+/// failures through `admission.log_handshake` (at most one per 10 s). Fix:
+/// log them through `admission.log_handshake` as server.rs does.
+#[test]
+#[ignore = "fails: one INFO line per malformed keyless connection (endpoint.rs:155-162)"]
+fn keyless_connections_that_break_the_handshake_are_logged_sparingly() {
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
+    let device = EchoDevice::start();
+    let (agent, addr) = agent(&pki, &device, &[&ui], "", "");
+    let started = Instant::now();
+    for i in 0..300 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        // Half plaintext clients, half frames over the handshake limit.
+        let bytes: &[u8] = if i % 2 == 0 {
+            &[0x00, 0, 0]
+        } else {
+            &[1, 0xff, 0xff]
+        };
+        s.write_all(bytes).unwrap();
+        assert!(closed_within(&mut s, WAIT));
+    }
+    let elapsed = started.elapsed();
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = agent
+        .guard
+        .output()
+        .matches("ESPHome handshake failed")
+        .count();
+    assert!(
+        lines <= 4,
+        "{lines} log lines for 300 keyless connections in {elapsed:?}"
+    );
+}
