@@ -865,7 +865,10 @@ fn a_certificate_named_like_an_esphome_client_does_not_take_its_device() {
     let _ = t.write_all(b"cert gw");
     let mut back = [0u8; 7];
     let got = t.read_exact(&mut back);
-    eprintln!("mTLS 'gw' read: {got:?} {:?}", String::from_utf8_lossy(&back));
+    eprintln!(
+        "mTLS 'gw' read: {got:?} {:?}",
+        String::from_utf8_lossy(&back)
+    );
     let mut buf = [0u8; 16];
     let esp_after = esp.write_all(b"still?").and_then(|()| esp.read(&mut buf));
     assert!(
@@ -878,5 +881,44 @@ fn a_certificate_named_like_an_esphome_client_does_not_take_its_device() {
             .filter(|l| l.contains("took over") || l.contains("ending ESPHome session"))
             .collect::<Vec<_>>()
             .join("\n")
+    );
+}
+
+/// HOLE (low-medium, operator trap; documented as "changing [[esphome]]
+/// needs a restart"): removing a client's `[[esphome.client]]` from the
+/// config while the agent runs neither ends its live session nor refuses
+/// its key; the only sign is the generic warning that the change applies
+/// at the next restart. An operator revoking a client this way (the obvious
+/// way) revokes nothing until a restart. Fix: reload the client list of
+/// each endpoint with the rules (keys.rs already swaps keys at run time),
+/// ending the removed client's sessions as a key-file change does; or at
+/// least name the removed client in the warning (authz/reload.rs:187).
+#[test]
+#[ignore = "fails: a client removed from the config keeps its session and can reconnect (authz/reload.rs:187)"]
+fn removing_a_client_from_the_config_ends_its_session_and_refuses_its_key() {
+    let pki = Pki::new();
+    let keys = temp_dir();
+    let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
+    let other = EsphomeKey::new(keys.path(), "other");
+    let device = EchoDevice::start();
+    let (agent, addr) = agent(&pki, &device, &[&other, &ui], "", "");
+    let mut c = BlockingClient::connect(addr, &ui.key_bytes(), WAIT).unwrap();
+    echo(&mut c, b"before");
+    let path = agent.config_path().to_path_buf();
+    let config = std::fs::read_to_string(&path).unwrap();
+    let block = format!(
+        "[[esphome.client]]\nname = \"zwave-js-ui\"\nkey_file = {:?}\n",
+        ui.path.to_string_lossy()
+    );
+    assert!(config.contains(&block), "{config}");
+    std::fs::write(&path, config.replace(&block, "")).unwrap();
+    agent.guard.wait_for_output("config changed", WAIT).unwrap();
+    let mut buf = [0u8; 8];
+    let live = c.write_all(b"after").and_then(|()| c.read(&mut buf));
+    let again = BlockingClient::connect(addr, &ui.key_bytes(), WAIT);
+    assert!(
+        !matches!(live, Ok(n) if n > 0) && again.is_err(),
+        "removed from the config, yet its session lives on ({live:?}) and its key reconnects (ok: {})",
+        again.is_ok()
     );
 }
