@@ -729,7 +729,7 @@ fn a_revoked_key_and_a_wrong_key_are_refused_in_about_the_same_time() {
     rev.sort();
     let (w, r) = (wrong[150], rev[150]);
     eprintln!("median refusal: wrong key {w:?}, revoked key {r:?} (16 keys configured)");
-    let diff = if w > r { w - r } else { r - w };
+    let diff = w.abs_diff(r);
     assert!(diff < Duration::from_millis(1), "wrong {w:?} revoked {r:?}");
 }
 
