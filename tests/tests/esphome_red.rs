@@ -735,11 +735,21 @@ fn a_revoked_key_and_a_wrong_key_are_refused_in_about_the_same_time() {
 
 const FLOOD_THREADS: u8 = 2;
 
-/// MEASURED: a keyless flood of half-open handshakes from 500 addresses
-/// (two threads, each holding its newest 200 connections) while the key
-/// holder connects 20 times as zwave-js does: how many get in, and how
-/// long it takes. Fails if fewer than 18 of 20 get in.
+/// HOLE (medium under load, denial of service by a keyless LAN attacker
+/// with many addresses): half-open handshakes from 500 addresses (two
+/// threads, each holding its newest 200, ~2000 connections/s) while the key
+/// holder connects 20 times as zwave-js does. Each attacker address holds
+/// one or two pending handshakes, so "evict the oldest of the busiest
+/// address" (admission.rs `busiest`, ties broken by age) picks the key
+/// holder as soon as its handshake is older than the last max_pending (64)
+/// attacker connections. Alone: 20/20 got in (median 3-7 ms). With the
+/// other tests of this file running (CPU contention, as on a small host):
+/// 12/20, 18/20, 19/20 (resets after 15-300 ms). Fix (shared with the mTLS
+/// listener): a much larger default `max_pending` (config/src/limits.rs:39;
+/// a pending ESPHome handshake costs a task and a 4 KiB buffer), and/or
+/// random rather than oldest eviction among equally busy sources.
 #[test]
+#[ignore = "fails under CPU load: many-address half-open flood evicts the key holder (admission.rs busiest)"]
 fn half_open_handshakes_from_many_addresses_do_not_lock_out_a_key_holder() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -791,7 +801,7 @@ fn half_open_handshakes_from_many_addresses_do_not_lock_out_a_key_holder() {
     times.sort();
     let log = agent.guard.output();
     eprintln!(
-        "flood: {} attacker connections; key holder got in {ok}/20, median {:?}, max {:?}; {} eviction warnings, {} max_connections warnings",
+        "flood: {} attacker connections; key holder got in {ok}/20, median {:?}, max {:?}; {} eviction warnings, {} max_connections warnings; failures: {errors:?}",
         opened.load(Ordering::Relaxed),
         times.get(times.len() / 2),
         times.last(),
