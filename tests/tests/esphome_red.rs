@@ -150,7 +150,7 @@ fn feature_flags(mut body: &[u8]) -> u64 {
 /// message; and/or refuse a first message whose ephemeral key was seen in
 /// the last few minutes.
 #[test]
-#[ignore = "fails: replays of one recorded handshake lock the key holder out (endpoint.rs:166)"]
+#[ignore = "fails: replays of one recorded handshake lock the key holder out (endpoint.rs:168)"]
 fn replays_of_a_recorded_handshake_do_not_lock_out_the_client_who_made_it() {
     let pki = Pki::new();
     let keys = temp_dir();
@@ -205,7 +205,7 @@ fn replays_of_a_recorded_handshake_do_not_lock_out_the_client_who_made_it() {
 /// connection in keys.rs:reread (not only holders), and a check that the
 /// key is still in force at the claim (conn.rs, before `Held::claim`).
 #[test]
-#[ignore = "fails: a session in setup keeps and uses a key revoked by its key file (keys.rs:129, conn.rs:118)"]
+#[ignore = "fails: a session in setup keeps and uses a key revoked by its key file (keys.rs:129, conn.rs:125)"]
 fn a_connection_made_before_its_key_file_changed_cannot_get_the_device_after() {
     let pki = Pki::new();
     let keys = temp_dir();
@@ -245,12 +245,12 @@ fn a_connection_made_before_its_key_file_changed_cannot_get_the_device_after() {
 }
 
 /// HOLE (low, log flooding by the holder of a revoked key): the warning
-/// "ESPHome client's key is revoked" (endpoint.rs:199) is written for every
+/// "ESPHome client's key is revoked" (endpoint.rs:201) is written for every
 /// handshake with a revoked key, outside the 10 s refusal throttle that
 /// wrong keys get, so one host can write thousands of warn lines a second.
 /// Fix: log it through `self.refusals` (or a throttle of its own).
 #[test]
-#[ignore = "fails: one warn line per handshake with a revoked key (endpoint.rs:199)"]
+#[ignore = "fails: one warn line per handshake with a revoked key (endpoint.rs:201)"]
 fn a_revoked_key_hammering_the_endpoint_is_logged_sparingly() {
     let pki = Pki::new();
     let keys = temp_dir();
