@@ -183,6 +183,13 @@ impl Reloader {
         };
         match (source.read)() {
             Ok(config) => {
+                if let Some(base) = &self.base {
+                    // The obvious way to revoke an ESPHome client, and one
+                    // that does nothing until a restart: say so by name.
+                    for gone in removed_esphome_clients(base, &config) {
+                        warn!(client = %gone, "ESPHome client removed from the config, but its key stays accepted until the agent restarts; to revoke it now, change or remove its key file, or list its key fingerprint in revoked");
+                    }
+                }
                 if self.base.as_ref() != Some(&without_authz(&config)) {
                     warn!("the config changed beyond [[allow]], revoked and revoked_file; those other changes apply at the next restart");
                 }
@@ -272,6 +279,23 @@ impl Reloader {
             Grants::Rules(_) => {}
         }
     }
+}
+
+/// ESPHome clients in `old` that `new` no longer lists (by endpoint
+/// device and client name).
+fn removed_esphome_clients(old: &AgentConfig, new: &AgentConfig) -> Vec<String> {
+    let listed = |c: &AgentConfig| -> Vec<(String, String)> {
+        c.esphome
+            .iter()
+            .flat_map(|e| e.clients.iter().map(|k| (e.device.clone(), k.name.clone())))
+            .collect()
+    };
+    let now = listed(new);
+    listed(old)
+        .into_iter()
+        .filter(|c| !now.contains(c))
+        .map(|(_, name)| name)
+        .collect()
 }
 
 fn without_authz(config: &AgentConfig) -> AgentConfig {

@@ -47,6 +47,8 @@ pub struct Conn<'a> {
     out: Vec<u8>,
     /// Z-Wave bytes from the client not yet taken by the device, in order.
     to_device: Vec<u8>,
+    /// The first message, read by [`Conn::prove`] before the session.
+    first: Option<Incoming>,
 }
 
 /// Why a connection ended.
@@ -74,6 +76,26 @@ impl<'a> Conn<'a> {
             buf,
             out: Vec::new(),
             to_device: Vec::new(),
+            first: None,
+        }
+    }
+
+    pub fn client_name(&self) -> &str {
+        &self.client.name
+    }
+
+    /// Reads the first message within `within`: only the client that made
+    /// the handshake can seal one, so this is what tells it from a replay
+    /// of its first handshake message. The message is kept for the session.
+    pub async fn prove(&mut self, within: Duration) -> Result<(), String> {
+        match tokio::time::timeout(within, self.next()).await {
+            Ok(Ok(msg)) => {
+                self.first = Some(msg);
+                Ok(())
+            }
+            Ok(Err(End::Client(why) | End::Broken(why))) => Err(why),
+            Ok(Err(End::Stopped(r))) => Err(r.to_string()),
+            Err(_) => Err(format!("no message within {within:?}")),
         }
     }
 
@@ -123,7 +145,19 @@ impl<'a> Conn<'a> {
                         fingerprint: self.client.fingerprint(),
                     };
                     let gate = self.ep.authz.gate(&identity);
-                    let held = Held::claim(self.ep, &gate).await;
+                    let held = if self.ep.keys.in_force(&self.client) {
+                        Held::claim(self.ep, &gate).await
+                    } else {
+                        // Made before its key file changed: the key is no
+                        // longer this client's.
+                        Err(CloseReason::new(
+                            serialmesh_proto::CloseReasonKind::NotAuthorised,
+                            format!(
+                                "the key of ESPHome client '{}' was revoked (its key file changed) after this connection was made",
+                                self.client.name
+                            ),
+                        ))
+                    };
                     let flags = match &held {
                         Ok(_) => m::ZWAVE_PROXY_ENABLED,
                         Err(reason) => {
@@ -282,6 +316,9 @@ impl<'a> Conn<'a> {
 
     /// The next message, reading as needed.
     async fn next(&mut self) -> Result<Incoming, End> {
+        if let Some(msg) = self.first.take() {
+            return Ok(msg);
+        }
         loop {
             if let Some(msg) = self.take()? {
                 return Ok(msg);

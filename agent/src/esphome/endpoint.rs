@@ -155,28 +155,43 @@ impl Endpoint {
             }
             Ok(Err(e)) => {
                 self.metrics.handshake_failures.inc();
-                info!(%peer, error = %e, "ESPHome handshake failed");
+                if let Some(unlogged) = admission.log_handshake.admit() {
+                    info!(%peer, error = %e, unlogged, "ESPHome handshake failed");
+                }
                 return;
             }
             Err(_) => {
                 self.metrics.handshake_failures.inc();
-                info!(%peer, timeout = ?self.handshake_timeout, "ESPHome handshake did not finish in time");
+                if let Some(unlogged) = admission.log_handshake.admit() {
+                    info!(%peer, timeout = ?self.handshake_timeout, unlogged, "ESPHome handshake did not finish in time");
+                }
                 return;
             }
         };
-        let span =
-            tracing::info_span!("esphome", client = %client.name, %peer, device = %self.device);
-        let Some(_per_client) = admission.client(&client.name) else {
+        // NNpsk0's first message can be replayed by anyone who saw it: the
+        // replay verifies under the client's key, but only the client can
+        // read our answer. So the connection is the client's (its name in
+        // logs, a slot under max_connections_per_client) only once a
+        // message sealed with the session's keys arrives; a replay is a
+        // failed handshake, never the client's doing.
+        let mut conn = Conn::new(self, client, transport, stream, buf);
+        if let Err(why) = conn.prove(self.handshake_timeout).await {
+            self.metrics.handshake_failures.inc();
+            if let Some(unlogged) = admission.log_handshake.admit() {
+                info!(%peer, error = %why, unlogged, "ESPHome handshake not completed: no message sealed with the session's keys (a replayed handshake?)");
+            }
+            return;
+        }
+        let name = conn.client_name().to_string();
+        let span = tracing::info_span!("esphome", client = %name, %peer, device = %self.device);
+        let Some(_per_client) = admission.client(&name) else {
             self.metrics.over_limit.inc();
             if let Some(unlogged) = admission.log_per_client.admit() {
-                warn!(client = %client.name, %peer, unlogged, "too many connections of one ESPHome client (max_connections_per_client); closing");
+                warn!(client = %name, %peer, unlogged, "too many connections of one ESPHome client (max_connections_per_client); closing");
             }
             return;
         };
-        Conn::new(self, client, transport, stream, buf)
-            .run()
-            .instrument(span)
-            .await
+        conn.run().instrument(span).await
     }
 
     /// Client hello, server hello, then the client's key proven by its
@@ -199,7 +214,9 @@ impl Endpoint {
             let key = &keys[i];
             if self.authz.deny_list().contains(&key.fingerprint()) {
                 // Told exactly what a wrong key is told.
-                warn!(client = %key.name, fingerprint = %key.fingerprint(), "ESPHome client's key is revoked");
+                if let Some(unlogged) = self.refusals.admit() {
+                    warn!(client = %key.name, fingerprint = %key.fingerprint(), unlogged, "ESPHome client's key is revoked");
+                }
                 return Err(HandshakeError::NoKey);
             }
             Ok((key.clone(), hs))

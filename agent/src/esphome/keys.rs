@@ -54,6 +54,14 @@ impl Keys {
         }
     }
 
+    /// Whether `key` is still in force for its client: a connection made
+    /// with a key that has since changed or gone gets no device.
+    pub fn in_force(&self, key: &ClientKey) -> bool {
+        self.current()
+            .iter()
+            .any(|k| k.name == key.name && k.key == key.key)
+    }
+
     pub fn current(&self) -> Arc<Vec<ClientKey>> {
         self.current
             .read()
