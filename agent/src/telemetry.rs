@@ -100,6 +100,11 @@ impl AgentMetrics {
             Kind::Histogram,
             "From a client's open request to its session starting, including waiting for a re-plugged device",
         );
+        m.describe(
+            "serialmesh_agent_esphome_sessions_total",
+            Kind::Counter,
+            "ESPHome API connections that proved their key, by device, client (an [[esphome.client]] name: bounded by the config) and outcome (granted the device, or refused it)",
+        );
         Self {
             over_limit: m.counter("serialmesh_agent_connections_dropped_total", &[]),
             handshake_failures: m.counter("serialmesh_agent_handshake_failures_total", &[]),
@@ -131,6 +136,19 @@ impl AgentMetrics {
             .counter(
                 "serialmesh_agent_device_errors_total",
                 &[("device", device), ("kind", &kind)],
+            )
+            .inc();
+    }
+
+    /// An ESPHome client asked for the device: `granted` or not. The
+    /// client label is a name from the agent's own config, never from
+    /// the peer (a connection is counted only once its key is proven).
+    pub fn esphome_session(&self, device: &str, client: &str, granted: bool) {
+        let outcome = if granted { "granted" } else { "refused" };
+        self.metrics
+            .counter(
+                "serialmesh_agent_esphome_sessions_total",
+                &[("device", device), ("client", client), ("outcome", outcome)],
             )
             .inc();
     }

@@ -73,7 +73,7 @@ fn serialctl_ls_names_the_esphome_client_as_the_holder() {
 }
 
 #[test]
-fn metrics_count_an_esphome_sessions_bytes_and_refusals() {
+fn metrics_count_an_esphome_sessions_bytes_and_refusals_and_name_its_clients() {
     let pki = Pki::new();
     let keys = temp_dir();
     let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
@@ -121,6 +121,21 @@ fn metrics_count_an_esphome_sessions_bytes_and_refusals() {
     assert_eq!(
         value("serialmesh_agent_sessions_active{device=\"echo\"}"),
         1.0
+    );
+    // Each client by its configured name; the wrong key is nobody's.
+    assert_eq!(
+        value("serialmesh_agent_esphome_sessions_total{client=\"zwave-js-ui\",device=\"echo\",outcome=\"granted\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("serialmesh_agent_esphome_sessions_total{client=\"home-assistant\",device=\"echo\",outcome=\"refused\"}"),
+        1.0
+    );
+    assert_eq!(
+        body.matches("serialmesh_agent_esphome_sessions_total{")
+            .count(),
+        2,
+        "{body}"
     );
 }
 

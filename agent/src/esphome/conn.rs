@@ -158,6 +158,11 @@ impl<'a> Conn<'a> {
                             ),
                         ))
                     };
+                    self.ep.metrics.esphome_session(
+                        &self.ep.device,
+                        &self.client.name,
+                        held.is_ok(),
+                    );
                     let flags = match &held {
                         Ok(_) => m::ZWAVE_PROXY_ENABLED,
                         Err(reason) => {
