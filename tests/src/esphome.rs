@@ -10,7 +10,15 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serialmesh_esphome::client::BlockingClient;
+
 use crate::agent::toml_string;
+use crate::net::{free_port, wait_listening};
+use crate::{AgentBuilder, EchoDevice, Pki, RunningAgent};
 
 /// A client's key file: base64 of 32 random bytes, as ESPHome makes them.
 pub struct EsphomeKey {
@@ -90,4 +98,36 @@ pub fn esphome_toml(device: &str, port: u16, clients: &[&EsphomeKey]) -> String 
         ));
     }
     s
+}
+
+/// An agent of `zone` sharing `device` as `echo`, with an `[[esphome]]`
+/// endpoint for `clients` on a free loopback port: `top` goes at the
+/// config's top level, `extra` (say `[limits]`) before the endpoint's
+/// tables. Returns once the endpoint listens, with its address.
+pub fn esphome_agent(
+    pki: &Pki,
+    zone: &str,
+    device: &EchoDevice,
+    clients: &[&EsphomeKey],
+    top: &str,
+    extra: &str,
+) -> (RunningAgent, SocketAddr) {
+    const WAIT: Duration = Duration::from_secs(10);
+    let port = free_port();
+    let agent = AgentBuilder::new(pki, zone)
+        .top_level_toml(top)
+        .device("echo", device.path())
+        .device_toml(&format!("{extra}\n{}", esphome_toml("echo", port, clients)))
+        .start();
+    wait_listening(port, WAIT).unwrap_or_else(|e| panic!("{e}\n{}", agent.output()));
+    (agent, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Sends `probe` through an ESPHome session to the echo device and checks
+/// that exactly it comes back.
+pub fn echo_through(c: &mut BlockingClient, probe: &[u8]) {
+    c.write_all(probe).unwrap();
+    let mut back = vec![0u8; probe.len()];
+    std::io::Read::read_exact(c, &mut back).unwrap();
+    assert_eq!(back, probe);
 }

@@ -15,7 +15,7 @@ use serialmesh_esphome::client::BlockingClient;
 use serialmesh_esphome::frame::{self, MAX_FRAME, MAX_HANDSHAKE_FRAME};
 use serialmesh_esphome::messages::id;
 use serialmesh_esphome::noise::{self, Transport};
-use serialmesh_tests::esphome::{esphome_toml, EsphomeKey};
+use serialmesh_tests::esphome::{echo_through as echo, esphome_agent, esphome_toml, EsphomeKey};
 use serialmesh_tests::net::{closed_within, connect_from, free_port, wait_listening};
 use serialmesh_tests::util::temp_dir;
 use serialmesh_tests::{AgentBuilder, EchoDevice, Pki, RunningAgent};
@@ -29,21 +29,7 @@ fn agent(
     top: &str,
     extra: &str,
 ) -> (RunningAgent, SocketAddr) {
-    let port = free_port();
-    let agent = AgentBuilder::new(pki, "esp-red")
-        .top_level_toml(top)
-        .device("echo", device.path())
-        .device_toml(&format!("{extra}\n{}", esphome_toml("echo", port, clients)))
-        .start();
-    wait_listening(port, WAIT).unwrap_or_else(|e| panic!("{e}\n{}", agent.guard.output()));
-    (agent, SocketAddr::from(([127, 0, 0, 1], port)))
-}
-
-fn echo(c: &mut BlockingClient, probe: &[u8]) {
-    c.write_all(probe).unwrap();
-    let mut back = vec![0u8; probe.len()];
-    c.read_exact(&mut back).unwrap();
-    assert_eq!(back, probe);
+    esphome_agent(pki, "esp-red", device, clients, top, extra)
 }
 
 /// A client that stops wherever the test says: handshake done, nothing

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serialmesh_esphome::client::BlockingClient;
-use serialmesh_tests::esphome::{esphome_toml, EsphomeKey};
+use serialmesh_tests::esphome::{echo_through as echo, esphome_agent, esphome_toml, EsphomeKey};
 use serialmesh_tests::http::http_get;
 use serialmesh_tests::mesh::tls_args;
 use serialmesh_tests::net::{free_port, wait_listening};
@@ -23,21 +23,7 @@ fn agent(
     clients: &[&EsphomeKey],
     top: &str,
 ) -> (RunningAgent, SocketAddr) {
-    let port = free_port();
-    let agent = AgentBuilder::new(pki, "esp-den")
-        .top_level_toml(top)
-        .device("echo", device.path())
-        .device_toml(&esphome_toml("echo", port, clients))
-        .start();
-    wait_listening(port, WAIT).unwrap_or_else(|e| panic!("{e}\n{}", agent.output()));
-    (agent, SocketAddr::from(([127, 0, 0, 1], port)))
-}
-
-fn echo(c: &mut BlockingClient, probe: &[u8]) {
-    c.write_all(probe).unwrap();
-    let mut back = vec![0u8; probe.len()];
-    c.read_exact(&mut back).unwrap();
-    assert_eq!(back, probe);
+    esphome_agent(pki, "esp-den", device, clients, top, "")
 }
 
 #[test]
