@@ -92,7 +92,20 @@ fn echo_back_after(app: &mut TcpStream, since: Instant, within: Duration) -> Dur
             .expect("application connection stays open");
         match app.read(&mut buf) {
             Ok(0) => panic!("endpoint closed the application connection"),
-            Ok(_) => return since.elapsed(),
+            Ok(_) => {
+                let took = since.elapsed();
+                // More probes may be on their way back (those of the last
+                // round trip, and any that waited in the socket while the
+                // link dialled; those written during a backoff were
+                // dropped, so they cannot be counted): wait until the
+                // connection is quiet, so the caller's next echo reads
+                // only its own bytes.
+                app.set_read_timeout(Some(Duration::from_millis(300)))
+                    .unwrap();
+                while matches!(app.read(&mut buf), Ok(n) if n > 0) {}
+                app.set_read_timeout(None).unwrap();
+                return took;
+            }
             Err(_) => {}
         }
     }
