@@ -9,6 +9,12 @@
 //! and the open tty live and die together here, and leave in one order:
 //! the tty closes (on a blocking thread), then the port lock is released,
 //! then the claim.
+//!
+//! A session whose client cannot reconnect cheaply (the ESPHome endpoint:
+//! zwave-js's socket is the session, and it soft-resets the stick, which
+//! then re-enumerates) keeps its lease across the re-plug:
+//! [`Lease::reopen`] closes the tty and opens the device again, keeping
+//! the claim and the port lock, so no other session slips in between.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,14 +41,26 @@ const REPLACE_WAIT: Duration = Duration::from_secs(3);
 /// is closed on the async thread and the device still freed.
 pub struct Lease {
     // Fields drop in declaration order: tty, port lock, then the claim.
-    tty: Tty,
+    /// None only after a [`Lease::reopen`] that failed or was cancelled
+    /// while it waited for the device.
+    tty: Option<Tty>,
     port_lock: OwnedMutexGuard<()>,
     release: Release,
     claim: Claim,
+    registry: Arc<Registry>,
     settings: LineSettings,
     path: PathBuf,
     stale: u64,
     span: Span,
+}
+
+/// Who tells of a refused open: [`Lease::open`] counts and logs it itself;
+/// a caller that reports refusals in its own words (the ESPHome endpoint
+/// tells its client "no Z-Wave proxy") does so alone.
+#[derive(Clone, Copy)]
+enum Refusals {
+    Report,
+    Caller,
 }
 
 /// Frees the device in the registry, whatever ends the lease.
@@ -78,6 +96,48 @@ impl Lease {
         gate: &dyn Gate,
         metrics: &AgentMetrics,
     ) -> Result<Lease, CloseReason> {
+        Self::open_with(
+            registry,
+            address,
+            settings,
+            expect_serial,
+            gate,
+            metrics,
+            Refusals::Report,
+        )
+        .await
+    }
+
+    /// As [`Lease::open`] at the device's own settings, but a refusal is
+    /// left to the caller to count and log (only a failed open of a
+    /// claimed device is counted here, as a device error).
+    pub async fn open_unreported(
+        registry: &Arc<Registry>,
+        address: &str,
+        gate: &dyn Gate,
+        metrics: &AgentMetrics,
+    ) -> Result<Lease, CloseReason> {
+        Self::open_with(
+            registry,
+            address,
+            None,
+            None,
+            gate,
+            metrics,
+            Refusals::Caller,
+        )
+        .await
+    }
+
+    async fn open_with(
+        registry: &Arc<Registry>,
+        address: &str,
+        settings: Option<LineSettings>,
+        expect_serial: Option<&str>,
+        gate: &dyn Gate,
+        metrics: &AgentMetrics,
+        refusals: Refusals,
+    ) -> Result<Lease, CloseReason> {
         // One budget for waiting out a re-plug, whether the device is known
         // to be unplugged (the claim waits) or its path just vanished (the
         // open waits).
@@ -92,6 +152,7 @@ impl Lease {
         };
         let (claim, claim_waited) = match claimed {
             Ok(c) => c,
+            Err(reason) if matches!(refusals, Refusals::Caller) => return Err(reason),
             Err(reason) => {
                 metrics.refused(&reason.kind.to_string());
                 let key = format!("{address} {}", reason.kind);
@@ -117,6 +178,7 @@ impl Lease {
             release,
             claim_waited,
             hold_until,
+            refusals,
         };
         opening.open(settings, span.clone()).instrument(span).await
     }
@@ -159,9 +221,42 @@ impl Lease {
         &self.claim.stop
     }
 
-    /// The open tty, for a relay of a protocol of its own.
-    pub fn tty(&mut self) -> &mut Tty {
-        &mut self.tty
+    /// The open tty, for a relay of a protocol of its own; None after a
+    /// [`Lease::reopen`] that failed or was cancelled (reopen again).
+    pub fn tty(&mut self) -> Option<&mut Tty> {
+        self.tty.as_mut()
+    }
+
+    /// Closes the tty (if open) and opens the device again at the lease's
+    /// settings, waiting up to [`hold::HOLD`] for it to come back (a stick
+    /// that re-enumerates after a soft reset); the claim and the port lock
+    /// are kept throughout, so no other session can take the device in
+    /// between. Cancel-safe: cancelled after the close, the lease is left
+    /// without a tty and the next reopen only opens. `Err` is why the
+    /// session must end: stopped while waiting ([`Lease::stop`]'s reason),
+    /// or the device did not come back.
+    pub async fn reopen(&mut self) -> Result<(), CloseReason> {
+        if let Some(tty) = self.tty.take() {
+            serial::close(tty.into_inner(), ()).await;
+        }
+        let until = Instant::now() + hold::HOLD;
+        match hold::open(&self.registry, &self.claim, &self.settings, until).await {
+            Ok(o) => {
+                info!(
+                    path = %o.path.display(),
+                    waited_ms = o.waited.as_millis() as u64,
+                    "device is back; session goes on"
+                );
+                self.path = o.path;
+                self.tty = Some(o.tty);
+                Ok(())
+            }
+            Err(NotOpened::Stopped) => Err(self.claim.stop.reason()),
+            Err(NotOpened::Failed(path, e)) => Err(CloseReason::new(
+                CloseReasonKind::DeviceGone,
+                format!("{} did not come back: {e}", path.display()),
+            )),
+        }
     }
 
     /// Runs serialmesh's relay between `net` and the tty until something
@@ -172,10 +267,15 @@ impl Lease {
     where
         N: AsyncRead + AsyncWrite + Unpin,
     {
+        let Some(tty) = self.tty.as_mut() else {
+            // Only a reopen takes the tty away, and a lease that relays
+            // never reopens; should one do both, its client hears so.
+            return RelayEnd::DeviceEof;
+        };
         relay
             .run(
                 net,
-                &mut self.tty,
+                tty,
                 self.claim.stop.token().cancelled(),
                 liveness,
                 SessionControl::new(self.path.clone()),
@@ -193,7 +293,7 @@ impl Lease {
             release,
             ..
         } = self;
-        serial::close(tty.into_inner(), port_lock).await;
+        serial::close(tty.map(Tty::into_inner), port_lock).await;
         drop(release);
     }
 }
@@ -201,12 +301,13 @@ impl Lease {
 /// A claim on its way to an open tty; what it holds is released if the
 /// open fails.
 struct Opening<'a> {
-    registry: &'a Registry,
+    registry: &'a Arc<Registry>,
     metrics: &'a AgentMetrics,
     claim: Claim,
     release: Release,
     claim_waited: Duration,
     hold_until: Instant,
+    refusals: Refusals,
 }
 
 impl Opening<'_> {
@@ -218,6 +319,7 @@ impl Opening<'_> {
             release,
             claim_waited,
             hold_until,
+            refusals,
         } = self;
         let device = &claim.device.name;
         let Ok(port_lock) =
@@ -227,7 +329,9 @@ impl Opening<'_> {
                 CloseReasonKind::Busy,
                 format!("the previous session on {device} did not close within {REPLACE_WAIT:?}"),
             );
-            warn!(%reason, "refused to open device");
+            if matches!(refusals, Refusals::Report) {
+                warn!(%reason, "refused to open device");
+            }
             return Err(reason);
         };
         if claim.stop.token().is_cancelled() {
@@ -246,9 +350,10 @@ impl Opening<'_> {
                 }
                 registry.refusal_log.reset(device);
                 Ok(Lease {
-                    tty: o.tty,
+                    tty: Some(o.tty),
                     port_lock,
                     release,
+                    registry: Arc::clone(registry),
                     claim,
                     settings,
                     path: o.path,
@@ -269,10 +374,12 @@ impl Opening<'_> {
                     _ => CloseReasonKind::OpenFailed,
                 };
                 let reason = CloseReason::new(kind, format!("cannot open {}: {e}", path.display()));
-                metrics.refused(&reason.kind.to_string());
                 metrics.error(device, reason.kind);
-                if let Some(unlogged) = registry.refusal_log.admit(device) {
-                    warn!(%reason, unlogged, "device open failed");
+                if matches!(refusals, Refusals::Report) {
+                    metrics.refused(&reason.kind.to_string());
+                    if let Some(unlogged) = registry.refusal_log.admit(device) {
+                        warn!(%reason, unlogged, "device open failed");
+                    }
                 }
                 Err(reason)
             }

@@ -10,7 +10,9 @@
 //! To serve a shared device to a client by another protocol: take a
 //! [`Lease`] with [`Lease::open`] (claim, wait out a re-plug or the session
 //! it replaces, open at the line settings), relay on [`Lease::tty`] until
-//! [`Lease::stop`] fires or the client leaves, then [`Lease::close`].
+//! [`Lease::stop`] fires or the client leaves, then [`Lease::close`]. A
+//! session that must outlive a re-enumerating device calls
+//! [`Lease::reopen`] instead of ending.
 //!
 //! - `lease.rs`: [`Lease`], owning the claim, the port lock and the tty.
 //! - `session.rs`: [`serve`], the protocol session: `Opened`, relay, Close.
