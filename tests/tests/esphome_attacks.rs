@@ -220,7 +220,13 @@ fn a_replayed_handshake_is_answered_but_closed_within_the_handshake_timeout() {
     let keys = temp_dir();
     let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
     let device = EchoDevice::start();
-    let (agent, addr) = agent(&pki, &device, &[&ui], "", "[limits]\nhandshake_timeout = 1.0");
+    let (agent, addr) = agent(
+        &pki,
+        &device,
+        &[&ui],
+        "",
+        "[limits]\nhandshake_timeout = 1.0",
+    );
     // What the attacker recorded: the client hello and first message.
     let (first, _) = noise::initiate(&ui.key_bytes(), &[]).unwrap();
     let mut recorded = Vec::new();
