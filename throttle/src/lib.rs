@@ -1,22 +1,30 @@
-//! One log line per interval for events a flood makes by the thousand
-//! (handshake failures, connections refused at a limit): the first is
-//! logged at once, later ones at most once per interval, each line counting
-//! the events that went unlogged before it. Metrics count every one.
+//! Log throttles for events a peer can cause: handshake failures,
+//! connections refused at a limit, refused certificates, a client retrying
+//! an unplugged stick. A flood of such events must not become a flood of log
+//! lines (disk, journald rate limits that hide everything else), and the
+//! memory a throttle keeps per key must not grow with what the peer sends
+//! (keys come from certificates and device names the peer picks).
+//!
+//! So every throttle here is bounded in rate and in memory: the first event
+//! is logged at once, later ones at most once per interval, each line
+//! counting the events that went unlogged before it (metrics count every
+//! one). It is its own crate, with no dependency of ours, because both the
+//! agent and `serialmesh-pki` need it and pki depends on no crate of ours.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// One line per interval for one kind of event.
 pub struct LogThrottle {
-    every: Duration,
-    state: Mutex<(Option<Instant>, u64)>,
+    inner: KeyedThrottle<()>,
 }
 
 impl LogThrottle {
     pub const fn new(every: Duration) -> Self {
         Self {
-            every,
-            state: Mutex::new((None, 0)),
+            inner: KeyedThrottle::new(every, 1, WhenFull::Share(()), Unlogged::PerKey),
         }
     }
 
@@ -27,58 +35,172 @@ impl LogThrottle {
     }
 
     fn admit_at(&self, now: Instant) -> Option<u64> {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        admit(&mut s, now, self.every)
+        self.inner.admit_at(&(), now)
     }
 }
 
-/// How many keys a [`KeyedThrottle`] remembers.
-const MAX_KEYS: usize = 256;
-
-/// A [`LogThrottle`] per key (a device name): a client retrying an
-/// unplugged stick every two seconds must not log a line every two seconds.
-pub struct KeyedThrottle {
-    every: Duration,
-    state: Mutex<BTreeMap<String, (Option<Instant>, u64)>>,
+/// What a [`KeyedThrottle`] does with a new key when it remembers its
+/// maximum already (after forgetting the keys whose interval has passed).
+pub enum WhenFull<K> {
+    /// New keys share this one key: their lines are throttled together.
+    Share(K),
+    /// The key logged longest ago is forgotten, which only means it may be
+    /// logged again sooner.
+    ForgetOldest,
 }
 
-impl KeyedThrottle {
-    pub const fn new(every: Duration) -> Self {
+/// Where events that were not logged are counted, and so which line
+/// reports them.
+pub enum Unlogged {
+    /// Each key counts its own; the next line of that key reports them.
+    PerKey,
+    /// At most `lines` lines per `window` over all keys, and one count over
+    /// all keys: the next line logged, whatever its key, reports every event
+    /// left unlogged before it (a line the budget held back belongs to no
+    /// key's interval, so it is not counted as that key's).
+    Budget { lines: u32, window: Duration },
+}
+
+/// The bound on remembered keys both users use: more devices and more
+/// distinct recent peers than a home or lab has, little memory.
+pub const MAX_KEYS: usize = 256;
+
+/// One line per interval per key, remembering at most `max_keys` keys.
+pub struct KeyedThrottle<K> {
+    every: Duration,
+    max_keys: usize,
+    when_full: WhenFull<K>,
+    unlogged: Unlogged,
+    state: Mutex<State<K>>,
+}
+
+struct State<K> {
+    keys: BTreeMap<K, Entry>,
+    /// Start of the budget's window and the lines logged in it.
+    window: Option<(Instant, u32)>,
+    /// The count of [`Unlogged::Budget`].
+    unlogged: u64,
+}
+
+#[derive(Default)]
+struct Entry {
+    last: Option<Instant>,
+    /// The count of [`Unlogged::PerKey`].
+    unlogged: u64,
+}
+
+impl<K: Ord + Clone> KeyedThrottle<K> {
+    pub const fn new(
+        every: Duration,
+        max_keys: usize,
+        when_full: WhenFull<K>,
+        unlogged: Unlogged,
+    ) -> Self {
         Self {
             every,
-            state: Mutex::new(BTreeMap::new()),
+            max_keys,
+            when_full,
+            unlogged,
+            state: Mutex::new(State {
+                keys: BTreeMap::new(),
+                window: None,
+                unlogged: 0,
+            }),
         }
     }
 
-    /// As [`LogThrottle::admit`], for `key`. Keys come from what clients
-    /// ask for, so at most [`MAX_KEYS`] are kept: quiet ones are dropped
-    /// first, and past that all new keys share one.
-    pub fn admit(&self, key: &str) -> Option<u64> {
-        let now = Instant::now();
-        let mut map = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if !map.contains_key(key) && map.len() >= MAX_KEYS {
-            let every = self.every;
-            map.retain(|_, (last, _)| {
-                last.is_some_and(|t| now.saturating_duration_since(t) < every)
-            });
-        }
-        let key = if map.contains_key(key) || map.len() < MAX_KEYS {
-            key
-        } else {
-            "*"
+    /// As [`LogThrottle::admit`], for `key`.
+    pub fn admit<Q>(&self, key: &Q) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
+        self.admit_at(key, Instant::now())
+    }
+
+    /// As [`KeyedThrottle::admit`], at `now` (for callers that read the
+    /// clock already).
+    pub fn admit_at<Q>(&self, key: &Q, now: Instant) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
+        let every = self.every;
+        let recent = |e: &Entry| {
+            e.last
+                .is_some_and(|t| now.saturating_duration_since(t) < every)
         };
-        let s = map.entry(key.to_string()).or_insert((None, 0));
-        admit(s, now, self.every)
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let s = &mut *guard;
+        if !s.keys.contains_key(key) && s.keys.len() >= self.max_keys {
+            s.keys.retain(|_, e| recent(e));
+        }
+        let key: &Q = match &self.when_full {
+            WhenFull::Share(shared)
+                if !s.keys.contains_key(key) && s.keys.len() >= self.max_keys =>
+            {
+                shared.borrow()
+            }
+            _ => key,
+        };
+        if let Some(e) = s.keys.get_mut(key).filter(|e| recent(e)) {
+            match self.unlogged {
+                Unlogged::PerKey => e.unlogged += 1,
+                Unlogged::Budget { .. } => s.unlogged += 1,
+            }
+            return None;
+        }
+        if let Unlogged::Budget { lines, window } = self.unlogged {
+            let (start, used) = match s.window {
+                Some((start, used)) if now.saturating_duration_since(start) < window => {
+                    (start, used)
+                }
+                _ => (now, 0),
+            };
+            if used >= lines {
+                s.window = Some((start, used));
+                s.unlogged += 1;
+                return None;
+            }
+            s.window = Some((start, used + 1));
+        }
+        if matches!(self.when_full, WhenFull::ForgetOldest)
+            && !s.keys.contains_key(key)
+            && s.keys.len() >= self.max_keys
+        {
+            // A shared key is the one key allowed past the bound instead.
+            let oldest = s
+                .keys
+                .iter()
+                .min_by_key(|(_, e)| e.last)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                s.keys.remove::<K>(&oldest);
+            }
+        }
+        let e = match s.keys.get_mut(key) {
+            Some(e) => e,
+            None => s.keys.entry(key.to_owned()).or_default(),
+        };
+        e.last = Some(now);
+        let per_key = std::mem::take(&mut e.unlogged);
+        Some(match self.unlogged {
+            Unlogged::PerKey => per_key,
+            Unlogged::Budget { .. } => std::mem::take(&mut s.unlogged),
+        })
     }
 
     /// Forgets `key`, so its next event is logged at once (the device
     /// worked again in between).
-    pub fn reset(&self, key: &str) {
-        let mut map = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(key);
+    pub fn reset<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.keys.remove(key);
     }
 }
-
 /// A burst of lines, then one per interval: for events of one session that
 /// come in small bursts when all is well (a gateway setting baud, size,
 /// parity and flow control as it opens its port) and by the thousand when a
@@ -126,22 +248,19 @@ impl LogBudget {
     }
 }
 
-fn admit(s: &mut (Option<Instant>, u64), now: Instant, every: Duration) -> Option<u64> {
-    match s.0 {
-        Some(last) if now.saturating_duration_since(last) < every => {
-            s.1 += 1;
-            None
-        }
-        _ => {
-            s.0 = Some(now);
-            Some(std::mem::take(&mut s.1))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As the agent's registry builds it.
+    fn agent_keyed(every: Duration) -> KeyedThrottle<String> {
+        KeyedThrottle::new(
+            every,
+            MAX_KEYS,
+            WhenFull::Share("*".to_string()),
+            Unlogged::PerKey,
+        )
+    }
 
     #[test]
     fn first_event_is_logged_then_one_per_interval_with_the_count() {
@@ -177,7 +296,7 @@ mod tests {
 
     #[test]
     fn keys_are_throttled_apart_and_reset_logs_the_next_at_once() {
-        let t = KeyedThrottle::new(Duration::from_secs(60));
+        let t = agent_keyed(Duration::from_secs(60));
         assert_eq!(t.admit("zwave"), Some(0));
         assert_eq!(t.admit("zwave"), None);
         assert_eq!(t.admit("zigbee"), Some(0));
@@ -187,11 +306,34 @@ mod tests {
 
     #[test]
     fn keys_from_clients_cannot_grow_it_without_bound() {
-        let t = KeyedThrottle::new(Duration::from_secs(60));
+        let t = agent_keyed(Duration::from_secs(60));
         for i in 0..10 * MAX_KEYS {
             t.admit(&format!("nosuch-{i}"));
         }
-        let kept = t.state.lock().unwrap().len();
+        let kept = t.state.lock().unwrap().keys.len();
         assert!(kept <= MAX_KEYS + 1, "{kept}");
+    }
+
+    #[test]
+    fn a_full_throttle_that_forgets_the_oldest_logs_that_key_again() {
+        let t = KeyedThrottle::new(
+            Duration::from_secs(600),
+            MAX_KEYS,
+            WhenFull::ForgetOldest,
+            Unlogged::Budget {
+                lines: u32::MAX,
+                window: Duration::from_secs(10),
+            },
+        );
+        let t0 = Instant::now();
+        for i in 0..=MAX_KEYS {
+            let at = t0 + Duration::from_millis(i as u64);
+            assert_eq!(t.admit_at(&i, at), Some(0));
+        }
+        assert_eq!(t.state.lock().unwrap().keys.len(), MAX_KEYS);
+        // Key 0 was the oldest: forgotten, so logged again; key 1 is not.
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(t.admit_at(&1, later), None);
+        assert_eq!(t.admit_at(&0, later), Some(1));
     }
 }
