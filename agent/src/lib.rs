@@ -20,5 +20,4 @@ pub mod registry;
 pub mod renewal;
 pub mod run;
 pub mod telemetry;
-pub mod throttle;
 pub mod usb;

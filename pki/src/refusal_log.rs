@@ -8,8 +8,9 @@
 //! Every line says how many refusals went unlogged before it, and every
 //! refusal is still logged at debug level.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use serialmesh_throttle::{KeyedThrottle, Unlogged, WhenFull, MAX_KEYS};
 
 use crate::Fingerprint;
 
@@ -19,62 +20,29 @@ pub(crate) const REPEAT: Duration = Duration::from_secs(600);
 pub(crate) const WINDOW: Duration = Duration::from_secs(10);
 /// Refusal lines per window, over all certificates.
 pub(crate) const BURST: u32 = 10;
-/// Certificates remembered; beyond it the oldest is forgotten, which only
-/// means it may be reported again.
-const REMEMBERED: usize = 256;
 
-pub(crate) struct RefusalLog {
-    burst: u32,
-    state: Mutex<State>,
-}
-
-struct State {
-    /// `None` stands for every certificate that does not parse.
-    recent: Vec<(Option<Fingerprint>, Instant)>,
-    window_start: Option<Instant>,
-    in_window: u32,
-    unlogged: u64,
-}
+/// Keyed by certificate; `None` stands for every certificate that does not
+/// parse. Beyond [`MAX_KEYS`] certificates the oldest is forgotten, which
+/// only means it may be reported again.
+pub(crate) struct RefusalLog(KeyedThrottle<Option<Fingerprint>>);
 
 impl RefusalLog {
     pub(crate) const fn new(burst: u32) -> Self {
-        RefusalLog {
-            burst,
-            state: Mutex::new(State {
-                recent: Vec::new(),
-                window_start: None,
-                in_window: 0,
-                unlogged: 0,
-            }),
-        }
+        RefusalLog(KeyedThrottle::new(
+            REPEAT,
+            MAX_KEYS,
+            WhenFull::ForgetOldest,
+            Unlogged::Budget {
+                lines: burst,
+                window: WINDOW,
+            },
+        ))
     }
 
     /// Whether to log a refusal of `fp` at warn now: `Some(n)` with the
     /// number of refusals left unlogged since the previous line, or `None`.
     pub(crate) fn admit(&self, fp: Option<Fingerprint>, now: Instant) -> Option<u64> {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        s.recent
-            .retain(|(_, at)| now.saturating_duration_since(*at) < REPEAT);
-        if s.recent.iter().any(|(f, _)| *f == fp) {
-            s.unlogged += 1;
-            return None;
-        }
-        if s.window_start
-            .is_none_or(|w| now.saturating_duration_since(w) >= WINDOW)
-        {
-            s.window_start = Some(now);
-            s.in_window = 0;
-        }
-        if s.in_window >= self.burst {
-            s.unlogged += 1;
-            return None;
-        }
-        s.in_window += 1;
-        if s.recent.len() >= REMEMBERED {
-            s.recent.remove(0);
-        }
-        s.recent.push((fp, now));
-        Some(std::mem::take(&mut s.unlogged))
+        self.0.admit_at(&fp, now)
     }
 }
 

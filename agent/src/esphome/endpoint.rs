@@ -27,9 +27,9 @@ use crate::authz::Authz;
 use crate::listener::admission::{Admission, Caps, Eviction, PendingTicket, Source};
 use crate::registry::Registry;
 use crate::telemetry::AgentMetrics;
-use crate::throttle::LogThrottle;
 use serialmesh_esphome::frame::{self, FrameError, MAX_HANDSHAKE_FRAME};
 use serialmesh_esphome::noise::{self, ClientKey, HandshakeError, Transport};
+use serialmesh_throttle::LogThrottle;
 
 /// How often refusals of wrong keys are logged while they repeat.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);

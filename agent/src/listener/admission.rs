@@ -33,7 +33,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::throttle::LogThrottle;
+use serialmesh_throttle::LogThrottle;
 
 /// How often each kind of flood-driven event may be logged.
 const LOG_EVERY: Duration = Duration::from_secs(10);

@@ -46,10 +46,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::throttle::LogThrottle;
 use adverts::{Caps, Heard, Table};
 use browse::{Browser, Packet, QUERY_EVERY};
 use mdns::{Advertiser, Scope};
+use serialmesh_throttle::LogThrottle;
 
 /// Peers checked at once.
 pub const MAX_PROBES: usize = 8;

@@ -16,7 +16,7 @@ use serialmesh_proto::{CloseReason, CloseReasonKind, Frame, LineControl, ModemLi
 use tracing::{debug, info, warn};
 
 use super::serial::{self, Tty};
-use crate::throttle::LogBudget;
+use serialmesh_throttle::LogBudget;
 
 /// Line-control log lines a session may write at once, and the pace after.
 const LOG_BURST: u32 = 32;

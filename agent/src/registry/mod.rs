@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::throttle::KeyedThrottle;
+use serialmesh_throttle::{KeyedThrottle, Unlogged, WhenFull, MAX_KEYS};
 
 mod gate;
 mod pin;
@@ -77,7 +77,7 @@ pub struct Registry {
     next_session: Mutex<u64>,
     /// Refusals and failed opens, logged per device at most once a minute:
     /// clients retry a missing or busy device every couple of seconds.
-    pub refusal_log: KeyedThrottle,
+    pub refusal_log: KeyedThrottle<String>,
     /// Bumped whenever discovery has looked again, so an open waiting for a
     /// device to come back wakes up.
     changes: watch::Sender<u64>,
@@ -114,7 +114,14 @@ impl Registry {
             shutdown,
             slots: Mutex::new(slots),
             next_session: Mutex::new(1),
-            refusal_log: KeyedThrottle::new(REFUSAL_LOG_EVERY),
+            // Device names come from what clients ask for: past the bound,
+            // new names share one line.
+            refusal_log: KeyedThrottle::new(
+                REFUSAL_LOG_EVERY,
+                MAX_KEYS,
+                WhenFull::Share("*".to_string()),
+                Unlogged::PerKey,
+            ),
             changes: watch::Sender::new(0),
         }
     }
