@@ -10,6 +10,7 @@
 mod child;
 mod compare;
 mod conn;
+mod heal;
 mod interleave;
 mod interrupt;
 mod measure;
@@ -22,7 +23,7 @@ mod suite;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -137,6 +138,30 @@ fn run(args: &Args) -> Result<bool> {
     interrupt::check()?;
 
     print!("{}", report::markdown(&rows, &plan, mode));
+    if let (true, Some(bins), Some(pki)) = (kinds.contains(&Kind::Serialmesh), &bins, &pki) {
+        // Agent outages as a rolling update or a crash makes them; the
+        // target holds for any length, so the full run includes a minute.
+        let outages: Vec<Duration> = if args.quick { vec![1] } else { vec![2, 10, 60] }
+            .into_iter()
+            .map(Duration::from_secs)
+            .collect();
+        let work = tmp.path().join("heal");
+        std::fs::create_dir_all(&work).context("cannot create the healing run's directory")?;
+        let echo = serialmesh_io::EchoPty::start().context("echo device")?;
+        let cx = relays::StartContext {
+            device: echo.path(),
+            work: &work,
+            bins: Some(bins),
+            baseline: None,
+            pki: Some(pki),
+        };
+        eprintln!("==> healing after agent restarts ({outages:?})");
+        match heal::measure(&cx, bins, &outages) {
+            Ok(healed) => print!("{}", heal::markdown(&healed)),
+            Err(e) => print!("\n### Healing after an agent restart\n\nfailed: {e:#}\n"),
+        }
+        interrupt::check()?;
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report::json(&rows, &plan, mode))
             .context("cannot encode the results as JSON")?;

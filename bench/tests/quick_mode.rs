@@ -87,6 +87,12 @@ fn quick_mode_measures_every_relay() {
         stdout.contains("| serialmesh"),
         "no table printed:\n{stdout}"
     );
+    // The healing row: the agent killed and restarted under a held
+    // connection, measured (not judged: timings belong to the benchmark).
+    assert!(
+        stdout.contains("### Healing after an agent restart") && stdout.contains("| 1 s | "),
+        "no healing row:\n{stdout}"
+    );
 
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).expect("test: read JSON"))
