@@ -62,21 +62,21 @@ pub fn measure(cx: &StartContext, bins: &Bins, outages: &[Duration]) -> Result<V
         let mut agent = ChildGuard::spawn("seriald", cmd, cx.work)?;
         wait_listening(port, &mut [&mut agent], START_TIMEOUT)?;
         let listening = Instant::now();
-        first_echo(&mut app, GIVE_UP)
+        let echoed = first_echo(&mut app, GIVE_UP)
             .with_context(|| format!("no echo after a {outage:?} outage"))?;
         healed.push(Healing {
             outage,
-            after_listening: listening.elapsed(),
+            after_listening: echoed.duration_since(listening),
         });
         relay.procs.push(agent);
     }
     Ok(healed)
 }
 
-/// Writes a probe byte every 2 ms until one comes back, then waits for the
-/// connection to go quiet (probes still in flight), so the next
-/// measurement starts clean.
-fn first_echo(app: &mut TcpStream, within: Duration) -> Result<()> {
+/// Writes a probe byte every 2 ms until one comes back and returns when
+/// that was; then waits for the connection to go quiet (probes still in
+/// flight), so the next measurement starts clean.
+fn first_echo(app: &mut TcpStream, within: Duration) -> Result<Instant> {
     let start = Instant::now();
     let mut buf = [0u8; 256];
     app.set_read_timeout(Some(Duration::from_millis(2)))?;
@@ -93,9 +93,10 @@ fn first_echo(app: &mut TcpStream, within: Duration) -> Result<()> {
             Err(e) => return Err(e).context("reading the held connection"),
         }
     }
+    let echoed = Instant::now();
     app.set_read_timeout(Some(Duration::from_millis(200)))?;
     while matches!(app.read(&mut buf), Ok(n) if n > 0) {}
-    Ok(())
+    Ok(echoed)
 }
 
 /// The agent's port, from the `listen` line its config was written with.
