@@ -8,12 +8,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serialmesh_esphome::client::BlockingClient;
-use serialmesh_tests::esphome::{echo_through as echo, esphome_agent, esphome_toml, EsphomeKey};
+use serialmesh_tests::esphome::{echo_through as echo, esphome_agent, EsphomeKey};
 use serialmesh_tests::http::http_get;
 use serialmesh_tests::mesh::tls_args;
-use serialmesh_tests::net::{free_port, wait_listening};
+use serialmesh_tests::net::free_port;
 use serialmesh_tests::util::temp_dir;
-use serialmesh_tests::{bins, AgentBuilder, EchoDevice, Pki, ProcBuilder, RunningAgent};
+use serialmesh_tests::{bins, EchoDevice, Pki, ProcBuilder, RunningAgent};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -183,16 +183,8 @@ fn on_a_takeover_device_a_second_esphome_client_takes_the_stick_from_the_first()
     let ui = EsphomeKey::new(keys.path(), "zwave-js-ui");
     let ha = EsphomeKey::new(keys.path(), "home-assistant");
     let device = EchoDevice::start();
-    let port = free_port();
-    let agent = AgentBuilder::new(&pki, "esp-den")
-        .device_toml(&format!(
-            "[[device]]\nname = \"echo\"\npath = {:?}\ntakeover = true\n{}",
-            device.path(),
-            esphome_toml("echo", port, &[&ui, &ha])
-        ))
-        .start();
-    wait_listening(port, WAIT).unwrap_or_else(|e| panic!("{e}\n{}", agent.output()));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // `takeover = true` lands in the rig's [[device]] table for `echo`.
+    let (agent, addr) = esphome_agent(&pki, "esp-den", &device, &[&ui, &ha], "", "takeover = true");
     let mut first = BlockingClient::connect(addr, &ui.key_bytes(), WAIT).unwrap();
     echo(&mut first, b"first");
     let mut second = BlockingClient::connect(addr, &ha.key_bytes(), WAIT).unwrap();
